@@ -1,0 +1,553 @@
+/*
+ * http_read.c - the read and management routes, and /metrics.
+ *
+ * RocksDB has one owner, the writer, so every read is a question to it over the
+ * admin socket: one short connection per request, asynchronous in the worker's
+ * loop. A read starts after every 204 this server sent before it, and the writer
+ * answers from the database that already holds those commits, so it sees them.
+ * Scoping to the caller's account happens here, against the catalog snapshot,
+ * before anything is asked.
+ */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include "temporis/log.h"
+#include "temporis/proto.h"
+#include "temporis/worker.h"
+
+#define READ_CALL_TIMEOUT_S 30
+#define RECORDS_LIMIT_MAX 10000
+#define QUERY_VALUE_MAX 512
+#define RETRY_AFTER "Retry-After: 1\r\n"
+#define JSON_TYPE "application/json"
+
+struct read_call {
+	struct worker *w;
+	struct http_req *req;          /* NULL once the client went away */
+	struct bufferevent *bev;
+	enum route_id route;
+};
+
+static void call_free(struct read_call *c)
+{
+	if (c->bev)
+		bufferevent_free(c->bev);
+	free(c);
+}
+
+static void respond_json(struct http_req *req, int status, struct json_object *body)
+{
+	size_t len;
+	const char *text = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len);
+
+	if (text == NULL)
+		worker_respond_error(req, 500, "Internal server error.", NULL);
+	else
+		worker_respond(req, status, JSON_TYPE, NULL, text, len);
+}
+
+static void strip_account(struct json_object *obj)
+{
+	if (json_object_is_type(obj, json_type_object))
+		json_object_object_del(obj, "account");
+}
+
+static void respond_error_reply(struct http_req *req, struct json_object *reply)
+{
+	struct json_object *code = NULL, *msg = NULL;
+	const char *c = "", *m = "Internal server error.";
+
+	if (json_object_object_get_ex(reply, "code", &code))
+		c = json_object_get_string(code);
+	if (json_object_object_get_ex(reply, "error", &msg))
+		m = json_object_get_string(msg);
+	if (strcmp(c, "not_found") == 0)
+		worker_respond_error(req, 404, m, NULL);
+	else if (strcmp(c, "exists") == 0)
+		worker_respond_error(req, 409, m, NULL);
+	else if (strcmp(c, "invalid") == 0 || strcmp(c, "bad_request") == 0)
+		worker_respond_error(req, 422, m, NULL);
+	else
+		worker_respond_error(req, 500, "Internal server error.", NULL);
+}
+
+/* GET /v1/data_sources/{name}: the object from the snapshot plus its series. */
+static void respond_source(struct worker *w, struct http_req *req, struct json_object *reply)
+{
+	struct req_ctx *ctx = req->user;
+	const struct catalog_source *src;
+	struct json_object *obj, *series = NULL;
+
+	worker_refresh_catalog(w);
+	src = w->snap ? catalog_snap_source(w->snap, ctx->account_id, ctx->route.name,
+					    ctx->route.name_len)
+		      : NULL;
+	if (src == NULL) {
+		worker_respond_error(req, 404, "Data source not found.", NULL);
+		return;
+	}
+	obj = json_object_new_object();
+	if (obj == NULL || !json_object_object_get_ex(reply, "series", &series)) {
+		json_object_put(obj);
+		worker_respond_error(req, 500, "Internal server error.", NULL);
+		return;
+	}
+	json_object_object_add(obj, "name", json_object_new_string(src->name));
+	json_object_object_add(obj, "archived", json_object_new_boolean(src->archived));
+	json_object_object_add(obj, "created_at", json_object_new_int64(src->created_at));
+	json_object_object_add(obj, "series", json_object_get(series));
+	respond_json(req, 200, obj);
+	json_object_put(obj);
+}
+
+static void respond_reply(struct read_call *c, struct json_object *reply)
+{
+	struct http_req *req = c->req;
+	struct json_object *list = NULL;
+
+	((struct req_ctx *)req->user)->call = NULL;
+	c->req = NULL;
+	if (json_object_object_get_ex(reply, "error", NULL)) {
+		respond_error_reply(req, reply);
+		return;
+	}
+	switch (c->route) {
+	case ROUTE_SOURCES_LIST:
+		if (json_object_object_get_ex(reply, "data_sources", &list))
+			for (size_t i = 0; i < json_object_array_length(list); i++)
+				strip_account(json_object_array_get_idx(list, i));
+		respond_json(req, 200, reply);
+		break;
+	case ROUTE_SOURCES_CREATE:
+		strip_account(reply);
+		respond_json(req, 201, reply);
+		break;
+	case ROUTE_SOURCE_ARCHIVE:
+	case ROUTE_SOURCE_UNARCHIVE:
+		strip_account(reply);
+		respond_json(req, 200, reply);
+		break;
+	case ROUTE_SOURCE_GET:
+		respond_source(c->w, req, reply);
+		break;
+	default:
+		respond_json(req, 200, reply);
+		break;
+	}
+}
+
+static void call_fail(struct read_call *c)
+{
+	struct http_req *req = c->req;
+
+	if (req != NULL) {
+		((struct req_ctx *)req->user)->call = NULL;
+		worker_respond_error(req, 503, "Server is busy, retry later.", RETRY_AFTER);
+	}
+	call_free(c);
+}
+
+static void on_call_read(struct bufferevent *bev, void *arg)
+{
+	struct read_call *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint8_t hdr[PROTO_HDR_LEN];
+	uint32_t len;
+	struct json_object *reply;
+	const char *text;
+
+	if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ev_ssize_t)sizeof(hdr))
+		return;
+	len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 |
+	      (uint32_t)hdr[3] << 24;
+	if (len > PROTO_MAX_FRAME) {
+		call_fail(c);
+		return;
+	}
+	if (evbuffer_get_length(in) < sizeof(hdr) + len)
+		return;
+	text = (const char *)evbuffer_pullup(in, (ev_ssize_t)(sizeof(hdr) + len));
+	reply = text ? json_tokener_parse(text + sizeof(hdr)) : NULL;
+	if (reply == NULL) {
+		log_error("malformed reply from the writer");
+		call_fail(c);
+		return;
+	}
+	if (c->req != NULL)
+		respond_reply(c, reply);
+	json_object_put(reply);
+	call_free(c);
+}
+
+static void on_call_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct read_call *c = arg;
+
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	log_warn("the writer did not answer a read (%s)",
+		 what & BEV_EVENT_TIMEOUT ? "timeout" : "connection closed");
+	call_fail(c);
+}
+
+static int call_send(struct read_call *c, struct json_object *op)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = READ_CALL_TIMEOUT_S };
+	size_t len;
+	const char *text = json_object_to_json_string_length(op, JSON_C_TO_STRING_PLAIN, &len);
+	uint8_t hdr[PROTO_HDR_LEN] = { (uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16),
+				       (uint8_t)(len >> 24) };
+	const char *path = c->w->cfg->admin_socket;
+
+	if (text == NULL || strlen(path) >= sizeof(addr.sun_path))
+		return -1;
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	c->bev = bufferevent_socket_new(c->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL)
+		return -1;
+	bufferevent_setcb(c->bev, on_call_read, NULL, on_call_event, c);
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		return -1;
+	if (bufferevent_write(c->bev, hdr, sizeof(hdr)) < 0 ||
+	    bufferevent_write(c->bev, text, len) < 0 ||
+	    bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0)
+		return -1;
+	return 0;
+}
+
+/* Ask the writer; the answer comes back through respond_reply. Consumes op. */
+static void ask_writer(struct worker *w, struct http_req *req, struct json_object *op)
+{
+	struct req_ctx *ctx = req->user;
+	struct read_call *c = calloc(1, sizeof(*c));
+
+	if (c == NULL || op == NULL) {
+		free(c);
+		json_object_put(op);
+		worker_respond_error(req, 500, "Internal server error.", NULL);
+		return;
+	}
+	c->w = w;
+	c->req = req;
+	c->route = ctx->route.id;
+	if (call_send(c, op) < 0) {
+		log_error("cannot reach the writer at %s: %s", w->cfg->admin_socket,
+			  strerror(errno));
+		json_object_put(op);
+		c->req = NULL;
+		call_free(c);
+		worker_respond_error(req, 503, "Server is busy, retry later.", RETRY_AFTER);
+		return;
+	}
+	json_object_put(op);
+	ctx->call = c;
+}
+
+static struct json_object *new_op(const char *name, const struct req_ctx *ctx, bool source)
+{
+	struct json_object *op = json_object_new_object();
+
+	if (op == NULL)
+		return NULL;
+	json_object_object_add(op, "op", json_object_new_string(name));
+	json_object_object_add(op, "account", json_object_new_string(ctx->account_name));
+	if (source)
+		json_object_object_add(op, "name",
+				       json_object_new_string_len(ctx->route.name,
+								  (int)ctx->route.name_len));
+	return op;
+}
+
+/* Strict decimal int64; false on anything else. */
+static bool parse_int64(const char *text, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (text[0] == '\0')
+		return false;
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*out = v;
+	return true;
+}
+
+/* An optional integer query parameter: 0 absent, 1 set, -1 malformed. */
+static int query_int(const struct http_req *req, const char *key, int64_t *out)
+{
+	char buf[QUERY_VALUE_MAX];
+	long n = req->query ? route_query_param(req->query, key, buf, sizeof(buf)) : -1;
+
+	if (n == -1)
+		return 0;
+	if (n < 0 || !parse_int64(buf, out))
+		return -1;
+	return 1;
+}
+
+static bool source_visible(struct worker *w, struct http_req *req)
+{
+	struct req_ctx *ctx = req->user;
+
+	worker_refresh_catalog(w);
+	if (w->snap && catalog_snap_source(w->snap, ctx->account_id, ctx->route.name,
+					   ctx->route.name_len))
+		return true;
+	worker_respond_error(req, 404, "Data source not found.", NULL);
+	return false;
+}
+
+static void get_records(struct worker *w, struct http_req *req)
+{
+	struct req_ctx *ctx = req->user;
+	char series[REC_NAME_MAX + 1];
+	long n = req->query ? route_query_param(req->query, "name", series, sizeof(series)) : -1;
+	int64_t start = 0, end = 0, limit = 0, cursor = 0;
+	int has_start, has_end, has_limit, has_cursor;
+	struct json_object *op;
+
+	if (n <= 0) {
+		worker_respond_error(req, 422, "name is required.", NULL);
+		return;
+	}
+	if ((has_start = query_int(req, "start", &start)) < 0)
+		return worker_respond_error(req, 422, "start must be an integer.", NULL);
+	if ((has_end = query_int(req, "end", &end)) < 0)
+		return worker_respond_error(req, 422, "end must be an integer.", NULL);
+	has_limit = query_int(req, "limit", &limit);
+	if (has_limit < 0 || (has_limit && (limit < 1 || limit > RECORDS_LIMIT_MAX)))
+		return worker_respond_error(req, 422,
+					    "limit must be an integer between 1 and 10000.", NULL);
+	if ((has_cursor = query_int(req, "cursor", &cursor)) < 0)
+		return worker_respond_error(req, 422, "cursor is invalid.", NULL);
+	if (!source_visible(w, req))
+		return;
+	op = new_op("records", ctx, false);
+	if (op == NULL)
+		return worker_respond_error(req, 500, "Internal server error.", NULL);
+	json_object_object_add(op, "source", json_object_new_string_len(ctx->route.name,
+									 (int)ctx->route.name_len));
+	json_object_object_add(op, "series", json_object_new_string_len(series, (int)n));
+	if (has_start)
+		json_object_object_add(op, "start", json_object_new_int64(start));
+	if (has_end)
+		json_object_object_add(op, "end", json_object_new_int64(end));
+	if (has_limit)
+		json_object_object_add(op, "limit", json_object_new_int64(limit));
+	if (has_cursor) {
+		char text[24];
+
+		snprintf(text, sizeof(text), "%" PRId64, cursor);
+		json_object_object_add(op, "cursor", json_object_new_string(text));
+	}
+	ask_writer(w, req, op);
+}
+
+/* POST /v1/data_sources {"name": "..."} */
+static void create_source(struct worker *w, struct http_req *req)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *body = NULL, *name = NULL, *op;
+
+	if (tok == NULL)
+		return worker_respond_error(req, 500, "Internal server error.", NULL);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	body = json_tokener_parse_ex(tok, (const char *)req->body, (int)req->body_len);
+	if (body == NULL || json_tokener_get_parse_end(tok) != req->body_len) {
+		json_tokener_free(tok);
+		json_object_put(body);
+		return worker_respond_error(req, 400, "Request body is not valid JSON.", NULL);
+	}
+	json_tokener_free(tok);
+	if (!json_object_object_get_ex(body, "name", &name) ||
+	    !json_object_is_type(name, json_type_string)) {
+		json_object_put(body);
+		return worker_respond_error(req, 422, "name must be a string.", NULL);
+	}
+	op = new_op("source_create", req->user, false);
+	if (op != NULL)
+		json_object_object_add(op, "name", json_object_get(name));
+	json_object_put(body);
+	ask_writer(w, req, op);
+}
+
+void read_on_body(struct worker *w, struct http_req *req)
+{
+	struct req_ctx *ctx = req->user;
+
+	switch (ctx->route.id) {
+	case ROUTE_SOURCE_RECORDS:
+		get_records(w, req);
+		break;
+	case ROUTE_SOURCE_SERIES:
+	case ROUTE_SOURCE_GET:
+		if (source_visible(w, req)) {
+			struct json_object *op = new_op("series", ctx, false);
+
+			if (op != NULL)
+				json_object_object_add(
+					op, "source",
+					json_object_new_string_len(ctx->route.name,
+								   (int)ctx->route.name_len));
+			ask_writer(w, req, op);
+		}
+		break;
+	case ROUTE_SOURCES_LIST:
+		ask_writer(w, req, new_op("source_list", ctx, false));
+		break;
+	case ROUTE_SOURCES_CREATE:
+		create_source(w, req);
+		break;
+	case ROUTE_SOURCE_ARCHIVE:
+	case ROUTE_SOURCE_UNARCHIVE:
+		if (source_visible(w, req))
+			ask_writer(w, req,
+				   new_op(ctx->route.id == ROUTE_SOURCE_ARCHIVE ? "source_archive"
+										: "source_unarchive",
+					  ctx, true));
+		break;
+	default:
+		worker_respond_error(req, 404, "Not found.", NULL);
+		break;
+	}
+}
+
+void read_on_abort(struct worker *w, struct http_req *req)
+{
+	struct req_ctx *ctx = req->user;
+
+	/* The writer's answer, when it comes, is dropped with the call. */
+	ctx->call->req = NULL;
+	ctx->call = NULL;
+}
+
+/* ---- /metrics: Prometheus text exposition, aggregate counters only ---- */
+
+struct text {
+	char *buf;
+	size_t len, cap;
+	bool failed;
+};
+
+static void text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void text_add(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (t->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->failed = true;
+			return;
+		}
+		if ((size_t)n < t->cap - t->len) {
+			t->len += (size_t)n;
+			return;
+		}
+		size_t cap = (t->cap ? t->cap * 2 : 4096) + (size_t)n;
+		char *grown = realloc(t->buf, cap);
+
+		if (grown == NULL) {
+			t->failed = true;
+			return;
+		}
+		t->buf = grown;
+		t->cap = cap;
+	}
+}
+
+static void metric(struct text *t, const char *name, const char *type, const char *help,
+		   uint64_t value)
+{
+	text_add(t, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type,
+		 name, value);
+}
+
+static double ring_fill(const struct shm *shm)
+{
+	uint64_t used = 0;
+
+	for (unsigned i = 0; i < shm->hdr->nlanes; i++) {
+		struct lane *l = shm_lane(shm, i);
+
+		used += atomic_load_explicit(&l->tail, memory_order_relaxed) -
+			atomic_load_explicit(&l->committed, memory_order_relaxed);
+	}
+	return (double)used / ((double)shm->hdr->lane_capacity * shm->hdr->nlanes);
+}
+
+static void commit_histogram(struct text *t, struct shm_stats *st)
+{
+	uint64_t cumulative = 0;
+	const char *name = "temporis_commit_latency_seconds";
+
+	text_add(t, "# HELP %s Time to write one group commit (WriteBatch + WAL).\n", name);
+	text_add(t, "# TYPE %s histogram\n", name);
+	for (unsigned i = 0; i < SHM_LAT_BUCKETS; i++) {
+		cumulative += atomic_load_explicit(&st->commit_lat[i], memory_order_relaxed);
+		text_add(t, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name,
+			 (double)shm_lat_bounds_us[i] / 1e6, cumulative);
+	}
+	cumulative += atomic_load_explicit(&st->commit_lat[SHM_LAT_BUCKETS], memory_order_relaxed);
+	text_add(t, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cumulative);
+	text_add(t, "%s_sum %.6f\n", name,
+		 (double)atomic_load_explicit(&st->commit_us_sum, memory_order_relaxed) / 1e6);
+	text_add(t, "%s_count %" PRIu64 "\n", name, cumulative);
+}
+
+void read_metrics(struct worker *w, struct http_req *req)
+{
+	struct shm_stats *st = &w->shm->hdr->stats;
+	struct text t = { 0 };
+
+#define LOAD(field) atomic_load_explicit(&st->field, memory_order_relaxed)
+	metric(&t, "temporis_records_committed_total", "counter",
+	       "Records committed to storage.", LOAD(records_committed));
+	metric(&t, "temporis_requests_committed_total", "counter",
+	       "Ingest requests committed to storage.", LOAD(entries_committed));
+	metric(&t, "temporis_commits_total", "counter", "Group commits written.", LOAD(commits));
+	metric(&t, "temporis_commit_failures_total", "counter",
+	       "Group commits that failed (answered 500).", LOAD(commit_failures));
+	metric(&t, "temporis_busy_rejections_total", "counter",
+	       "Ingest requests answered 503 because the ring was full.", LOAD(busy_rejections));
+	metric(&t, "temporis_worker_restarts_total", "counter", "Worker processes respawned.",
+	       LOAD(worker_restarts));
+	metric(&t, "temporis_writer_restarts_total", "counter", "Writer processes respawned.",
+	       LOAD(writer_restarts));
+#undef LOAD
+	metric(&t, "temporis_workers", "gauge", "HTTP worker processes running.",
+	       atomic_load_explicit(&w->shm->hdr->workers_running, memory_order_relaxed));
+	text_add(&t, "# HELP temporis_ring_fill_ratio Share of the ring holding uncommitted "
+		     "requests.\n# TYPE temporis_ring_fill_ratio gauge\n"
+		     "temporis_ring_fill_ratio %.6f\n", ring_fill(w->shm));
+	metric(&t, "temporis_uptime_seconds", "gauge", "Seconds since the server started.",
+	       (uint64_t)(time(NULL) - w->shm->hdr->started_at));
+	commit_histogram(&t, st);
+	if (t.failed)
+		http_respond_error(req, 500, "Internal server error.", NULL);
+	else
+		http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, t.buf,
+			     t.len);
+	free(t.buf);
+}
