@@ -591,7 +591,7 @@ static int show_reply(const struct opts *o, const struct command *c, const char 
 
 int main(int argc, char **argv)
 {
-	const char *pos[CMD_FIELDS_MAX], *label = NULL, *path;
+	const char *pos[CMD_FIELDS_MAX], *label = NULL, *path = NULL;
 	struct opts o = {0};
 	const struct command *c;
 	struct cfg cfg;

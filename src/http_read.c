@@ -158,6 +158,24 @@ static void call_fail(struct read_call *c)
 	call_free(c);
 }
 
+/* The frame is not NUL-terminated: parse exactly len bytes, all of them. */
+static struct json_object *parse_reply(const char *text, uint32_t len)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *obj;
+
+	if (tok == NULL)
+		return NULL;
+	obj = json_tokener_parse_ex(tok, text, (int)len);
+	if (obj != NULL && (json_tokener_get_error(tok) != json_tokener_success ||
+			    json_tokener_get_parse_end(tok) != len)) {
+		json_object_put(obj);
+		obj = NULL;
+	}
+	json_tokener_free(tok);
+	return obj;
+}
+
 static void on_call_read(struct bufferevent *bev, void *arg)
 {
 	struct read_call *c = arg;
@@ -178,7 +196,7 @@ static void on_call_read(struct bufferevent *bev, void *arg)
 	if (evbuffer_get_length(in) < sizeof(hdr) + len)
 		return;
 	text = (const char *)evbuffer_pullup(in, (ev_ssize_t)(sizeof(hdr) + len));
-	reply = text ? json_tokener_parse(text + sizeof(hdr)) : NULL;
+	reply = text ? parse_reply(text + sizeof(hdr), len) : NULL;
 	if (reply == NULL) {
 		log_error("malformed reply from the writer");
 		call_fail(c);

@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# test_load.sh - temporis-load against a real temporisd: a 50,000-row CSV load read back
+# through the records API (paginated), gzip bodies, NDJSON from stdin, bad input stopping
+# with FILE:LINE before its batch is sent, a server 4xx stopping with the batch's line range,
+# retries giving up on a dead server, and the missing-token usage error.
+# Prints "N passed, M failed" last and exits non-zero on any failure.
+
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+
+LOAD="$top_builddir/src/temporis-load"
+readonly ROWS=50000
+readonly SERIES=10
+
+require_binaries
+[ -x "$LOAD" ] || die "loader binary $LOAD not found (build first)"
+write_config ""
+start_server
+TOKEN=$(new_account acme)
+printf '%s\n' "$TOKEN" >"$TMP/token"
+for s in history gz ndj bad rejected; do new_source acme "$s"; done
+
+# load ARGS...: run the loader against the test server; status in L_RC, stderr in $TMP/load.err
+L_RC=0
+load() {
+	L_RC=0
+	"$LOAD" --url "$BASE" --token-file "$TMP/token" "$@" 2>"$TMP/load.err" || L_RC=$?
+}
+load_err() { tail -n 5 "$TMP/load.err" | tr '\n' ' '; }
+
+expect_rc() {
+	local name=$1 want=$2
+	if [ "$L_RC" -eq "$want" ]; then pass "$name"; else fail "$name" "exit $L_RC, want $want: $(load_err)"; fi
+}
+
+expect_stderr() {
+	local name=$1 want=$2
+	if grep -qF -- "$want" "$TMP/load.err"; then pass "$name"; else fail "$name" "stderr lacks '$want': $(load_err)"; fi
+}
+
+# gen_csv FILE N [SERIES]: header + N rows; even rows integer values, odd rows doubles.
+gen_csv() {
+	python3 - "$1" "$2" "${3:-$SERIES}" <<'EOF'
+import sys
+path, n, series = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(path, "w") as f:
+    f.write("timestamp,name,value\n")
+    for i in range(n):
+        v = str(i * 7 - 1000) if i % 2 == 0 else repr(i / 3.0)
+        f.write("%d,s%d,%s\n" % (1700000000 + i // series, i % series, v))
+EOF
+}
+
+# verify SOURCE FILE: every record of FILE (CSV or NDJSON) reads back with the same type and
+# value through GET /v1/data_sources/SOURCE/records, paginated with next_cursor.
+verify() {
+	python3 - "$BASE" "$TOKEN" "$1" "$2" <<'EOF'
+import csv, json, sys, urllib.parse, urllib.request
+base, token, source, path = sys.argv[1:5]
+want = {}
+if path.endswith(".csv"):
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            v = row["value"]
+            want[(int(row["timestamp"]), row["name"])] = int(v) if v.lstrip("-").isdigit() else float(v)
+else:
+    for line in open(path):
+        if line.strip():
+            r = json.loads(line)
+            want[(r["timestamp"], r["name"])] = r["value"]
+got, pages = {}, 0
+for name in sorted({k[1] for k in want}):
+    cursor = None
+    while True:
+        q = {"name": name, "limit": "10000"}
+        if cursor:
+            q["cursor"] = cursor
+        req = urllib.request.Request("%s/v1/data_sources/%s/records?%s" % (base, source, urllib.parse.urlencode(q)),
+                                     headers={"Authorization": "Bearer " + token})
+        page = json.load(urllib.request.urlopen(req, timeout=60))
+        pages += 1
+        for r in page["records"]:
+            got[(r["timestamp"], r["name"])] = r["value"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+if len(got) != len(want):
+    sys.exit("count: read %d, loaded %d" % (len(got), len(want)))
+for k, v in want.items():
+    g = got.get(k)
+    if type(g) is not type(v) or g != v:
+        sys.exit("record %r: read %r, loaded %r" % (k, g, v))
+print("%d records in %d pages" % (len(got), pages))
+EOF
+}
+
+# count SOURCE: records stored in SOURCE over all series.
+count() {
+	python3 - "$BASE" "$TOKEN" "$1" <<'EOF'
+import json, sys, urllib.parse, urllib.request
+base, token, source = sys.argv[1:4]
+def get(path):
+    req = urllib.request.Request(base + path, headers={"Authorization": "Bearer " + token})
+    return json.load(urllib.request.urlopen(req, timeout=60))
+total = 0
+for s in get("/v1/data_sources/%s/series" % source)["series"]:
+    cursor = None
+    while True:
+        q = {"name": s["name"], "limit": "10000"}
+        if cursor:
+            q["cursor"] = cursor
+        page = get("/v1/data_sources/%s/records?%s" % (source, urllib.parse.urlencode(q)))
+        total += len(page["records"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+print(total)
+EOF
+}
+
+# ---- a 50,000-row CSV, 4 connections, batches of 1000 ----------------------------------
+gen_csv "$TMP/history.csv" "$ROWS"
+load --source history --batch 1000 --concurrency 4 "$TMP/history.csv"
+expect_rc "csv load of $ROWS rows exits 0" 0
+expect_stderr "summary counts every record and request" "$ROWS records, $((ROWS / 1000)) requests"
+check "all $ROWS csv records read back with their types (paginated)" verify history "$TMP/history.csv"
+
+# ---- gzip bodies ---------------------------------------------------------------------------
+gen_csv "$TMP/gz.csv" 5000 3
+load --source gz --gzip --batch 700 --concurrency 2 "$TMP/gz.csv"
+expect_rc "gzip load exits 0" 0
+check "gzip-loaded records read back" verify gz "$TMP/gz.csv"
+
+# ---- NDJSON from stdin ---------------------------------------------------------------------
+python3 - "$TMP/ndj.ndjson" <<'EOF'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(3000):
+        v = i if i % 3 else i + 0.25
+        f.write(json.dumps({"timestamp": 1600000000 + i, "name": "n%d" % (i % 4), "value": v}) + "\n")
+    f.write("\n")
+EOF
+L_RC=0
+"$LOAD" --url "$BASE" --token-file "$TMP/token" --source ndj --format ndjson --batch 250 - \
+	<"$TMP/ndj.ndjson" 2>"$TMP/load.err" || L_RC=$?
+expect_rc "ndjson from stdin exits 0" 0
+check "ndjson records read back with their types" verify ndj "$TMP/ndj.ndjson"
+
+# ---- bad input: stops with FILE:LINE before sending that batch -------------------------------
+gen_csv "$TMP/bad.csv" 2000
+sed -i '1204s/,[^,]*$/,12abc/' "$TMP/bad.csv"
+load --source bad --batch 100 --concurrency 1 "$TMP/bad.csv"
+expect_rc "a bad value exits 1" 1
+expect_stderr "a bad value is reported as FILE:LINE" "$TMP/bad.csv:1204: value is not a number"
+got=$(count bad)
+if [ "$got" = 1200 ]; then pass "batches before the bad line are stored, its own is not"; else
+	fail "batches before the bad line are stored, its own is not" "stored $got, want 1200"; fi
+
+# ---- server 4xx: stops at once with the batch's line range and the record's line ------------
+gen_csv "$TMP/rejected.csv" 500
+long=$(printf 'x%.0s' $(seq 300))
+sed -i "305s/,s[0-9]*,/,$long,/" "$TMP/rejected.csv"
+load --source rejected --batch 100 --concurrency 1 "$TMP/rejected.csv"
+expect_rc "a record the server rejects exits 1" 1
+expect_stderr "the 422 names the batch's lines and the record's line" \
+	"$TMP/rejected.csv:LINES 302-401: 422 records[3].name must be a non-empty string of at most 256 bytes without control characters. (record at $TMP/rejected.csv:305)"
+got=$(count rejected)
+if [ "$got" = 300 ]; then pass "nothing after the rejected batch is sent"; else
+	fail "nothing after the rejected batch is sent" "stored $got, want 300"; fi
+
+load --source no_such_source "$TMP/gz.csv"
+expect_rc "an unknown data source exits 1" 1
+expect_stderr "an unknown data source is a 404 with the line range" \
+	"$TMP/gz.csv:LINES 2-5001: 404 Data source not found."
+
+# ---- retries: a server that is not there ---------------------------------------------------
+dead=$(free_port)
+L_RC=0
+"$LOAD" --url "http://127.0.0.1:$dead" --token-file "$TMP/token" --source history --retries 2 \
+	"$TMP/gz.csv" 2>"$TMP/load.err" || L_RC=$?
+expect_rc "an unreachable server exits 1 after the retries" 1
+expect_stderr "the last error is reported after --retries" "giving up after 3 attempts"
+
+# ---- retries: 503/500 answers are retried, honouring Retry-After ---------------------------
+# A stand-in server answers the first two POSTs 503 (Retry-After: 1) and 500, then 204.
+fake_port=$(free_port)
+python3 - "$fake_port" "$TMP/fake.log" <<'EOF' &
+import json, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+answers = [(503, "Server is busy, retry later."), (500, "Internal server error.")]
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        pass
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        with open(sys.argv[2], "a") as log:
+            log.write("%s %s\n" % (self.path, self.headers.get("Authorization", "")[:7]))
+        code, detail = answers.pop(0) if answers else (204, None)
+        body = json.dumps({"detail": detail}).encode() if detail else b""
+        self.send_response(code)
+        if code == 503:
+            self.send_header("Retry-After", "1")
+        if body:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+EOF
+fake_pid=$!
+for _ in $(seq 50); do
+	curl -s -o /dev/null "http://127.0.0.1:$fake_port/" && break
+	sleep 0.1
+done
+L_RC=0
+"$LOAD" --url "http://127.0.0.1:$fake_port" --token-file "$TMP/token" --source history \
+	--concurrency 1 --retries 3 "$TMP/gz.csv" 2>"$TMP/load.err" || L_RC=$?
+expect_rc "503 and 500 answers are retried until the batch is accepted" 0
+expect_stderr "the summary counts the retries" "5000 records, 3 requests, 2 retries"
+# without Retry-After the two back-offs would take under 0.3 s
+took=$(sed -n 's/.* retries, \([0-9.]*\) s,.*/\1/p' "$TMP/load.err")
+if awk -v t="$took" 'BEGIN { exit !(t >= 1.0) }'; then pass "Retry-After: 1 is honoured"; else
+	fail "Retry-After: 1 is honoured" "finished in '$took' s"; fi
+if [ "$(sort -u "$TMP/fake.log")" = "/v1/data_sources/ingest Bearer " ]; then
+	pass "every attempt posts to the ingest path with a bearer token"
+else
+	fail "every attempt posts to the ingest path with a bearer token" "$(sort -u "$TMP/fake.log")"
+fi
+kill "$fake_pid" 2>/dev/null || true
+wait "$fake_pid" 2>/dev/null || true
+
+# ---- usage ---------------------------------------------------------------------------------
+L_RC=0
+env -u TEMPORIS_TOKEN "$LOAD" --url "$BASE" --source history "$TMP/gz.csv" 2>"$TMP/load.err" ||
+	L_RC=$?
+expect_rc "no token exits 2" 2
+expect_stderr "no token says how to give one" "no access token"
+
+stop_server
+finish

@@ -1,0 +1,461 @@
+/*
+ * test_load.c - unit tests for temporis-load's input parsing (CSV, NDJSON, number typing)
+ * and request body building (load_parse.c, load_batch.c). Bodies are checked by parsing
+ * them back with json-c, the same parser the server uses.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+#include <zlib.h>
+
+#include "temporis/load.h"
+
+#define GUNZIP_WINDOW_BITS (15 + 16)
+
+static struct load_parser *csv_parser(const char *t, const char *n, const char *v, bool header,
+                                      char delimiter)
+{
+	struct load_csv_opts o = {.delimiter = delimiter, .header = header, .columns = {t, n, v}};
+	char err[LOAD_ERR_MAX];
+	struct load_parser *p = load_parser_new(LOAD_CSV, &o, err, sizeof(err));
+
+	assert_non_null(p);
+	return p;
+}
+
+static enum load_status feed(struct load_parser *p, const char *line, struct load_record *rec,
+                             char *err)
+{
+	return load_parser_line(p, line, strlen(line), rec, err, LOAD_ERR_MAX);
+}
+
+static void assert_name(const struct load_record *rec, const char *want)
+{
+	assert_int_equal(rec->name_len, strlen(want));
+	assert_memory_equal(rec->name, want, rec->name_len);
+}
+
+/* ---- numbers ---- */
+
+static void test_integer_literal_stays_integer(void **state)
+{
+	struct load_value v;
+
+	assert_int_equal(load_number_parse("42", 2, &v), 0);
+	assert_true(v.is_int);
+	assert_int_equal(v.i, 42);
+	assert_int_equal(load_number_parse(" -9223372036854775808 ", 22, &v), 0);
+	assert_true(v.is_int);
+	assert_true(v.i == INT64_MIN);
+	assert_int_equal(load_number_parse("9223372036854775807", 19, &v), 0);
+	assert_true(v.i == INT64_MAX);
+}
+
+static void test_non_integer_number_becomes_double(void **state)
+{
+	struct load_value v;
+
+	assert_int_equal(load_number_parse("3.0", 3, &v), 0);
+	assert_false(v.is_int);
+	assert_true(v.d == 3.0);
+	assert_int_equal(load_number_parse("1e3", 3, &v), 0);
+	assert_false(v.is_int);
+	assert_true(v.d == 1000.0);
+	assert_int_equal(load_number_parse("-0.1", 4, &v), 0);
+	assert_true(v.d == -0.1);
+}
+
+static void test_nan_inf_and_words_are_not_numbers(void **state)
+{
+	static const char *const bad[] = {"nan", "NaN", "inf", "-Infinity", "1e400", "0x10",
+	                                  "abc", "",    "  ",  "1.2.3",     "12abc", "1,5"};
+	struct load_value v;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(load_number_parse(bad[i], strlen(bad[i]), &v), -1);
+}
+
+static void test_integer_outside_int64_is_rejected(void **state)
+{
+	struct load_value v;
+
+	assert_int_equal(load_number_parse("9223372036854775808", 19, &v), -1);
+	assert_int_equal(load_number_parse("-9223372036854775809", 20, &v), -1);
+}
+
+static void test_double_format_round_trips_exactly(void **state)
+{
+	static const double vals[] = {
+	    0.1,   1.0 / 3.0, -2.5e-308, 1.7976931348623157e308, 3.0, -0.0, 123456789012345678.0,
+	    5e-324};
+	char buf[LOAD_NUM_MAX];
+
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+		struct load_value v = {.is_int = false, .d = vals[i]}, back;
+		size_t n = load_value_format(&v, buf);
+		assert_int_equal(n, strlen(buf));
+		assert_non_null(strpbrk(buf, ".eE")); /* stays a double in JSON */
+		assert_int_equal(load_number_parse(buf, n, &back), 0);
+		assert_false(back.is_int);
+		assert_memory_equal(&back.d, &vals[i], sizeof(double));
+	}
+}
+
+static void test_integer_format_has_no_decimal_point(void **state)
+{
+	struct load_value v = {.is_int = true, .i = INT64_MIN};
+	char buf[LOAD_NUM_MAX];
+
+	load_value_format(&v, buf);
+	assert_string_equal(buf, "-9223372036854775808");
+}
+
+/* ---- CSV ---- */
+
+static void test_csv_header_maps_columns_by_name(void **state)
+{
+	struct load_parser *p = csv_parser("ts", "series", "v", true, ',');
+	struct load_record rec;
+	char err[LOAD_ERR_MAX];
+
+	assert_int_equal(feed(p, "v,extra,series,ts\n", &rec, err), LOAD_SKIP);
+	assert_int_equal(feed(p, "1.5,zzz,orders,1718841600\n", &rec, err), LOAD_RECORD);
+	assert_true(rec.timestamp == 1718841600);
+	assert_name(&rec, "orders");
+	assert_false(rec.value.is_int);
+	assert_true(rec.value.d == 1.5);
+	load_parser_free(p);
+}
+
+static void test_csv_columns_by_index_and_no_header(void **state)
+{
+	struct load_parser *p = csv_parser("3", "1", "2", false, ',');
+	struct load_record rec;
+	char err[LOAD_ERR_MAX];
+
+	assert_int_equal(feed(p, "temp,7,100", &rec, err), LOAD_RECORD);
+	assert_true(rec.timestamp == 100);
+	assert_name(&rec, "temp");
+	assert_true(rec.value.is_int);
+	assert_int_equal(rec.value.i, 7);
+	load_parser_free(p);
+}
+
+static void test_csv_no_header_defaults_to_first_three_columns(void **state)
+{
+	struct load_parser *p = csv_parser(NULL, NULL, NULL, false, ',');
+	struct load_record rec;
+	char err[LOAD_ERR_MAX];
+
+	assert_int_equal(feed(p, "5,a,6", &rec, err), LOAD_RECORD);
+	assert_true(rec.timestamp == 5);
+	assert_name(&rec, "a");
+	load_parser_free(p);
+}
+
+static void test_csv_no_header_rejects_column_names(void **state)
+{
+	struct load_csv_opts o = {
+	    .delimiter = ',', .header = false, .columns = {"ts", "name", "value"}};
+	char err[LOAD_ERR_MAX];
+
+	assert_null(load_parser_new(LOAD_CSV, &o, err, sizeof(err)));
+	assert_non_null(strstr(err, "header"));
+}
+
+static void test_csv_quoted_fields_with_delimiter_and_escaped_quote(void **state)
+{
+	struct load_parser *p = csv_parser(NULL, NULL, NULL, true, ',');
+	struct load_record rec;
+	char err[LOAD_ERR_MAX];
+
+	assert_int_equal(feed(p, "\"timestamp\",\"name\",\"value\"", &rec, err), LOAD_SKIP);
+	assert_int_equal(feed(p, "\"10\",\"a,b \"\"c\"\"\",\"2\"", &rec, err), LOAD_RECORD);
+	assert_name(&rec, "a,b \"c\"");
+	assert_true(rec.timestamp == 10);
+	assert_true(rec.value.is_int);
+	assert_int_equal(feed(p, "11,\"\",3", &rec, err), LOAD_RECORD);
+	assert_name(&rec, "");
+	load_parser_free(p);
+}
+
+static void test_csv_other_delimiter_and_crlf(void **state)
+{
+	struct load_parser *p = csv_parser(NULL, NULL, NULL, true, ';');
+	struct load_record rec;
+	char err[LOAD_ERR_MAX];
+
+	assert_int_equal(feed(p, "timestamp;name;value\r\n", &rec, err), LOAD_SKIP);
+	assert_int_equal(feed(p, "1;x,y;2.25\r\n", &rec, err), LOAD_RECORD);
+	assert_name(&rec, "x,y");
+	assert_true(rec.value.d == 2.25);
+	assert_int_equal(feed(p, "\r\n", &rec, err), LOAD_SKIP);
+	load_parser_free(p);
+}
+
+static void test_csv_header_with_bom_and_missing_column(void **state)
+{
+	struct load_parser *p = csv_parser(NULL, NULL, NULL, true, ',');
+	struct load_record rec;
+	char err[LOAD_ERR_MAX];
+
+	assert_int_equal(feed(p, "\xEF\xBB\xBFtimestamp,name,value", &rec, err), LOAD_SKIP);
+	load_parser_reset(p);
+	assert_int_equal(feed(p, "timestamp,name,val", &rec, err), LOAD_ERROR);
+	assert_string_equal(err, "no column named 'value' in the header");
+	load_parser_free(p);
+}
+
+static void test_csv_bad_lines_say_what_is_wrong(void **state)
+{
+	struct load_parser *p = csv_parser(NULL, NULL, NULL, false, ',');
+	struct load_record rec;
+	char err[LOAD_ERR_MAX];
+
+	assert_int_equal(feed(p, "1,a,abc", &rec, err), LOAD_ERROR);
+	assert_string_equal(err, "value is not a number");
+	assert_int_equal(feed(p, "1,a,NaN", &rec, err), LOAD_ERROR);
+	assert_string_equal(err, "value is not a number");
+	assert_int_equal(feed(p, "1.5,a,1", &rec, err), LOAD_ERROR);
+	assert_string_equal(err, "timestamp is not an integer");
+	assert_int_equal(feed(p, "1,a", &rec, err), LOAD_ERROR);
+	assert_string_equal(err, "expected at least 3 fields, found 2");
+	assert_int_equal(feed(p, "1,\"a,1", &rec, err), LOAD_ERROR);
+	assert_string_equal(err, "unterminated quoted field");
+	assert_int_equal(feed(p, "1,\"a\"b,1", &rec, err), LOAD_ERROR);
+	assert_string_equal(err, "unexpected character after a closing quote");
+	assert_int_equal(feed(p, "1,a,99999999999999999999", &rec, err), LOAD_ERROR);
+	assert_string_equal(err, "value is an integer outside the 64-bit range");
+	load_parser_free(p);
+}
+
+/* ---- NDJSON ---- */
+
+static struct load_parser *ndjson_parser(void)
+{
+	char err[LOAD_ERR_MAX];
+	struct load_parser *p = load_parser_new(LOAD_NDJSON, NULL, err, sizeof(err));
+
+	assert_non_null(p);
+	return p;
+}
+
+static void test_ndjson_keeps_value_types(void **state)
+{
+	struct load_parser *p = ndjson_parser();
+	struct load_record rec;
+	char err[LOAD_ERR_MAX];
+
+	assert_int_equal(feed(p, "{\"timestamp\":7,\"name\":\"a\\\"b\",\"value\":3}\n", &rec, err),
+	                 LOAD_RECORD);
+	assert_true(rec.timestamp == 7);
+	assert_name(&rec, "a\"b");
+	assert_true(rec.value.is_int);
+	assert_int_equal(rec.value.i, 3);
+	assert_int_equal(
+	    feed(p, " {\"value\":3.0,\"name\":\"x\",\"timestamp\":8,\"extra\":[]} ", &rec, err),
+	    LOAD_RECORD);
+	assert_false(rec.value.is_int);
+	assert_true(rec.value.d == 3.0);
+	assert_int_equal(feed(p, "   \r\n", &rec, err), LOAD_SKIP);
+	load_parser_free(p);
+}
+
+static void test_ndjson_bad_lines_say_what_is_wrong(void **state)
+{
+	static const struct {
+		const char *line, *err;
+	} cases[] = {
+	    {"{\"timestamp\":1,\"name\":\"a\",\"value\":\"1\"}", "value is not a number"},
+	    {"{\"timestamp\":1,\"name\":\"a\",\"value\":NaN}", "value is not a number"},
+	    {"{\"timestamp\":1,\"name\":\"a\"}", "value is not a number"},
+	    {"{\"timestamp\":1.5,\"name\":\"a\",\"value\":1}", "timestamp is not an integer"},
+	    {"{\"timestamp\":1,\"name\":2,\"value\":1}", "name is not a string"},
+	    {"{\"timestamp\":1,\"name\":\"a\",\"value\":18446744073709551615}",
+	     "value is an integer outside the 64-bit range"},
+	    {"{\"timestamp\":1,", "not valid JSON"},
+	    {"[1,2,3]", "line is not a JSON object"},
+	    {"{\"timestamp\":1,\"name\":\"a\",\"value\":1} x",
+	     "unexpected text after the JSON object"},
+	};
+	struct load_parser *p = ndjson_parser();
+	struct load_record rec;
+	char err[LOAD_ERR_MAX];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(feed(p, cases[i].line, &rec, err), LOAD_ERROR);
+		assert_string_equal(err, cases[i].err);
+	}
+	/* the parser recovers after an error */
+	assert_int_equal(feed(p, "{\"timestamp\":1,\"name\":\"a\",\"value\":1}", &rec, err),
+	                 LOAD_RECORD);
+	load_parser_free(p);
+}
+
+/* ---- batches ---- */
+
+static struct json_object *parse_body(const struct load_batch *b)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *j;
+
+	assert_non_null(tok);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	j = json_tokener_parse_ex(tok, b->body, (int)b->len);
+	assert_non_null(j);
+	assert_int_equal(json_tokener_get_parse_end(tok), b->len);
+	json_tokener_free(tok);
+	return j;
+}
+
+static struct json_object *record_at(struct json_object *body, size_t k)
+{
+	struct json_object *records;
+
+	assert_true(json_object_object_get_ex(body, "records", &records));
+	return json_object_array_get_idx(records, k);
+}
+
+static void test_batch_body_is_the_ingest_json(void **state)
+{
+	struct load_batch b;
+	struct load_record r1 = {.timestamp = 1718841600,
+	                         .name = "orders",
+	                         .name_len = 6,
+	                         .value = {.is_int = true, .i = 42}};
+	struct load_record r2 = {.timestamp = -5,
+	                         .name = "a\"\\\n\x01z",
+	                         .name_len = 6,
+	                         .value = {.is_int = false, .d = 3.0}};
+	struct json_object *j, *f;
+
+	assert_int_equal(load_batch_init(&b, "store_metrics", 2), 0);
+	load_batch_reset(&b, "in.csv");
+	assert_int_equal(load_batch_add(&b, &r1, 2), 0);
+	assert_false(load_batch_full(&b));
+	assert_int_equal(load_batch_add(&b, &r2, 9), 0);
+	assert_true(load_batch_full(&b));
+	assert_int_equal(load_batch_add(&b, &r1, 10), -1);
+	assert_int_equal(load_batch_finish(&b), 0);
+	j = parse_body(&b);
+	assert_true(json_object_object_get_ex(j, "data_source", &f));
+	assert_string_equal(json_object_get_string(f), "store_metrics");
+	assert_true(json_object_object_get_ex(record_at(j, 0), "value", &f));
+	assert_true(json_object_is_type(f, json_type_int));
+	assert_int_equal(json_object_get_int64(f), 42);
+	assert_true(json_object_object_get_ex(record_at(j, 1), "value", &f));
+	assert_true(json_object_is_type(f, json_type_double));
+	assert_true(json_object_object_get_ex(record_at(j, 1), "name", &f));
+	assert_int_equal(json_object_get_string_len(f), 6);
+	assert_memory_equal(json_object_get_string(f), "a\"\\\n\x01z", 6);
+	assert_true(json_object_object_get_ex(record_at(j, 1), "timestamp", &f));
+	assert_int_equal(json_object_get_int64(f), -5);
+	assert_int_equal(b.lines[0], 2);
+	assert_int_equal(b.lines[1], 9);
+	json_object_put(j);
+	load_batch_free(&b);
+}
+
+static void test_batch_reuse_starts_empty(void **state)
+{
+	struct load_batch b;
+	struct load_record r = {
+	    .timestamp = 1, .name = "n", .name_len = 1, .value = {.is_int = true, .i = 1}};
+	struct json_object *j, *records;
+
+	assert_int_equal(load_batch_init(&b, "s", 1000), 0);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(load_batch_add(&b, &r, (uint64_t)i + 1), 0);
+	assert_int_equal(load_batch_finish(&b), 0);
+	load_batch_reset(&b, "next");
+	assert_int_equal(b.count, 0);
+	assert_int_equal(load_batch_finish(&b), 0);
+	j = parse_body(&b);
+	assert_true(json_object_object_get_ex(j, "records", &records));
+	assert_int_equal(json_object_array_length(records), 0);
+	json_object_put(j);
+	load_batch_free(&b);
+}
+
+static void test_batch_doubles_round_trip_through_json(void **state)
+{
+	static const double vals[] = {0.1, 1e21, 2.0, -1.0 / 7.0, 4.9406564584124654e-324};
+	struct load_batch b;
+	struct json_object *j, *f;
+
+	assert_int_equal(load_batch_init(&b, "s", 8), 0);
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+		struct load_record r = {.timestamp = (int64_t)i,
+		                        .name = "d",
+		                        .name_len = 1,
+		                        .value = {.is_int = false, .d = vals[i]}};
+		assert_int_equal(load_batch_add(&b, &r, i + 1), 0);
+	}
+	assert_int_equal(load_batch_finish(&b), 0);
+	j = parse_body(&b);
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+		assert_true(json_object_object_get_ex(record_at(j, i), "value", &f));
+		assert_true(json_object_is_type(f, json_type_double));
+		double d = json_object_get_double(f);
+		assert_memory_equal(&d, &vals[i], sizeof(d));
+	}
+	json_object_put(j);
+	load_batch_free(&b);
+}
+
+static void test_gzip_body_inflates_to_the_original(void **state)
+{
+	static const char text[] = "{\"data_source\":\"s\",\"records\":[]}";
+	char *gz = NULL, out[sizeof(text) * 2];
+	size_t cap = 0, len = 0;
+	z_stream zs;
+
+	assert_int_equal(load_gzip(text, sizeof(text) - 1, &gz, &cap, &len), 0);
+	assert_true(len > 2 && (unsigned char)gz[0] == 0x1f && (unsigned char)gz[1] == 0x8b);
+	memset(&zs, 0, sizeof(zs));
+	assert_int_equal(inflateInit2(&zs, GUNZIP_WINDOW_BITS), Z_OK);
+	zs.next_in = (Bytef *)gz;
+	zs.avail_in = (uInt)len;
+	zs.next_out = (Bytef *)out;
+	zs.avail_out = sizeof(out);
+	assert_int_equal(inflate(&zs, Z_FINISH), Z_STREAM_END);
+	assert_int_equal(zs.total_out, sizeof(text) - 1);
+	assert_memory_equal(out, text, sizeof(text) - 1);
+	inflateEnd(&zs);
+	free(gz);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_integer_literal_stays_integer),
+	    cmocka_unit_test(test_non_integer_number_becomes_double),
+	    cmocka_unit_test(test_nan_inf_and_words_are_not_numbers),
+	    cmocka_unit_test(test_integer_outside_int64_is_rejected),
+	    cmocka_unit_test(test_double_format_round_trips_exactly),
+	    cmocka_unit_test(test_integer_format_has_no_decimal_point),
+	    cmocka_unit_test(test_csv_header_maps_columns_by_name),
+	    cmocka_unit_test(test_csv_columns_by_index_and_no_header),
+	    cmocka_unit_test(test_csv_no_header_defaults_to_first_three_columns),
+	    cmocka_unit_test(test_csv_no_header_rejects_column_names),
+	    cmocka_unit_test(test_csv_quoted_fields_with_delimiter_and_escaped_quote),
+	    cmocka_unit_test(test_csv_other_delimiter_and_crlf),
+	    cmocka_unit_test(test_csv_header_with_bom_and_missing_column),
+	    cmocka_unit_test(test_csv_bad_lines_say_what_is_wrong),
+	    cmocka_unit_test(test_ndjson_keeps_value_types),
+	    cmocka_unit_test(test_ndjson_bad_lines_say_what_is_wrong),
+	    cmocka_unit_test(test_batch_body_is_the_ingest_json),
+	    cmocka_unit_test(test_batch_reuse_starts_empty),
+	    cmocka_unit_test(test_batch_doubles_round_trip_through_json),
+	    cmocka_unit_test(test_gzip_body_inflates_to_the_original),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

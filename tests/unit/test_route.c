@@ -1,0 +1,224 @@
+/*
+ * test_route.c - the public API's routing table and query-parameter decoding.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "temporis/route.h"
+
+#define QBUF 64
+
+static struct route_match m;
+
+static enum route_id route(enum http_method method, const char *path)
+{
+	route_match(method, path, &m);
+	return m.id;
+}
+
+static void test_healthz_and_metrics_answer_get_and_head(void **state)
+{
+	assert_int_equal(route(HTTP_GET, "/healthz"), ROUTE_HEALTHZ);
+	assert_int_equal(route(HTTP_HEAD, "/healthz"), ROUTE_HEALTHZ);
+	assert_int_equal(route(HTTP_GET, "/metrics"), ROUTE_METRICS);
+	assert_int_equal(route(HTTP_HEAD, "/metrics"), ROUTE_METRICS);
+	assert_int_equal(route(HTTP_POST, "/healthz"), ROUTE_METHOD_NOT_ALLOWED);
+	assert_string_equal(m.allow, "GET");
+	assert_int_equal(route(HTTP_DELETE, "/metrics"), ROUTE_METHOD_NOT_ALLOWED);
+	assert_string_equal(m.allow, "GET");
+}
+
+static void test_ingest_is_post_only(void **state)
+{
+	assert_int_equal(route(HTTP_POST, "/v1/data_sources/ingest"), ROUTE_INGEST);
+	assert_int_equal(route(HTTP_GET, "/v1/data_sources/ingest"), ROUTE_METHOD_NOT_ALLOWED);
+	assert_string_equal(m.allow, "POST");
+	assert_int_equal(route(HTTP_PUT, "/v1/data_sources/ingest"), ROUTE_METHOD_NOT_ALLOWED);
+	assert_string_equal(m.allow, "POST");
+}
+
+static void test_sources_collection_lists_and_creates(void **state)
+{
+	assert_int_equal(route(HTTP_GET, "/v1/data_sources"), ROUTE_SOURCES_LIST);
+	assert_int_equal(route(HTTP_HEAD, "/v1/data_sources"), ROUTE_SOURCES_LIST);
+	assert_int_equal(route(HTTP_POST, "/v1/data_sources"), ROUTE_SOURCES_CREATE);
+	assert_int_equal(route(HTTP_DELETE, "/v1/data_sources"), ROUTE_METHOD_NOT_ALLOWED);
+	assert_string_equal(m.allow, "GET, POST");
+	assert_int_equal(route(HTTP_OTHER, "/v1/data_sources"), ROUTE_METHOD_NOT_ALLOWED);
+	assert_string_equal(m.allow, "GET, POST");
+}
+
+static void test_source_routes_carry_the_name(void **state)
+{
+	assert_int_equal(route(HTTP_GET, "/v1/data_sources/grid_load"), ROUTE_SOURCE_GET);
+	assert_string_equal(m.name, "grid_load");
+	assert_int_equal(m.name_len, 9);
+	assert_int_equal(route(HTTP_HEAD, "/v1/data_sources/grid_load"), ROUTE_SOURCE_GET);
+	assert_int_equal(route(HTTP_POST, "/v1/data_sources/a/archive"), ROUTE_SOURCE_ARCHIVE);
+	assert_string_equal(m.name, "a");
+	assert_int_equal(route(HTTP_POST, "/v1/data_sources/a/unarchive"), ROUTE_SOURCE_UNARCHIVE);
+	assert_int_equal(route(HTTP_GET, "/v1/data_sources/s1/series"), ROUTE_SOURCE_SERIES);
+	assert_string_equal(m.name, "s1");
+	assert_int_equal(route(HTTP_HEAD, "/v1/data_sources/s1/series"), ROUTE_SOURCE_SERIES);
+	assert_int_equal(route(HTTP_GET, "/v1/data_sources/s1/records"), ROUTE_SOURCE_RECORDS);
+	assert_int_equal(route(HTTP_HEAD, "/v1/data_sources/s1/records"), ROUTE_SOURCE_RECORDS);
+}
+
+static void test_wrong_method_on_source_routes_names_allow(void **state)
+{
+	assert_int_equal(route(HTTP_POST, "/v1/data_sources/x"), ROUTE_METHOD_NOT_ALLOWED);
+	assert_string_equal(m.allow, "GET");
+	assert_int_equal(route(HTTP_DELETE, "/v1/data_sources/x"), ROUTE_METHOD_NOT_ALLOWED);
+	assert_string_equal(m.allow, "GET");
+	assert_int_equal(route(HTTP_GET, "/v1/data_sources/x/archive"), ROUTE_METHOD_NOT_ALLOWED);
+	assert_string_equal(m.allow, "POST");
+	assert_int_equal(route(HTTP_HEAD, "/v1/data_sources/x/unarchive"),
+			 ROUTE_METHOD_NOT_ALLOWED);
+	assert_string_equal(m.allow, "POST");
+	assert_int_equal(route(HTTP_POST, "/v1/data_sources/x/series"), ROUTE_METHOD_NOT_ALLOWED);
+	assert_string_equal(m.allow, "GET");
+	assert_int_equal(route(HTTP_PUT, "/v1/data_sources/x/records"), ROUTE_METHOD_NOT_ALLOWED);
+	assert_string_equal(m.allow, "GET");
+}
+
+static void test_unknown_paths_are_not_found(void **state)
+{
+	static const char *const paths[] = {
+		"/", "", "/healthz/", "/metrics/x", "/v1", "/v1/", "/v1/data_sources/",
+		"/v1/data_sourcesX", "/v1/data_sources//series", "/v1/data_sources/x/",
+		"/v1/data_sources/x/series/", "/v1/data_sources/x/other", "/v1/data_sources/x/y/z",
+		"/v1/data_sources/ingest/", "/V1/data_sources", "/v2/data_sources",
+	};
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		assert_int_equal(route(HTTP_GET, paths[i]), ROUTE_NOT_FOUND);
+		assert_null(m.allow);
+		assert_int_equal(route(HTTP_POST, paths[i]), ROUTE_NOT_FOUND);
+	}
+}
+
+static void test_source_name_is_percent_decoded(void **state)
+{
+	assert_int_equal(route(HTTP_GET, "/v1/data_sources/a%5Fb%2fc"), ROUTE_SOURCE_GET);
+	assert_string_equal(m.name, "a_b/c");
+	assert_int_equal(m.name_len, 5);
+	assert_int_equal(route(HTTP_GET, "/v1/data_sources/a+b/series"), ROUTE_SOURCE_SERIES);
+	assert_string_equal(m.name, "a+b");
+	assert_int_equal(route(HTTP_GET, "/v1/data_sources/%41"), ROUTE_SOURCE_GET);
+	assert_string_equal(m.name, "A");
+}
+
+static void test_malformed_or_long_names_are_not_found(void **state)
+{
+	char path[ROUTE_NAME_MAX * 3 + 64];
+	char name[ROUTE_NAME_MAX + 2];
+
+	assert_int_equal(route(HTTP_GET, "/v1/data_sources/a%2"), ROUTE_NOT_FOUND);
+	assert_int_equal(route(HTTP_GET, "/v1/data_sources/a%zz"), ROUTE_NOT_FOUND);
+	assert_int_equal(route(HTTP_GET, "/v1/data_sources/%"), ROUTE_NOT_FOUND);
+	assert_int_equal(route(HTTP_GET, "/v1/data_sources/a%00b"), ROUTE_NOT_FOUND);
+
+	memset(name, 'a', ROUTE_NAME_MAX);
+	name[ROUTE_NAME_MAX] = '\0';
+	snprintf(path, sizeof(path), "/v1/data_sources/%s", name);
+	assert_int_equal(route(HTTP_GET, path), ROUTE_SOURCE_GET);
+	assert_int_equal(m.name_len, ROUTE_NAME_MAX);
+
+	name[ROUTE_NAME_MAX] = 'a';
+	name[ROUTE_NAME_MAX + 1] = '\0';
+	snprintf(path, sizeof(path), "/v1/data_sources/%s/series", name);
+	assert_int_equal(route(HTTP_GET, path), ROUTE_NOT_FOUND);
+
+	/* 255 decoded bytes written as %61 each: long on the wire, fits once decoded. */
+	strcpy(path, "/v1/data_sources/");
+	for (int i = 0; i < ROUTE_NAME_MAX; i++)
+		strcat(path, "%61");
+	assert_int_equal(route(HTTP_GET, path), ROUTE_SOURCE_GET);
+	assert_int_equal(m.name_len, ROUTE_NAME_MAX);
+}
+
+static void test_query_param_missing_and_empty(void **state)
+{
+	char buf[QBUF];
+
+	assert_int_equal(route_query_param(NULL, "name", buf, sizeof(buf)), -1);
+	assert_int_equal(route_query_param("", "name", buf, sizeof(buf)), -1);
+	assert_int_equal(route_query_param("start=1&end=2", "name", buf, sizeof(buf)), -1);
+	assert_int_equal(route_query_param("names=x&nam=y", "name", buf, sizeof(buf)), -1);
+	assert_int_equal(route_query_param("name=", "name", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "");
+	assert_int_equal(route_query_param("a=1&name&b=2", "name", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "");
+}
+
+static void test_query_param_decodes_plus_and_escapes(void **state)
+{
+	char buf[QBUF];
+
+	assert_int_equal(route_query_param("name=cpu+load", "name", buf, sizeof(buf)), 8);
+	assert_string_equal(buf, "cpu load");
+	assert_int_equal(route_query_param("x=1&name=a%2Bb%20c%c3%A9", "name", buf, sizeof(buf)),
+			 7);
+	assert_string_equal(buf, "a+b c\xc3\xa9");
+	assert_int_equal(route_query_param("start=-5&limit=10", "limit", buf, sizeof(buf)), 2);
+	assert_string_equal(buf, "10");
+	assert_int_equal(route_query_param("na%6De=v", "name", buf, sizeof(buf)), 1);
+	assert_string_equal(buf, "v");
+	assert_int_equal(route_query_param("name=a=b", "name", buf, sizeof(buf)), 3);
+	assert_string_equal(buf, "a=b");
+}
+
+static void test_query_param_first_occurrence_wins(void **state)
+{
+	char buf[QBUF];
+
+	assert_int_equal(route_query_param("name=first&name=second", "name", buf, sizeof(buf)), 5);
+	assert_string_equal(buf, "first");
+	assert_int_equal(route_query_param("&&name=x&", "name", buf, sizeof(buf)), 1);
+	assert_string_equal(buf, "x");
+}
+
+static void test_query_param_malformed_or_too_long(void **state)
+{
+	char buf[QBUF];
+	char big[QBUF + 16];
+
+	assert_int_equal(route_query_param("name=%4", "name", buf, sizeof(buf)), -2);
+	assert_int_equal(route_query_param("name=%g1&x=1", "name", buf, sizeof(buf)), -2);
+	assert_int_equal(route_query_param("name=a%00", "name", buf, sizeof(buf)), -2);
+	assert_int_equal(route_query_param("name=abcd", "name", buf, 4), -2);
+	assert_int_equal(route_query_param("name=abc", "name", buf, 4), 3);
+	assert_string_equal(buf, "abc");
+	assert_int_equal(route_query_param("name=", "name", buf, 0), -2);
+
+	strcpy(big, "name=");
+	memset(big + 5, 'x', QBUF);
+	big[5 + QBUF] = '\0';
+	assert_int_equal(route_query_param(big, "name", buf, sizeof(buf)), -2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_healthz_and_metrics_answer_get_and_head),
+		cmocka_unit_test(test_ingest_is_post_only),
+		cmocka_unit_test(test_sources_collection_lists_and_creates),
+		cmocka_unit_test(test_source_routes_carry_the_name),
+		cmocka_unit_test(test_wrong_method_on_source_routes_names_allow),
+		cmocka_unit_test(test_unknown_paths_are_not_found),
+		cmocka_unit_test(test_source_name_is_percent_decoded),
+		cmocka_unit_test(test_malformed_or_long_names_are_not_found),
+		cmocka_unit_test(test_query_param_missing_and_empty),
+		cmocka_unit_test(test_query_param_decodes_plus_and_escapes),
+		cmocka_unit_test(test_query_param_first_occurrence_wins),
+		cmocka_unit_test(test_query_param_malformed_or_too_long),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

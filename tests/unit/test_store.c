@@ -1,0 +1,745 @@
+/*
+ * test_store.c - unit tests of src/store.c against a real RocksDB in a mkdtemp()
+ * directory: last-write-wins merges across flush/compaction/reopen, value and key
+ * encoding, scans, series, the catalog family, many sources, and checkpoints.
+ */
+#define _GNU_SOURCE
+#include <ftw.h>
+#include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "temporis/store.h"
+
+#define ERR_LEN 512
+#define ROOT_LEN 64
+#define PATH_LEN 128
+#define MAX_SEEN 64
+#define SRC 1u
+#define NFTW_FDS 16
+
+struct fixture {
+	char root[ROOT_LEN];
+	char db[PATH_LEN];
+	struct store *st;
+};
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void open_store(struct fixture *f)
+{
+	char err[ERR_LEN] = "";
+
+	f->st = NULL;
+	if (store_open(f->db, CFG_SYNC_WAL, &f->st, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+}
+
+static void reopen_store(struct fixture *f)
+{
+	store_close(f->st);
+	open_store(f);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char err[ERR_LEN] = "";
+
+	assert_non_null(f);
+	snprintf(f->root, sizeof(f->root), "/tmp/test_store.XXXXXX");
+	assert_non_null(mkdtemp(f->root));
+	snprintf(f->db, sizeof(f->db), "%s/db", f->root);
+	open_store(f);
+	assert_int_equal(store_source_create(f->st, SRC, err, sizeof(err)), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	store_close(f->st);
+	assert_int_equal(nftw(f->root, rm_entry, NFTW_FDS, FTW_DEPTH | FTW_PHYS), 0);
+	free(f);
+	return 0;
+}
+
+static struct rec int_rec(const char *name, int64_t ts, int64_t v)
+{
+	struct rec r = { .ts = ts, .type = REC_INT, .name = name,
+			 .name_len = (uint16_t)strlen(name) };
+
+	r.v.i = v;
+	return r;
+}
+
+static struct rec dbl_rec(const char *name, int64_t ts, double v)
+{
+	struct rec r = { .ts = ts, .type = REC_DOUBLE, .name = name,
+			 .name_len = (uint16_t)strlen(name) };
+
+	r.v.d = v;
+	return r;
+}
+
+static void commit(struct store *st, struct store_batch *b)
+{
+	char err[ERR_LEN] = "";
+
+	if (store_batch_commit(st, b, err, sizeof(err)) != 0)
+		fail_msg("commit: %s", err);
+	store_batch_clear(b);
+}
+
+/* Commits one record in its own batch. */
+static void put1(struct store *st, uint32_t src, uint64_t version, struct rec r)
+{
+	struct store_batch *b = store_batch_new();
+
+	assert_non_null(b);
+	assert_int_equal(store_batch_merge(st, b, src, version, &r), 0);
+	commit(st, b);
+	store_batch_free(b);
+}
+
+static int64_t get_int(struct store *st, uint32_t src, const char *name, int64_t ts)
+{
+	struct rec out;
+
+	assert_int_equal(store_get(st, src, name, strlen(name), ts, &out), 1);
+	assert_int_equal(out.type, REC_INT);
+	assert_int_equal(out.ts, ts);
+	return out.v.i;
+}
+
+/* ---- last write wins ---- */
+
+#define LWW_KEYS 20
+#define LWW_VERSIONS 30
+#define LWW_CHUNKS 7
+#define LWW_FLUSH_AFTER_CHUNK 3
+
+struct op {
+	int key;
+	uint64_t version;
+};
+
+static int64_t lww_value(int key, uint64_t version)
+{
+	return (int64_t)version * 1000 + key;
+}
+
+static void lww_key(char *name, size_t len, int key)
+{
+	snprintf(name, len, "k%d", key);
+}
+
+static void check_lww(struct store *st)
+{
+	char name[16];
+
+	for (int k = 0; k < LWW_KEYS; k++) {
+		lww_key(name, sizeof(name), k);
+		assert_int_equal(get_int(st, SRC, name, (int64_t)k - LWW_KEYS / 2),
+				 lww_value(k, LWW_VERSIONS));
+	}
+}
+
+static void shuffle(struct op *ops, size_t n, unsigned seed)
+{
+	srand(seed);
+	for (size_t i = n - 1; i > 0; i--) {
+		size_t j = (size_t)rand() % (i + 1);
+		struct op t = ops[i];
+
+		ops[i] = ops[j];
+		ops[j] = t;
+	}
+}
+
+static void test_lww_highest_version_wins_shuffled(void **state)
+{
+	struct fixture *f = *state;
+	static struct op ops[LWW_KEYS * LWW_VERSIONS];
+	size_t n = 0, per_chunk;
+	struct store_batch *b = store_batch_new();
+	char name[16];
+
+	assert_non_null(b);
+	for (int k = 0; k < LWW_KEYS; k++)
+		for (uint64_t v = 1; v <= LWW_VERSIONS; v++)
+			ops[n++] = (struct op){ k, v };
+	shuffle(ops, n, 12345);
+	per_chunk = (n + LWW_CHUNKS - 1) / LWW_CHUNKS;
+	for (size_t i = 0; i < n; i++) {
+		struct rec r;
+
+		lww_key(name, sizeof(name), ops[i].key);
+		r = int_rec(name, (int64_t)ops[i].key - LWW_KEYS / 2,
+			    lww_value(ops[i].key, ops[i].version));
+		assert_int_equal(store_batch_merge(f->st, b, SRC, ops[i].version, &r), 0);
+		if ((i + 1) % per_chunk == 0 || i + 1 == n) {
+			commit(f->st, b);
+			/* Older operands end up in SST files, newer ones in the memtable. */
+			if ((i + 1) / per_chunk == LWW_FLUSH_AFTER_CHUNK)
+				assert_int_equal(store_flush(f->st), 0);
+		}
+	}
+	store_batch_free(b);
+	check_lww(f->st);
+	reopen_store(f);
+	check_lww(f->st);
+	assert_int_equal(store_flush(f->st), 0);
+	check_lww(f->st);
+	assert_int_equal(store_compact(f->st), 0);
+	check_lww(f->st);
+	reopen_store(f);
+	check_lww(f->st);
+}
+
+static void test_equal_versions_later_operand_wins(void **state)
+{
+	struct fixture *f = *state;
+	struct store_batch *b = store_batch_new();
+	struct rec r;
+
+	assert_non_null(b);
+	for (int64_t v = 1; v <= 3; v++) {
+		r = int_rec("dup", 0, v);
+		assert_int_equal(store_batch_merge(f->st, b, SRC, 5, &r), 0);
+	}
+	assert_int_equal(store_batch_count(b), 3);
+	commit(f->st, b);
+	store_batch_free(b);
+	assert_int_equal(get_int(f->st, SRC, "dup", 0), 3);
+
+	/* A later commit at the same version wins over the stored value too... */
+	assert_int_equal(store_flush(f->st), 0);
+	put1(f->st, SRC, 5, int_rec("dup", 0, 4));
+	assert_int_equal(get_int(f->st, SRC, "dup", 0), 4);
+	/* ...but a lower version never does. */
+	put1(f->st, SRC, 4, int_rec("dup", 0, 99));
+	assert_int_equal(store_compact(f->st), 0);
+	assert_int_equal(get_int(f->st, SRC, "dup", 0), 4);
+	reopen_store(f);
+	assert_int_equal(get_int(f->st, SRC, "dup", 0), 4);
+}
+
+/* ---- encoding ---- */
+
+static void test_values_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	const int64_t ints[] = { 0, -1, INT64_MIN, INT64_MAX, (INT64_C(1) << 53) + 1 };
+	const double dbls[] = { 0.1, -0.0, 1e308, 5e-324 };
+	const size_t ni = sizeof(ints) / sizeof(ints[0]);
+	const size_t nd = sizeof(dbls) / sizeof(dbls[0]);
+	struct rec out;
+
+	for (size_t i = 0; i < ni; i++)
+		put1(f->st, SRC, 1, int_rec("i", (int64_t)i, ints[i]));
+	for (size_t i = 0; i < nd; i++)
+		put1(f->st, SRC, 1, dbl_rec("d", (int64_t)i, dbls[i]));
+	reopen_store(f);
+	for (size_t i = 0; i < ni; i++) {
+		assert_int_equal(store_get(f->st, SRC, "i", 1, (int64_t)i, &out), 1);
+		assert_int_equal(out.type, REC_INT);
+		assert_true(out.v.i == ints[i]);
+	}
+	for (size_t i = 0; i < nd; i++) {
+		assert_int_equal(store_get(f->st, SRC, "d", 1, (int64_t)i, &out), 1);
+		assert_int_equal(out.type, REC_DOUBLE);
+		assert_memory_equal(&out.v.d, &dbls[i], sizeof(double));
+	}
+	assert_int_equal(store_get(f->st, SRC, "d", 1, 1, &out), 1);
+	assert_true(signbit(out.v.d));
+	assert_int_equal(store_get(f->st, SRC, "d", 1, 99, &out), 0);
+	assert_int_equal(store_get(f->st, SRC, "x", 1, 0, &out), 0);
+}
+
+/* ---- scans ---- */
+
+struct seen {
+	size_t n;
+	int64_t ts[MAX_SEEN];
+	int64_t v[MAX_SEEN];
+	size_t stop_after; /* 0 = never stop */
+};
+
+static int collect(const struct rec *r, void *arg)
+{
+	struct seen *s = arg;
+
+	assert_true(s->n < MAX_SEEN);
+	s->ts[s->n] = r->ts;
+	s->v[s->n] = r->v.i;
+	s->n++;
+	return s->stop_after != 0 && s->n == s->stop_after;
+}
+
+static void scan(struct store *st, const char *name, int64_t start, int64_t end,
+		 uint32_t limit, struct seen *s, bool *more, int64_t *next_ts)
+{
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(store_scan(st, SRC, name, strlen(name), start, end, limit, collect, s,
+				    more, next_ts),
+			 0);
+}
+
+static void test_scan_orders_negative_timestamps(void **state)
+{
+	struct fixture *f = *state;
+	const int64_t shuffled[] = { 1000, INT64_MIN, -1, 0, INT64_MIN + 1, 1, -1000,
+				     INT64_MAX - 1 };
+	const int64_t sorted[] = { INT64_MIN, INT64_MIN + 1, -1000, -1, 0, 1, 1000,
+				   INT64_MAX - 1 };
+	const size_t n = sizeof(sorted) / sizeof(sorted[0]);
+	struct seen s;
+	bool more = true;
+	int64_t next = 0;
+
+	for (size_t i = 0; i < n; i++)
+		put1(f->st, SRC, 1, int_rec("neg", shuffled[i], shuffled[i]));
+	scan(f->st, "neg", INT64_MIN, INT64_MAX, 100, &s, &more, &next);
+	assert_int_equal(s.n, n);
+	assert_false(more);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(s.ts[i] == sorted[i]);
+		assert_true(s.v[i] == sorted[i]);
+	}
+}
+
+static void test_scan_start_inclusive_end_exclusive(void **state)
+{
+	struct fixture *f = *state;
+	struct seen s;
+	bool more;
+	int64_t next;
+
+	for (int64_t t = 0; t < 10; t++)
+		put1(f->st, SRC, 1, int_rec("r", t, t * 10));
+	scan(f->st, "r", 2, 5, 100, &s, &more, &next);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.ts[0], 2);
+	assert_int_equal(s.ts[2], 4);
+	assert_int_equal(s.v[2], 40);
+	assert_false(more);
+	scan(f->st, "r", 5, 5, 100, &s, &more, &next);
+	assert_int_equal(s.n, 0);
+	scan(f->st, "r", 7, 3, 100, &s, &more, &next);
+	assert_int_equal(s.n, 0);
+	assert_false(more);
+	/* A callback that stops early ends the scan without error. */
+	memset(&s, 0, sizeof(s));
+	s.stop_after = 2;
+	assert_int_equal(store_scan(f->st, SRC, "r", 1, 0, 10, 100, collect, &s, &more, &next),
+			 0);
+	assert_int_equal(s.n, 2);
+}
+
+static void test_scan_limit_paginates_with_next_ts(void **state)
+{
+	struct fixture *f = *state;
+	struct seen s;
+	bool more;
+	int64_t next, start = -15, got = 0;
+	int pages = 0;
+
+	for (int64_t t = -5; t < 5; t++)
+		put1(f->st, SRC, 1, int_rec("p", t * 3, t));
+	do {
+		scan(f->st, "p", start, 100, 3, &s, &more, &next);
+		for (size_t i = 0; i < s.n; i++)
+			assert_int_equal(s.v[i], got + (int64_t)i - 5);
+		got += (int64_t)s.n;
+		pages++;
+		if (more) {
+			assert_int_equal(s.n, 3);
+			assert_true(next > s.ts[s.n - 1]);
+			start = next;
+		}
+	} while (more);
+	assert_int_equal(got, 10);
+	assert_int_equal(pages, 4);
+	/* Exactly limit records in range: no further page. */
+	scan(f->st, "p", -15, -6, 3, &s, &more, &next);
+	assert_int_equal(s.n, 3);
+	assert_false(more);
+	scan(f->st, "p", -15, 100, 1, &s, &more, &next);
+	assert_true(more);
+	assert_int_equal(next, -12);
+}
+
+/* ---- series ---- */
+
+struct series_seen {
+	size_t n;
+	char names[MAX_SEEN][8];
+	int64_t first[MAX_SEEN], last[MAX_SEEN];
+};
+
+static int collect_series(const char *name, size_t len, int64_t first, int64_t last,
+			  void *arg)
+{
+	struct series_seen *s = arg;
+
+	assert_true(s->n < MAX_SEEN && len < sizeof(s->names[0]));
+	memcpy(s->names[s->n], name, len);
+	s->names[s->n][len] = '\0';
+	s->first[s->n] = first;
+	s->last[s->n] = last;
+	s->n++;
+	return 0;
+}
+
+static void test_prefix_series_never_mix(void **state)
+{
+	struct fixture *f = *state;
+	struct series_seen ss = { 0 };
+	struct seen s;
+	bool more;
+	int64_t next;
+
+	put1(f->st, SRC, 1, int_rec("ab", 5, 50));
+	put1(f->st, SRC, 1, int_rec("a", 3, 30));
+	put1(f->st, SRC, 1, int_rec("ab", -7, -70));
+	put1(f->st, SRC, 1, int_rec("a", 9, 90));
+	put1(f->st, SRC, 1, int_rec("b", INT64_MAX, 1));
+	put1(f->st, SRC, 1, int_rec("b", INT64_MIN, 2));
+	scan(f->st, "a", INT64_MIN, INT64_MAX, 100, &s, &more, &next);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.v[0], 30);
+	assert_int_equal(s.v[1], 90);
+	scan(f->st, "ab", INT64_MIN, INT64_MAX, 100, &s, &more, &next);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.v[0], -70);
+	assert_int_equal(s.v[1], 50);
+
+	assert_int_equal(store_series(f->st, SRC, collect_series, &ss), 0);
+	assert_int_equal(ss.n, 3);
+	assert_string_equal(ss.names[0], "a");
+	assert_string_equal(ss.names[1], "ab");
+	assert_string_equal(ss.names[2], "b");
+	assert_int_equal(ss.first[0], 3);
+	assert_int_equal(ss.last[0], 9);
+	assert_int_equal(ss.first[1], -7);
+	assert_int_equal(ss.last[1], 5);
+	assert_true(ss.first[2] == INT64_MIN);
+	assert_true(ss.last[2] == INT64_MAX);
+}
+
+static void test_series_of_empty_source_is_empty(void **state)
+{
+	struct fixture *f = *state;
+	struct series_seen ss = { 0 };
+
+	assert_int_equal(store_series(f->st, SRC, collect_series, &ss), 0);
+	assert_int_equal(ss.n, 0);
+}
+
+/* ---- sources, hwm, catalog ---- */
+
+/*
+ * RocksDB 7.8.3 rewrites and re-parses the whole OPTIONS file on every column
+ * family creation (also inside DB::Open with create_missing_column_families),
+ * so creating N sources costs O(N^2): about 2 minutes for 1,000 here. The
+ * default keeps the suite fast; TEMPORIS_TEST_SOURCES=1000 runs the full scale.
+ */
+#define MANY_SOURCES_DEFAULT 128 /* with SRC, one past a power of two: the table regrows */
+#define MANY_SOURCES_ENV "TEMPORIS_TEST_SOURCES"
+#define MANY_BASE 100u
+
+static uint32_t many_sources(void)
+{
+	const char *env = getenv(MANY_SOURCES_ENV);
+	long n = env ? strtol(env, NULL, 10) : 0;
+
+	return n > 0 ? (uint32_t)n : MANY_SOURCES_DEFAULT;
+}
+
+static void test_many_sources_survive_reopen(void **state)
+{
+	struct fixture *f = *state;
+	const uint32_t n = many_sources();
+	char err[ERR_LEN] = "";
+	struct store_batch *b;
+
+	for (uint32_t i = 0; i < n; i++)
+		assert_int_equal(store_source_create(f->st, MANY_BASE + i, err, sizeof(err)), 0);
+	reopen_store(f);
+	b = store_batch_new();
+	assert_non_null(b);
+	for (uint32_t i = 0; i < n; i++) {
+		struct rec r = int_rec("m", 1, (int64_t)i);
+
+		assert_true(store_source_exists(f->st, MANY_BASE + i));
+		assert_int_equal(store_source_create(f->st, MANY_BASE + i, err, sizeof(err)), 0);
+		assert_int_equal(store_batch_merge(f->st, b, MANY_BASE + i, 1, &r), 0);
+	}
+	assert_false(store_source_exists(f->st, MANY_BASE + n));
+	commit(f->st, b);
+	store_batch_free(b);
+	reopen_store(f);
+	for (uint32_t i = 0; i < n; i++)
+		assert_int_equal(get_int(f->st, MANY_BASE + i, "m", 1), (int64_t)i);
+	/* One more after the reopen lands in the table before the existing ids. */
+	assert_int_equal(store_source_create(f->st, MANY_BASE - 1, err, sizeof(err)), 0);
+	assert_true(store_source_exists(f->st, MANY_BASE - 1));
+	assert_true(store_source_exists(f->st, SRC));
+}
+
+static void test_version_hwm_survives_reopen(void **state)
+{
+	struct fixture *f = *state;
+	struct store_batch *b = store_batch_new();
+	struct rec r = int_rec("h", 0, 0);
+
+	assert_non_null(b);
+	assert_true(store_version_hwm(f->st) == 0);
+	assert_int_equal(store_batch_merge(f->st, b, SRC, 7, &r), 0);
+	assert_int_equal(store_batch_merge(f->st, b, SRC, 42, &r), 0);
+	assert_int_equal(store_batch_merge(f->st, b, SRC, 3, &r), 0);
+	commit(f->st, b);
+	assert_true(store_version_hwm(f->st) == 42);
+	/* A batch of lower versions never moves the mark back. */
+	assert_int_equal(store_batch_merge(f->st, b, SRC, 10, &r), 0);
+	commit(f->st, b);
+	assert_true(store_version_hwm(f->st) == 42);
+	store_batch_free(b);
+	reopen_store(f);
+	assert_true(store_version_hwm(f->st) == 42);
+	assert_int_equal(get_int(f->st, SRC, "h", 0), 0);
+}
+
+static void test_commit_leaves_batch_intact_for_retry(void **state)
+{
+	struct fixture *f = *state;
+	struct store_batch *b = store_batch_new();
+	struct rec r = int_rec("t", 0, 1);
+	char err[ERR_LEN] = "";
+
+	assert_non_null(b);
+	assert_int_equal(store_batch_merge(f->st, b, SRC, 8, &r), 0);
+	assert_int_equal(store_batch_commit(f->st, b, err, sizeof(err)), 0);
+	assert_int_equal(store_batch_count(b), 1);
+	assert_int_equal(store_batch_commit(f->st, b, err, sizeof(err)), 0);
+	assert_true(store_version_hwm(f->st) == 8);
+	store_batch_clear(b);
+	assert_int_equal(store_batch_count(b), 0);
+	store_batch_free(b);
+	assert_int_equal(get_int(f->st, SRC, "t", 0), 1);
+}
+
+struct kv_seen {
+	size_t n;
+	char keys[MAX_SEEN][16];
+	char vals[MAX_SEEN][16];
+	size_t stop_after;
+};
+
+static int collect_kv(const char *k, size_t klen, const char *v, size_t vlen, void *arg)
+{
+	struct kv_seen *s = arg;
+
+	assert_true(s->n < MAX_SEEN && klen < 16 && vlen < 16);
+	memcpy(s->keys[s->n], k, klen);
+	s->keys[s->n][klen] = '\0';
+	memcpy(s->vals[s->n], v, vlen);
+	s->vals[s->n][vlen] = '\0';
+	s->n++;
+	return s->stop_after != 0 && s->n == s->stop_after;
+}
+
+static void catalog_put(struct store *st, const char *k, const char *v)
+{
+	char err[ERR_LEN] = "";
+
+	if (store_catalog_put(st, k, strlen(k), v, strlen(v), err, sizeof(err)) != 0)
+		fail_msg("catalog put: %s", err);
+}
+
+static void test_catalog_put_scan_prefix(void **state)
+{
+	struct fixture *f = *state;
+	struct kv_seen s = { 0 };
+
+	catalog_put(f->st, "b/1", "four");
+	catalog_put(f->st, "a/2", "two");
+	catalog_put(f->st, "ab/1", "three");
+	catalog_put(f->st, "a/1", "one");
+	catalog_put(f->st, "a/2", "TWO");
+	reopen_store(f);
+	assert_int_equal(store_catalog_scan(f->st, "a/", collect_kv, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.keys[0], "a/1");
+	assert_string_equal(s.vals[0], "one");
+	assert_string_equal(s.keys[1], "a/2");
+	assert_string_equal(s.vals[1], "TWO");
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(store_catalog_scan(f->st, "", collect_kv, &s), 0);
+	assert_int_equal(s.n, 4);
+	assert_string_equal(s.keys[3], "b/1");
+	memset(&s, 0, sizeof(s));
+	s.stop_after = 1;
+	assert_int_equal(store_catalog_scan(f->st, "a", collect_kv, &s), 0);
+	assert_int_equal(s.n, 1);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(store_catalog_scan(f->st, "c", collect_kv, &s), 0);
+	assert_int_equal(s.n, 0);
+}
+
+static int never_called(const struct rec *r, void *arg)
+{
+	fail_msg("callback on unknown source");
+	return 1;
+}
+
+static void test_unknown_source_merge_fails(void **state)
+{
+	struct fixture *f = *state;
+	struct store_batch *b = store_batch_new();
+	struct rec r = int_rec("u", 0, 1);
+	struct series_seen ss = { 0 };
+	char err[ERR_LEN] = "";
+	bool more;
+	int64_t next;
+
+	assert_non_null(b);
+	assert_false(store_source_exists(f->st, 99));
+	assert_int_equal(store_batch_merge(f->st, b, 99, 1, &r), -1);
+	assert_int_equal(store_batch_count(b), 0);
+	assert_int_equal(store_get(f->st, 99, "u", 1, 0, &r), -1);
+	assert_int_equal(store_scan(f->st, 99, "u", 1, 0, 10, 10, never_called, NULL, &more,
+				    &next),
+			 -1);
+	assert_int_equal(store_series(f->st, 99, collect_series, &ss), -1);
+	/* Creating is idempotent and makes the source writable. */
+	assert_int_equal(store_source_create(f->st, 99, err, sizeof(err)), 0);
+	assert_int_equal(store_source_create(f->st, 99, err, sizeof(err)), 0);
+	assert_true(store_source_exists(f->st, 99));
+	assert_int_equal(store_batch_merge(f->st, b, 99, 1, &r), 0);
+	commit(f->st, b);
+	store_batch_free(b);
+	assert_int_equal(get_int(f->st, 99, "u", 0), 1);
+}
+
+static void test_checkpoint_opens(void **state)
+{
+	struct fixture *f = *state;
+	char cp[PATH_LEN], err[ERR_LEN] = "";
+	struct store *copy = NULL;
+
+	put1(f->st, SRC, 77, int_rec("c", -3, 12));
+	catalog_put(f->st, "k", "v");
+	snprintf(cp, sizeof(cp), "%s/cp", f->root);
+	if (store_checkpoint(f->st, cp, err, sizeof(err)) != 0)
+		fail_msg("checkpoint: %s", err);
+	assert_int_not_equal(store_checkpoint(f->st, cp, err, sizeof(err)), 0);
+	/* Writes after the checkpoint do not reach it. */
+	put1(f->st, SRC, 78, int_rec("c", -3, 13));
+	if (store_open(cp, CFG_SYNC_WAL, &copy, err, sizeof(err)) != 0)
+		fail_msg("open checkpoint: %s", err);
+	assert_true(store_source_exists(copy, SRC));
+	assert_int_equal(get_int(copy, SRC, "c", -3), 12);
+	assert_true(store_version_hwm(copy) == 77);
+	store_close(copy);
+}
+
+static void test_open_error_is_reported(void **state)
+{
+	struct fixture *f = *state;
+	char path[PATH_LEN], err[ERR_LEN] = "";
+	struct store *other = NULL;
+	FILE *fp;
+
+	/* The directory is locked by the open store. */
+	assert_int_equal(store_open(f->db, CFG_SYNC_WAL, &other, err, sizeof(err)), -1);
+	assert_true(strlen(err) > 0);
+	/* A regular file where the directory should be. */
+	snprintf(path, sizeof(path), "%s/file", f->root);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_int_equal(fclose(fp), 0);
+	err[0] = '\0';
+	assert_int_equal(store_open(path, CFG_SYNC_WAL, &other, err, sizeof(err)), -1);
+	assert_true(strlen(err) > 0);
+	assert_null(other);
+}
+
+/* ---- concurrency: source creation while the commit path runs ---- */
+
+#define CONCURRENT_SOURCES 50
+#define CONCURRENT_COMMITS 200
+
+static void *create_sources(void *arg)
+{
+	struct store *st = arg;
+	char err[ERR_LEN];
+
+	for (uint32_t i = 0; i < CONCURRENT_SOURCES; i++)
+		if (store_source_create(st, 1000 + i, err, sizeof(err)) != 0)
+			return arg; /* any non-NULL result reports the failure */
+	return NULL;
+}
+
+static void test_source_create_concurrent_with_commits(void **state)
+{
+	struct fixture *f = *state;
+	struct store_batch *b = store_batch_new();
+	pthread_t th;
+	void *res = (void *)1;
+
+	assert_non_null(b);
+	assert_int_equal(pthread_create(&th, NULL, create_sources, f->st), 0);
+	for (int64_t i = 0; i < CONCURRENT_COMMITS; i++) {
+		struct rec r = int_rec("cc", i, i);
+
+		assert_int_equal(store_batch_merge(f->st, b, SRC, (uint64_t)i + 1, &r), 0);
+		commit(f->st, b);
+	}
+	assert_int_equal(pthread_join(th, &res), 0);
+	assert_null(res);
+	store_batch_free(b);
+	for (uint32_t i = 0; i < CONCURRENT_SOURCES; i++)
+		assert_true(store_source_exists(f->st, 1000 + i));
+	assert_true(store_version_hwm(f->st) == CONCURRENT_COMMITS);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_lww_highest_version_wins_shuffled),
+		T(test_equal_versions_later_operand_wins),
+		T(test_values_round_trip),
+		T(test_scan_orders_negative_timestamps),
+		T(test_scan_start_inclusive_end_exclusive),
+		T(test_scan_limit_paginates_with_next_ts),
+		T(test_prefix_series_never_mix),
+		T(test_series_of_empty_source_is_empty),
+		T(test_many_sources_survive_reopen),
+		T(test_version_hwm_survives_reopen),
+		T(test_commit_leaves_batch_intact_for_retry),
+		T(test_catalog_put_scan_prefix),
+		T(test_unknown_source_merge_fails),
+		T(test_checkpoint_opens),
+		T(test_open_error_is_reported),
+		T(test_source_create_concurrent_with_commits),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
