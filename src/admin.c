@@ -549,26 +549,6 @@ static json *op_source_list(struct admin_ctx *ctx, json *req)
 
 /* ------------------------------------------------------------------ status, backup */
 
-/* Bytes published and not yet committed, over the bytes of every lane. */
-static double ring_fill(struct shm *shm)
-{
-	const struct shm_header *hdr = shm->hdr;
-	uint64_t used = 0;
-
-	if (hdr->nlanes == 0 || hdr->lane_capacity == 0)
-		return 0.0;
-	for (unsigned i = 0; i < hdr->nlanes; i++) {
-		struct lane *l = shm_lane(shm, i);
-		/* committed first: tail only grows after it, so tail - committed >= 0. */
-		uint64_t committed = atomic_load_explicit(&l->committed, memory_order_acquire);
-		uint64_t tail = atomic_load_explicit(&l->tail, memory_order_acquire);
-		uint64_t n = tail > committed ? tail - committed : 0;
-
-		used += n > hdr->lane_capacity ? hdr->lane_capacity : n;
-	}
-	return (double)used / ((double)hdr->nlanes * (double)hdr->lane_capacity);
-}
-
 static json *op_status(struct admin_ctx *ctx, json *req)
 {
 	struct shm_header *hdr = ctx->shm->hdr;
@@ -580,7 +560,7 @@ static json *op_status(struct admin_ctx *ctx, json *req)
 		return internal_error();
 	rc = add_int(reply, "workers", atomic_load(&hdr->workers_running));
 	rc = rc ? rc : add_int(reply, "writer_pid", atomic_load(&hdr->writer_pid));
-	rc = rc ? rc : add_val(reply, "ring_fill", double_json(ring_fill(ctx->shm)));
+	rc = rc ? rc : add_val(reply, "ring_fill", double_json(shm_ring_fill(ctx->shm)));
 	rc = rc ? rc
 	        : add_int(reply, "records_committed",
 	                  (int64_t)atomic_load(&hdr->stats.records_committed));

@@ -502,19 +502,6 @@ static void metric(struct text *t, const char *name, const char *type, const cha
 		 name, value);
 }
 
-static double ring_fill(const struct shm *shm)
-{
-	uint64_t used = 0;
-
-	for (unsigned i = 0; i < shm->hdr->nlanes; i++) {
-		struct lane *l = shm_lane(shm, i);
-
-		used += atomic_load_explicit(&l->tail, memory_order_relaxed) -
-			atomic_load_explicit(&l->committed, memory_order_relaxed);
-	}
-	return (double)used / ((double)shm->hdr->lane_capacity * shm->hdr->nlanes);
-}
-
 static void commit_histogram(struct text *t, struct shm_stats *st)
 {
 	uint64_t cumulative = 0;
@@ -556,9 +543,9 @@ void read_metrics(struct worker *w, struct http_req *req)
 #undef LOAD
 	metric(&t, "temporis_workers", "gauge", "HTTP worker processes running.",
 	       atomic_load_explicit(&w->shm->hdr->workers_running, memory_order_relaxed));
-	text_add(&t, "# HELP temporis_ring_fill_ratio Share of the ring holding uncommitted "
-		     "requests.\n# TYPE temporis_ring_fill_ratio gauge\n"
-		     "temporis_ring_fill_ratio %.6f\n", ring_fill(w->shm));
+	text_add(&t, "# HELP temporis_ring_fill_ratio Fill of the fullest ring lane "
+		     "(uncommitted requests).\n# TYPE temporis_ring_fill_ratio gauge\n"
+		     "temporis_ring_fill_ratio %.6f\n", shm_ring_fill(w->shm));
 	metric(&t, "temporis_uptime_seconds", "gauge", "Seconds since the server started.",
 	       (uint64_t)(time(NULL) - w->shm->hdr->started_at));
 	commit_histogram(&t, st);

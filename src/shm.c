@@ -78,13 +78,16 @@ size_t shm_layout_size(const struct cfg *cfg, uint64_t *lane_capacity)
 
 	if (lane_capacity)
 		*lane_capacity = cap;
-	return (size_t)(lanes_offset() + (uint64_t)cfg->workers * lane_stride(cap));
+	/* A lane for every possible worker slot, so that SIGHUP can add workers to
+	 * a running server. Lanes are sized for the configured workers; a lane that
+	 * no worker ever uses is never touched and costs no memory. */
+	return (size_t)(lanes_offset() + (uint64_t)CFG_WORKERS_MAX * lane_stride(cap));
 }
 
 static void header_init(struct shm_header *hdr, const struct cfg *cfg, uint64_t cap, size_t size)
 {
 	hdr->magic = SHM_MAGIC;
-	hdr->nlanes = (uint32_t)cfg->workers;
+	hdr->nlanes = CFG_WORKERS_MAX;
 	hdr->lane_capacity = cap;
 	hdr->total_size = size;
 	hdr->catalog_off = catalog_offset();
@@ -105,7 +108,8 @@ int shm_create(const struct cfg *cfg, struct shm *out)
 		return -1;
 	}
 	/* Anonymous shared memory is zero-filled and committed page by page on first touch. */
-	void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	void *base = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (base == MAP_FAILED)
 		return -1;
 	out->base = base;
@@ -298,4 +302,23 @@ void shm_stats_commit(struct shm *shm, uint64_t records, uint64_t entries, uint6
 	atomic_fetch_add_explicit(&st->commits, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&st->commit_us_sum, micros, memory_order_relaxed);
 	atomic_fetch_add_explicit(&st->commit_lat[bucket], 1, memory_order_relaxed);
+}
+
+double shm_ring_fill(const struct shm *shm)
+{
+	uint64_t fullest = 0;
+
+	for (unsigned i = 0; i < shm->hdr->nlanes; i++) {
+		struct lane *l = shm_lane(shm, i);
+		/* committed first: tail only grows after it, so tail >= committed. */
+		uint64_t committed = atomic_load_explicit(&l->committed, memory_order_acquire);
+		uint64_t tail = atomic_load_explicit(&l->tail, memory_order_acquire);
+		uint64_t used = tail > committed ? tail - committed : 0;
+
+		if (used > fullest)
+			fullest = used;
+	}
+	if (fullest > shm->hdr->lane_capacity)
+		fullest = shm->hdr->lane_capacity;
+	return (double)fullest / (double)shm->hdr->lane_capacity;
 }

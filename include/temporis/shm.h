@@ -106,7 +106,7 @@ struct shm {
 	size_t size;
 };
 
-/* Size needed for cfg (nlanes = cfg->workers). */
+/* Size needed for cfg: CFG_WORKERS_MAX lanes, each sized for cfg->workers. */
 size_t shm_layout_size(const struct cfg *cfg, uint64_t *lane_capacity);
 /* Map and initialise the region. 0 or -1 with errno. */
 int shm_create(const struct cfg *cfg, struct shm *out);
@@ -122,6 +122,12 @@ int shm_catalog_publish(struct shm *shm, const uint8_t *bytes, size_t len);
  * 0 when unchanged; -1 on allocation failure.
  */
 int shm_catalog_fetch(struct shm *shm, uint64_t *gen, uint8_t **buf, size_t *cap, size_t *len);
+
+/*
+ * Fill of the fullest lane, 0..1: a worker answers 503 when its own lane stays
+ * full, so the fullest lane is what predicts back-pressure.
+ */
+double shm_ring_fill(const struct shm *shm);
 
 /* Record a commit latency in the histogram. */
 void shm_stats_commit(struct shm *shm, uint64_t records, uint64_t entries, uint64_t micros);

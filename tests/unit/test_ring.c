@@ -151,7 +151,7 @@ static void test_layout_sizes(void **state)
 		shm_setup(&shm, cases[i].ring, cases[i].workers);
 		assert_int_equal(shm.size, size);
 		assert_int_equal(shm.hdr->magic, SHM_MAGIC);
-		assert_int_equal(shm.hdr->nlanes, (uint32_t)cases[i].workers);
+		assert_int_equal(shm.hdr->nlanes, (uint32_t)CFG_WORKERS_MAX);
 		assert_int_equal(shm.hdr->lane_capacity, cap);
 		assert_int_equal(shm.hdr->total_size, size);
 		assert_int_equal(atomic_load(&shm.hdr->next_version), 1);
