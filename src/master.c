@@ -29,6 +29,7 @@
 
 #include "temporis/admin.h"
 #include "temporis/log.h"
+#include "temporis/privileges.h"
 #include "temporis/proctitle.h"
 #include "temporis/worker.h"
 #include "temporis/writer.h"
@@ -115,9 +116,6 @@ static int create_fds(struct master *m)
 	int pipefd[2];
 	char err[512];
 
-	m->fds.listen_fd = listen_tcp(m->cfg->listen);
-	if (m->fds.listen_fd < 0)
-		return -1;
 	m->fds.admin_fd = admin_listen(m->cfg->admin_socket, err, sizeof(err));
 	if (m->fds.admin_fd < 0) {
 		log_error("%s", err);
@@ -495,6 +493,10 @@ int master_run(struct cfg *cfg, const char *cfg_path)
 		log_error("signals: %s", strerror(errno));
 		return 1;
 	}
+	/* Bind first (a port below 1024 needs root), then never be root again. */
+	m.fds.listen_fd = listen_tcp(cfg->listen);
+	if (m.fds.listen_fd < 0 || privileges_drop(cfg) < 0)
+		return 1;
 	if (shm_create(cfg, &m.shm) < 0) {
 		log_error("cannot create the shared-memory ring (%llu bytes): %s",
 			  (unsigned long long)cfg->ring_size, strerror(errno));

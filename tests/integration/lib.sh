@@ -29,6 +29,13 @@ PORT=""
 BASE=""
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/temporis-it.XXXXXX")
 CFG="$TMP/temporis.conf"
+# temporisd refuses to serve as root: started by root (CI), it switches to
+# RUN_AS, which then owns the temp dir (data, admin socket).
+RUN_AS=""
+if [ "$(id -u)" -eq 0 ]; then
+	RUN_AS=${TEMPORIS_TEST_USER:-nobody}
+	chown "$RUN_AS" "$TMP"
+fi
 
 # ---- counters -------------------------------------------------------------
 
@@ -98,6 +105,7 @@ write_config() {
 		echo "admin_socket = $TMP/admin.sock"
 		echo "ring_size = 8M"
 		echo "log_level = warn"
+		[ -z "$RUN_AS" ] || echo "user = $RUN_AS"
 		local line
 		for line in "$@"; do [ -z "$line" ] || echo "$line"; done
 	} >"$CFG"
