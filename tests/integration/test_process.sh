@@ -41,9 +41,10 @@ wait_for() {
 count_workers() { [ "$(worker_pids | wc -l)" -eq "$1" ]; }
 
 write_config
+sed -i 's/^log_level = .*/log_level = info/' "$CFG"
 start_server
-TOKEN=$(new_account proc)
-new_source proc metrics
+TOKEN=$(new_account tenantzq)
+new_source tenantzq secretsrc
 
 want=$(printf '%s\n' "temporisd: master" "temporisd: worker 1" "temporisd: worker 2" "temporisd: writer" | sort)
 got=$(titles)
@@ -86,7 +87,7 @@ errors = []
 t0 = time.time(); ts = 0
 while time.time() - t0 < seconds:
     ts += 1
-    body = {"data_source": "metrics", "records": [{"timestamp": ts, "name": "hup", "value": ts}]}
+    body = {"data_source": "secretsrc", "records": [{"timestamp": ts, "name": "hup", "value": ts}]}
     try:
         r = requests.post(base + "/v1/data_sources/ingest", json=body,
                           headers={"Authorization": "Bearer " + token, "Connection": "close"}, timeout=10)
@@ -123,7 +124,7 @@ if grep -q "reload failed, keeping the running configuration: .*unknown key 'bog
 else
 	fail "bad config on SIGHUP is logged" "$(tail -n 3 "$TMP/server.log")"
 fi
-ingest "$TOKEN" -d '{"data_source":"metrics","records":[{"timestamp":1,"name":"after","value":7}]}'
+ingest "$TOKEN" -d '{"data_source":"secretsrc","records":[{"timestamp":1,"name":"after","value":7}]}'
 expect_status "server keeps serving after a failed reload" 204
 count_workers 1 && pass "worker count unchanged by the failed reload" || fail "worker count unchanged" "$(worker_pids | wc -l) workers"
 cp "$TMP/good.conf" "$CFG"
@@ -136,11 +137,17 @@ wait "$SERVER_PID" || rc=$?
 SERVER_PID=""
 if [ "$rc" -eq 0 ]; then pass "SIGINT drains and exits 0"; else fail "SIGINT drains and exits 0" "exit $rc"; fi
 start_server
-req -H "Authorization: Bearer $TOKEN" "$BASE/v1/data_sources/metrics/records?name=after"
+req -H "Authorization: Bearer $TOKEN" "$BASE/v1/data_sources/secretsrc/records?name=after"
 if [ "$(json_get "$R_BODY" 'j["records"][0]["value"]' 2>/dev/null)" = 7 ]; then
 	pass "acknowledged record present after the SIGINT restart"
 else
 	fail "acknowledged record present after restart" "$(body_text)"
 fi
 stop_server
+# Logs at info level never name a tenant or a source, and never print a token.
+if grep -q -e tenantzq -e secretsrc -e "$TOKEN" "$TMP/server.log"; then
+	fail "no tenant, source or token in the info-level log" "$(grep -m 3 -e tenantzq -e secretsrc -e ts_ "$TMP/server.log")"
+else
+	pass "no tenant, source or token in the info-level log ($(wc -l <"$TMP/server.log") lines)"
+fi
 finish
