@@ -32,6 +32,7 @@
 #define HTTP_BODY_KEEP_MAX (1024 * 1024)
 /* Lingering close: how long and how much input we discard after the last response. */
 #define HTTP_LINGER_TIMEOUT_S 2
+#define HTTP_DRAIN_GRACE_S 1      /* idle connections at stop: wait this long for a request */
 #define HTTP_LINGER_MAX_BYTES (8 * 1024 * 1024)
 /* Lingering/refused connections allowed at least this many slots besides the active ones. */
 #define HTTP_LINGER_MIN_SLOTS 64
@@ -1200,6 +1201,18 @@ fail:
 	return NULL;
 }
 
+int http_server_adopt(struct http_server *s, int fd)
+{
+	if (evutil_make_socket_nonblocking(fd) < 0) {
+		log_warn("http: cannot make an adopted socket nonblocking");
+		if (close(fd) < 0)
+			log_warn("http: close: %s", strerror(errno));
+		return -1;
+	}
+	/* conn_new closes fd when it fails, so the fd is ours either way. */
+	return conn_new(s, fd, false) ? 0 : -1;
+}
+
 void http_server_stop_accepting(struct http_server *s)
 {
 	struct http_conn *c, *next;
@@ -1207,12 +1220,17 @@ void http_server_stop_accepting(struct http_server *s)
 	s->stopping = true;
 	if (evconnlistener_disable(s->listener) < 0)
 		log_error("http: cannot stop accepting");
+	/*
+	 * An idle connection may carry a request already on its way (a client that
+	 * just connected, or reuses a keep-alive connection): closing it now would
+	 * refuse that request. Give it a short grace to arrive; it is then answered
+	 * with Connection: close. Busy connections finish their request and close.
+	 */
 	for (c = LIST_FIRST(&s->conns); c; c = next) {
 		next = LIST_NEXT(c, link);
+		c->must_close = true;
 		if (c->state == CONN_IDLE)
-			conn_free(c);
-		else
-			c->must_close = true;
+			conn_arm(c, HTTP_DRAIN_GRACE_S);
 	}
 }
 

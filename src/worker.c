@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include "temporis/log.h"
+#include "temporis/metrics.h"
 #include "temporis/proctitle.h"
+#include "temporis/static.h"
 
 #define WORKER_MAX_HEADER_BYTES (64u * 1024u)
 #define DRAIN_CHECK_MS 50
@@ -51,10 +53,19 @@ static void ctx_free(struct http_req *req)
 	req->user = NULL;
 }
 
+/* The route is known only while the req_ctx lives: count before freeing it. */
+static void count_and_free(struct http_req *req, int status)
+{
+	struct req_ctx *ctx = req->user;
+
+	metrics_count(&the_worker, ctx ? ctx->route.id : ROUTE_NOT_FOUND, status);
+	ctx_free(req);
+}
+
 void worker_respond(struct http_req *req, int status, const char *content_type,
 		    const char *extra_headers, const void *body, size_t len)
 {
-	ctx_free(req);
+	count_and_free(req, status);
 	http_respond(req, status, content_type, extra_headers, body, len);
 	worker_check_drained(&the_worker);
 }
@@ -62,7 +73,7 @@ void worker_respond(struct http_req *req, int status, const char *content_type,
 void worker_respond_error(struct http_req *req, int status, const char *detail,
 			  const char *extra_headers)
 {
-	ctx_free(req);
+	count_and_free(req, status);
 	http_respond_error(req, status, detail, extra_headers);
 	worker_check_drained(&the_worker);
 }
@@ -116,6 +127,7 @@ static void on_head(struct http_req *req, void *arg)
 	char allow[64];
 
 	if (ctx == NULL) {
+		metrics_count(w, ROUTE_NOT_FOUND, 500);
 		http_respond_error(req, 500, "Internal server error.", NULL);
 		return;
 	}
@@ -134,7 +146,13 @@ static void on_head(struct http_req *req, void *arg)
 		return;
 	case ROUTE_METRICS:
 		ctx_free(req);
-		read_metrics(w, req);
+		metrics_serve(w, req);
+		return;
+	case ROUTE_STATIC:
+		/* The dashboard's files hold no data: the page asks for a token itself. */
+		ctx_free(req);
+		static_serve(req, w->cfg->web_root, w->cfg->web_lib_root);
+		worker_check_drained(w);
 		return;
 	default:
 		break;
@@ -150,9 +168,10 @@ static void on_body(struct http_req *req, void *arg)
 	struct worker *w = arg;
 	struct req_ctx *ctx = req->user;
 
-	if (ctx->route.id == ROUTE_INGEST)
+	if (ctx->route.id == ROUTE_INGEST) {
+		metrics_bytes_received(w, req->body_len);
 		ingest_on_body(w, req);
-	else
+	} else
 		read_on_body(w, req);
 }
 
@@ -202,19 +221,30 @@ void worker_check_drained(struct worker *w)
 {
 	if (!w->stopping || w->http == NULL)
 		return;
-	if (http_server_pending(w->http) == 0 && w->acks_head == NULL && w->room_head == NULL)
+	if (http_server_pending(w->http) == 0 && http_server_connections(w->http) == 0 &&
+	    w->acks_head == NULL && w->room_head == NULL)
 		event_base_loopexit(w->base, NULL);
+}
+
+static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+	worker_check_drained(arg);
 }
 
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct worker *w = arg;
+	struct timeval tick = { .tv_sec = 0, .tv_usec = DRAIN_CHECK_MS * 1000 };
 
 	if (w->stopping)
 		return;
 	w->stopping = true;
 	log_info("draining");
 	http_server_stop_accepting(w->http);
+	/* Connections also end by themselves (grace, timeouts): look again now and then. */
+	w->drain_ev = event_new(w->base, -1, EV_PERSIST, on_drain_tick, w);
+	if (w->drain_ev == NULL || event_add(w->drain_ev, &tick) < 0)
+		log_error("cannot watch the drain; stopping when requests are answered");
 	worker_check_drained(w);
 }
 

@@ -38,6 +38,7 @@ struct worker {
 	struct event *room_timer;         /* earliest enqueue deadline */
 	struct event *master_ev;          /* master pipe EOF */
 	struct event *sigterm_ev;
+	struct event *drain_ev;           /* periodic drain check once stopping */
 	bool stopping;
 
 	/* Catalog snapshot, refreshed from shared memory before each request. */
@@ -90,6 +91,5 @@ size_t ingest_waiting(const struct worker *w);
 /* http_read.c */
 void read_on_body(struct worker *w, struct http_req *req);
 void read_on_abort(struct worker *w, struct http_req *req);
-void read_metrics(struct worker *w, struct http_req *req);
 
 #endif
