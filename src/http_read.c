@@ -1,5 +1,5 @@
 /*
- * http_read.c - the read and management routes, and /metrics.
+ * http_read.c - the read and management routes (/metrics lives in metrics.c).
  *
  * RocksDB has one owner, the writer, so every read is a question to it over the
  * admin socket: one short connection per request, asynchronous in the worker's
@@ -14,7 +14,6 @@
 #include <event2/event.h>
 #include <inttypes.h>
 #include <json-c/json.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -452,107 +451,4 @@ void read_on_abort(struct worker *w, struct http_req *req)
 	/* The writer's answer, when it comes, is dropped with the call. */
 	ctx->call->req = NULL;
 	ctx->call = NULL;
-}
-
-/* ---- /metrics: Prometheus text exposition, aggregate counters only ---- */
-
-struct text {
-	char *buf;
-	size_t len, cap;
-	bool failed;
-};
-
-static void text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void text_add(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (t->failed)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			t->failed = true;
-			return;
-		}
-		if ((size_t)n < t->cap - t->len) {
-			t->len += (size_t)n;
-			return;
-		}
-		size_t cap = (t->cap ? t->cap * 2 : 4096) + (size_t)n;
-		char *grown = realloc(t->buf, cap);
-
-		if (grown == NULL) {
-			t->failed = true;
-			return;
-		}
-		t->buf = grown;
-		t->cap = cap;
-	}
-}
-
-static void metric(struct text *t, const char *name, const char *type, const char *help,
-		   uint64_t value)
-{
-	text_add(t, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type,
-		 name, value);
-}
-
-static void commit_histogram(struct text *t, struct shm_stats *st)
-{
-	uint64_t cumulative = 0;
-	const char *name = "temporis_commit_latency_seconds";
-
-	text_add(t, "# HELP %s Time to write one group commit (WriteBatch + WAL).\n", name);
-	text_add(t, "# TYPE %s histogram\n", name);
-	for (unsigned i = 0; i < SHM_LAT_BUCKETS; i++) {
-		cumulative += atomic_load_explicit(&st->commit_lat[i], memory_order_relaxed);
-		text_add(t, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name,
-			 (double)shm_lat_bounds_us[i] / 1e6, cumulative);
-	}
-	cumulative += atomic_load_explicit(&st->commit_lat[SHM_LAT_BUCKETS], memory_order_relaxed);
-	text_add(t, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cumulative);
-	text_add(t, "%s_sum %.6f\n", name,
-		 (double)atomic_load_explicit(&st->commit_us_sum, memory_order_relaxed) / 1e6);
-	text_add(t, "%s_count %" PRIu64 "\n", name, cumulative);
-}
-
-void read_metrics(struct worker *w, struct http_req *req)
-{
-	struct shm_stats *st = &w->shm->hdr->stats;
-	struct text t = { 0 };
-
-#define LOAD(field) atomic_load_explicit(&st->field, memory_order_relaxed)
-	metric(&t, "temporis_records_committed_total", "counter",
-	       "Records committed to storage.", LOAD(records_committed));
-	metric(&t, "temporis_requests_committed_total", "counter",
-	       "Ingest requests committed to storage.", LOAD(entries_committed));
-	metric(&t, "temporis_commits_total", "counter", "Group commits written.", LOAD(commits));
-	metric(&t, "temporis_commit_failures_total", "counter",
-	       "Group commits that failed (answered 500).", LOAD(commit_failures));
-	metric(&t, "temporis_busy_rejections_total", "counter",
-	       "Ingest requests answered 503 because the ring was full.", LOAD(busy_rejections));
-	metric(&t, "temporis_worker_restarts_total", "counter", "Worker processes respawned.",
-	       LOAD(worker_restarts));
-	metric(&t, "temporis_writer_restarts_total", "counter", "Writer processes respawned.",
-	       LOAD(writer_restarts));
-#undef LOAD
-	metric(&t, "temporis_workers", "gauge", "HTTP worker processes running.",
-	       atomic_load_explicit(&w->shm->hdr->workers_running, memory_order_relaxed));
-	text_add(&t, "# HELP temporis_ring_fill_ratio Fill of the fullest ring lane "
-		     "(uncommitted requests).\n# TYPE temporis_ring_fill_ratio gauge\n"
-		     "temporis_ring_fill_ratio %.6f\n", shm_ring_fill(w->shm));
-	metric(&t, "temporis_uptime_seconds", "gauge", "Seconds since the server started.",
-	       (uint64_t)(time(NULL) - w->shm->hdr->started_at));
-	commit_histogram(&t, st);
-	if (t.failed)
-		http_respond_error(req, 500, "Internal server error.", NULL);
-	else
-		http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, t.buf,
-			     t.len);
-	free(t.buf);
 }

@@ -24,6 +24,7 @@
 #include "temporis/admin.h"
 #include "temporis/catalog.h"
 #include "temporis/log.h"
+#include "temporis/metrics.h"
 #include "temporis/proctitle.h"
 #include "temporis/record.h"
 #include "temporis/ring.h"
@@ -213,6 +214,7 @@ static unsigned commit_pass(struct writer *w)
 		return busy;
 	}
 	shm_stats_commit(w->shm, records, w->nentries, micros_now() - t0);
+	metrics_commit_batch(w->shm, records);
 	finish_pass(w, ENTRY_COMMITTED);
 	return busy;
 }

@@ -6,7 +6,8 @@
  * pointers. Layout, every part aligned to SHM_LINE:
  *
  *   +----------------------------+ 0
- *   | struct shm_header          |  magic, sizes, version counter, counters
+ *   | struct shm_header          |  magic, sizes, version counter, counters,
+ *   |   worker_stats[slot]       |  per-worker-slot request counters
  *   +----------------------------+ catalog_off
  *   | struct shm_catalog_slot 0  |  seqlock + encoded catalog snapshot
  *   | struct shm_catalog_slot 1  |  (double buffer: writer fills the idle one)
@@ -36,6 +37,10 @@
 /* Commit latency histogram buckets (upper bounds, microseconds); +Inf is implied. */
 #define SHM_LAT_BUCKETS 12
 extern const uint64_t shm_lat_bounds_us[SHM_LAT_BUCKETS];
+/* Sizes of the metrics.c counters below. */
+#define SHM_BATCH_BUCKETS 12
+#define SHM_METRIC_ROUTES 9
+#define SHM_METRIC_STATUSES 19
 
 struct shm_stats {
 	_Atomic uint64_t records_committed;
@@ -47,6 +52,21 @@ struct shm_stats {
 	_Atomic uint64_t worker_restarts;
 	_Atomic uint64_t writer_restarts;
 	_Atomic uint64_t busy_rejections;     /* 503 answers */
+	/* Group commits by records in the batch; bounds in metrics.c, +Inf implied. */
+	_Atomic uint64_t commit_batch[SHM_BATCH_BUCKETS + 1];
+};
+
+/*
+ * Counters of the worker in one slot (lane index), so no two processes ever add
+ * to the same cache line. The slot's worker adds with relaxed fetch_add (plain
+ * counters: nothing is ordered by them, and a retiring worker overlapping its
+ * successor still counts exactly); /metrics sums every slot. They outlive a respawn
+ * of the slot's worker, so the totals stay monotonic as Prometheus expects.
+ * Index meanings (route label, status code) belong to metrics.c.
+ */
+struct shm_worker_stats {
+	alignas(SHM_LINE) _Atomic uint64_t requests[SHM_METRIC_ROUTES][SHM_METRIC_STATUSES];
+	_Atomic uint64_t ingest_bytes;        /* request bodies as received */
 };
 
 struct shm_header {
@@ -71,6 +91,7 @@ struct shm_header {
 	_Atomic uint32_t catalog_slot;
 
 	alignas(SHM_LINE) struct shm_stats stats;
+	struct shm_worker_stats worker_stats[CFG_WORKERS_MAX];  /* by lane index */
 };
 
 struct shm_catalog_slot {

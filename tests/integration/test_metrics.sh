@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# test_metrics.sh - GET /metrics of a real temporisd after known traffic: the text
+# passes `promtool check metrics`, every counter moved by exactly what was sent
+# (requests by route and status, records, bytes, commits), and no account, data
+# source, token or token label appears in it.
+
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+
+require_binaries
+command -v promtool >/dev/null || die "promtool is required (Debian package prometheus; scripts/deps installs it)"
+
+readonly ACCOUNT=zephyrco
+readonly SOURCE=quasar_readings
+readonly LABEL=obsidian_label
+readonly INGESTS=7
+readonly RECORDS_EACH=3
+readonly BAD_TOKENS=2
+
+write_config ""
+start_server
+TOKEN=$(new_account "$ACCOUNT")
+SECOND=$(ctl --json token create "$ACCOUNT" --label "$LABEL" | json_get - 'j["token"]') ||
+	die "token create --label failed"
+new_source "$ACCOUNT" "$SOURCE"
+
+# scrape FILE: GET /metrics into FILE (asserts 200 and the exposition media type).
+scrape() {
+	req "$BASE/metrics"
+	[ "$R_STATUS" = 200 ] || die "GET /metrics answered $R_STATUS"
+	cp "$R_BODY" "$1"
+}
+
+# delta NAME SERIES WANT: the series grew by exactly WANT between the two scrapes
+# (a series absent from a scrape counts as 0).
+delta() {
+	local name=$1 series=$2 want=$3 got
+	got=$(python3 - "$TMP/before.txt" "$TMP/after.txt" "$series" <<'PY'
+import sys
+def parse(path):
+    out = {}
+    for line in open(path):
+        if line.startswith("#") or not line.strip():
+            continue
+        key, _, val = line.rstrip("\n").rpartition(" ")
+        out[key] = float(val)
+    return out
+a, b = parse(sys.argv[1]), parse(sys.argv[2])
+d = b.get(sys.argv[3], 0.0) - a.get(sys.argv[3], 0.0)
+print(int(d) if d == int(d) else d)
+PY
+)
+	if [ "$got" = "$want" ]; then pass "$name"; else fail "$name" "$series grew by $got, expected $want"; fi
+}
+
+body_of() { # body_of N: ingest body number N with RECORDS_EACH records
+	local n=$1 i recs=""
+	for i in $(seq 1 "$RECORDS_EACH"); do
+		recs="$recs${recs:+,}{\"timestamp\":$((1718841600 + n * 10 + i)),\"name\":\"orders\",\"value\":$i}"
+	done
+	echo "{\"data_source\":\"$SOURCE\",\"records\":[$recs]}"
+}
+
+# Warm-up outside the measured window: the first scrape shows the first count.
+scrape "$TMP/warm.txt"
+scrape "$TMP/before.txt"
+
+bytes=0
+for n in $(seq 1 "$INGESTS"); do
+	b=$(body_of "$n")
+	ingest "$TOKEN" --data-binary "$b"
+	[ "$R_STATUS" = 204 ] || fail "ingest $n" "expected 204, got $R_STATUS ($(body_text))"
+	bytes=$((bytes + ${#b}))
+done
+bad='{"data_source":"'"$SOURCE"'","records":[{"timestamp":"x","name":"a","value":1}]}'
+ingest "$SECOND" --data-binary "$bad"
+expect_status "schema error -> 422" 422
+bytes=$((bytes + ${#bad}))
+for n in $(seq 1 "$BAD_TOKENS"); do
+	ingest "ts_not_a_real_token_$n" --data-binary "$(body_of 0)"
+	expect_status "unknown token $n -> 401" 401
+done
+req -X POST --data-binary "$(body_of 0)" "$BASE/v1/data_sources/ingest"
+expect_status "no token -> 401" 401
+req -H "Authorization: Bearer $TOKEN" "$BASE/v1/data_sources/$SOURCE/records?name=orders"
+expect_status "read records -> 200" 200
+req -H "Authorization: Bearer $TOKEN" "$BASE/v1/data_sources/$SOURCE/series"
+expect_status "read series -> 200" 200
+req -H "Authorization: Bearer $TOKEN" "$BASE/v1/data_sources/no_such_source/series"
+expect_status "series of an unknown source -> 404" 404
+req "$BASE/no/such/path"
+expect_status "unknown path -> 404" 404
+req "$BASE/healthz"
+expect_status "healthz -> 200" 200
+
+scrape "$TMP/after.txt"
+
+R='temporis_http_requests_total{route='
+delta "ingest 204 counted once per request" "${R}\"ingest\",status=\"204\"}" "$INGESTS"
+delta "401 counted under status=\"401\"" "${R}\"ingest\",status=\"401\"}" $((BAD_TOKENS + 1))
+delta "422 counted under ingest" "${R}\"ingest\",status=\"422\"}" 1
+delta "records read counted" "${R}\"records\",status=\"200\"}" 1
+delta "series read counted" "${R}\"series\",status=\"200\"}" 1
+delta "unknown source counted as series 404" "${R}\"series\",status=\"404\"}" 1
+delta "unknown path counted as other 404" "${R}\"other\",status=\"404\"}" 1
+delta "healthz counted" "${R}\"healthz\",status=\"200\"}" 1
+delta "the scrape before is counted" "${R}\"metrics\",status=\"200\"}" 1
+delta "records committed" temporis_records_committed_total $((INGESTS * RECORDS_EACH))
+delta "requests committed" temporis_requests_committed_total "$INGESTS"
+delta "ingest bytes = bodies that reached the handler" temporis_ingest_bytes_received_total "$bytes"
+delta "commit batch histogram sums the records" temporis_commit_batch_records_sum \
+	$((INGESTS * RECORDS_EACH))
+delta "commit batch histogram counts every commit" temporis_commit_batch_records_count \
+	"$(python3 -c '
+import sys
+def v(p):
+    for l in open(p):
+        if l.startswith("temporis_commits_total "): return int(l.split()[1])
+    return 0
+print(v(sys.argv[2]) - v(sys.argv[1]))' "$TMP/before.txt" "$TMP/after.txt")"
+delta "no commit failed" temporis_commit_failures_total 0
+
+check "ring fill ratio is within 0..1" python3 -c '
+import sys
+v = [float(l.split()[1]) for l in open(sys.argv[1]) if l.startswith("temporis_ring_fill_ratio ")]
+assert len(v) == 1 and 0.0 <= v[0] <= 1.0, v' "$TMP/after.txt"
+check "every sample is a temporis_* metric" python3 -c '
+import sys
+bad = [l for l in open(sys.argv[1]) if l.strip() and not l.startswith("#") and not l.startswith("temporis_")]
+assert not bad, bad' "$TMP/after.txt"
+
+if out=$(promtool check metrics <"$TMP/after.txt" 2>&1); then
+	pass "promtool check metrics exits 0"
+else
+	fail "promtool check metrics exits 0" "$(echo "$out" | head -n 5 | tr '\n' ' ')"
+fi
+
+leaks=$(grep -F -o -e "$ACCOUNT" -e "$SOURCE" -e "$LABEL" "$TMP/after.txt" | sort -u | tr '\n' ' ' || true)
+if grep -q -F -e "$TOKEN" -e "$SECOND" "$TMP/after.txt"; then leaks="$leaks a token"; fi
+if [ -z "$leaks" ]; then
+	pass "no account, source, token or label in /metrics"
+else
+	fail "no account, source, token or label in /metrics" "found: $leaks"
+fi
+
+stop_server
+finish

@@ -1,0 +1,235 @@
+/*
+ * test_metrics.c - the /metrics exposition rendered from a real shared-memory
+ * region: request counters summed over worker slots, status and route labels,
+ * the records-per-commit histogram, and that only aggregate figures appear.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "temporis/config.h"
+#include "temporis/metrics.h"
+#include "temporis/shm.h"
+#include "temporis/worker.h"
+
+#define TEST_RING_SIZE (2u << 20)
+
+struct fixture {
+	struct cfg cfg;
+	struct shm shm;
+	struct worker slot0, slot1;
+	char *text;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	cfg_defaults(&f->cfg);
+	f->cfg.workers = 2;
+	f->cfg.ring_size = TEST_RING_SIZE;
+	if (shm_create(&f->cfg, &f->shm) < 0) {
+		free(f);
+		return -1;
+	}
+	f->slot0 = (struct worker){ .shm = &f->shm, .index = 0 };
+	f->slot1 = (struct worker){ .shm = &f->shm, .index = 1 };
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	free(f->text);
+	shm_destroy(&f->shm);
+	free(f);
+	return 0;
+}
+
+static const char *render(struct fixture *f)
+{
+	size_t len;
+
+	free(f->text);
+	f->text = metrics_render(&f->shm, &len);
+	assert_non_null(f->text);
+	assert_int_equal(strlen(f->text), len);
+	return f->text;
+}
+
+/* The sample line "NAME VALUE" for a full series name (with its labels), or NULL. */
+static const char *sample(const char *text, const char *series)
+{
+	size_t n = strlen(series);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (strncmp(p, series, n) == 0 && p[n] == ' ')
+			return p + n + 1;
+	return NULL;
+}
+
+static long long value_of(const char *text, const char *series)
+{
+	const char *v = sample(text, series);
+
+	assert_non_null(v);
+	return strtoll(v, NULL, 10);
+}
+
+static void test_requests_are_summed_over_worker_slots(void **state)
+{
+	struct fixture *f = *state;
+
+	for (int i = 0; i < 3; i++)
+		metrics_count(&f->slot0, ROUTE_INGEST, 204);
+	metrics_count(&f->slot1, ROUTE_INGEST, 204);
+	metrics_count(&f->slot1, ROUTE_INGEST, 401);
+	const char *t = render(f);
+
+	assert_int_equal(value_of(t, "temporis_http_requests_total{route=\"ingest\",status=\"204\"}"),
+			 4);
+	assert_int_equal(value_of(t, "temporis_http_requests_total{route=\"ingest\",status=\"401\"}"),
+			 1);
+}
+
+static void test_routes_map_to_their_labels(void **state)
+{
+	struct fixture *f = *state;
+
+	metrics_count(&f->slot0, ROUTE_SOURCES_CREATE, 201);
+	metrics_count(&f->slot0, ROUTE_SOURCES_LIST, 200);
+	metrics_count(&f->slot0, ROUTE_SOURCE_UNARCHIVE, 200);
+	metrics_count(&f->slot0, ROUTE_SOURCE_RECORDS, 422);
+	metrics_count(&f->slot0, ROUTE_NOT_FOUND, 404);
+	metrics_count(&f->slot0, ROUTE_METHOD_NOT_ALLOWED, 405);
+	const char *t = render(f);
+
+	assert_int_equal(value_of(t, "temporis_http_requests_total{route=\"sources\",status=\"201\"}"), 1);
+	assert_int_equal(value_of(t, "temporis_http_requests_total{route=\"sources\",status=\"200\"}"), 1);
+	assert_int_equal(value_of(t, "temporis_http_requests_total{route=\"archive\",status=\"200\"}"), 1);
+	assert_int_equal(value_of(t, "temporis_http_requests_total{route=\"records\",status=\"422\"}"), 1);
+	assert_int_equal(value_of(t, "temporis_http_requests_total{route=\"other\",status=\"404\"}"), 1);
+	assert_int_equal(value_of(t, "temporis_http_requests_total{route=\"other\",status=\"405\"}"), 1);
+}
+
+static void test_unlisted_status_is_counted_as_other(void **state)
+{
+	struct fixture *f = *state;
+
+	metrics_count(&f->slot0, ROUTE_HEALTHZ, 418);
+	metrics_count(&f->slot1, ROUTE_HEALTHZ, 599);
+	const char *t = render(f);
+
+	assert_int_equal(
+	    value_of(t, "temporis_http_requests_total{route=\"healthz\",status=\"other\"}"), 2);
+	assert_null(strstr(t, "status=\"418\""));
+}
+
+static void test_pairs_never_seen_add_no_series(void **state)
+{
+	struct fixture *f = *state;
+	const char *t = render(f);
+
+	assert_non_null(strstr(t, "# TYPE temporis_http_requests_total counter\n"));
+	assert_null(strstr(t, "temporis_http_requests_total{"));
+}
+
+static void test_commit_batch_histogram_is_cumulative(void **state)
+{
+	struct fixture *f = *state;
+
+	shm_stats_commit(&f->shm, 1, 1, 10);
+	metrics_commit_batch(&f->shm, 1);
+	shm_stats_commit(&f->shm, 700, 2, 10);
+	metrics_commit_batch(&f->shm, 700);
+	shm_stats_commit(&f->shm, 2000000, 3, 10);
+	metrics_commit_batch(&f->shm, 2000000);
+	const char *t = render(f);
+
+	assert_int_equal(value_of(t, "temporis_commit_batch_records_bucket{le=\"1\"}"), 1);
+	assert_int_equal(value_of(t, "temporis_commit_batch_records_bucket{le=\"500\"}"), 1);
+	assert_int_equal(value_of(t, "temporis_commit_batch_records_bucket{le=\"1000\"}"), 2);
+	assert_int_equal(value_of(t, "temporis_commit_batch_records_bucket{le=\"1000000\"}"), 2);
+	assert_int_equal(value_of(t, "temporis_commit_batch_records_bucket{le=\"+Inf\"}"), 3);
+	assert_int_equal(value_of(t, "temporis_commit_batch_records_count"), 3);
+	assert_int_equal(value_of(t, "temporis_commit_batch_records_sum"), 2000701);
+	assert_int_equal(value_of(t, "temporis_records_committed_total"), 2000701);
+	assert_int_equal(value_of(t, "temporis_commits_total"), 3);
+}
+
+static void test_ingest_bytes_are_summed(void **state)
+{
+	struct fixture *f = *state;
+
+	metrics_bytes_received(&f->slot0, 100);
+	metrics_bytes_received(&f->slot1, 23);
+	assert_int_equal(value_of(render(f), "temporis_ingest_bytes_received_total"), 123);
+}
+
+/* Every family has HELP and TYPE before its first sample, and every name is ours. */
+static void test_every_family_is_described(void **state)
+{
+	struct fixture *f = *state;
+	char line[512];
+	char described[64][128];
+	int ndescribed = 0;
+
+	metrics_count(&f->slot0, ROUTE_INGEST, 204);
+	const char *t = render(f);
+	FILE *in = fmemopen((void *)t, strlen(t), "r");
+
+	assert_non_null(in);
+	while (fgets(line, sizeof(line), in)) {
+		char name[128];
+
+		if (sscanf(line, "# TYPE %127s", name) == 1) {
+			assert_true(ndescribed < 64);
+			strcpy(described[ndescribed++], name);
+			continue;
+		}
+		if (line[0] == '#')
+			continue;
+		assert_int_equal(strncmp(line, "temporis_", strlen("temporis_")), 0);
+		size_t n = strcspn(line, "{ ");
+		int found = 0;
+		for (int i = 0; i < ndescribed && !found; i++) {
+			size_t d = strlen(described[i]);
+			found = (n == d && strncmp(line, described[i], d) == 0) ||
+				(n > d && strncmp(line, described[i], d) == 0 &&
+				 (strncmp(line + d, "_bucket", n - d) == 0 ||
+				  strncmp(line + d, "_sum", n - d) == 0 ||
+				  strncmp(line + d, "_count", n - d) == 0));
+		}
+		if (!found)
+			fail_msg("sample without # TYPE: %s", line);
+	}
+	fclose(in);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_requests_are_summed_over_worker_slots, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_routes_map_to_their_labels, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unlisted_status_is_counted_as_other, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pairs_never_seen_add_no_series, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_batch_histogram_is_cumulative, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ingest_bytes_are_summed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_every_family_is_described, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
