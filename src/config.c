@@ -28,6 +28,11 @@
 #define MIB_SHIFT 20
 #define GIB_SHIFT 30
 
+/* The install prefix's data directory, passed by the Makefile like SYSCONFDIR. */
+#ifndef DATADIR
+#define DATADIR "/usr/local/share"
+#endif
+
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define DEFAULT_DATA_DIR "/var/lib/temporis"
 #define DEFAULT_ADMIN_SOCKET "/run/temporis/admin.sock"
@@ -37,6 +42,8 @@
 #define DEFAULT_ENQUEUE_TIMEOUT_MS 2000
 #define DEFAULT_IDLE_TIMEOUT_S 60
 #define DEFAULT_MAX_CONNECTIONS 1024
+#define DEFAULT_WEB_ROOT DATADIR "/temporis/dashboard"
+#define DEFAULT_WEB_LIB_ROOT "/usr/share/javascript"
 
 #define RING_SIZE_MIN MIB
 #define RING_SIZE_MAX (64 * GIB)
@@ -238,6 +245,16 @@ static int set_data_dir(struct cfg *cfg, const char *v)
 	return copy_string(cfg->data_dir, sizeof(cfg->data_dir), v);
 }
 
+static int set_web_root(struct cfg *cfg, const char *v)
+{
+	return copy_string(cfg->web_root, sizeof(cfg->web_root), v);
+}
+
+static int set_web_lib_root(struct cfg *cfg, const char *v)
+{
+	return copy_string(cfg->web_lib_root, sizeof(cfg->web_lib_root), v);
+}
+
 static int set_admin_socket(struct cfg *cfg, const char *v)
 {
 	if (strlen(v) >= SUN_PATH_LEN)
@@ -344,6 +361,9 @@ static const struct cfg_key cfg_keys[] = {
 	{ "log_level", "expected debug, info, warn or error", set_log_level },
 	{ "max_connections", "expected an integer 1-1000000", set_max_connections },
 	{ "user", "expected \"\" or a user name matching [a-z_][a-z0-9_-]{0,31}", set_user },
+	{ "web_root", "expected a path shorter than " STR(CFG_PATH_MAX) " bytes", set_web_root },
+	{ "web_lib_root", "expected a path shorter than " STR(CFG_PATH_MAX) " bytes",
+	  set_web_lib_root },
 };
 
 #define CFG_KEY_COUNT (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
@@ -364,6 +384,8 @@ void cfg_defaults(struct cfg *cfg)
 	cfg->log_level = LOG_INFO;
 	cfg->max_connections = DEFAULT_MAX_CONNECTIONS;
 	cfg->user[0] = '\0';
+	snprintf(cfg->web_root, sizeof(cfg->web_root), "%s", DEFAULT_WEB_ROOT);
+	snprintf(cfg->web_lib_root, sizeof(cfg->web_lib_root), "%s", DEFAULT_WEB_LIB_ROOT);
 }
 
 /* ---- the file ---- */

@@ -8,6 +8,10 @@
 #include <string.h>
 
 #define SOURCES_PREFIX "/v1/data_sources"
+/* The dashboard's files; http_static.c maps them to its two roots. */
+#define STATIC_INDEX "/"
+#define STATIC_PREFIX "/static/"
+#define JAVASCRIPT_PREFIX "/javascript/"
 #define HEX_BASE 16
 #define DEC_BASE 10
 
@@ -118,6 +122,13 @@ static void match_source(enum http_method method, const char *rest, struct route
 	out->name[0] = '\0';
 }
 
+static bool is_static_path(const char *path)
+{
+	return strcmp(path, STATIC_INDEX) == 0 ||
+	       strncmp(path, STATIC_PREFIX, strlen(STATIC_PREFIX)) == 0 ||
+	       strncmp(path, JAVASCRIPT_PREFIX, strlen(JAVASCRIPT_PREFIX)) == 0;
+}
+
 void route_match(enum http_method method, const char *path, struct route_match *out)
 {
 	size_t plen = strlen(SOURCES_PREFIX);
@@ -128,6 +139,8 @@ void route_match(enum http_method method, const char *path, struct route_match *
 		set_route(out, method, HTTP_GET, ROUTE_HEALTHZ, ALLOW_GET);
 	} else if (strcmp(path, "/metrics") == 0) {
 		set_route(out, method, HTTP_GET, ROUTE_METRICS, ALLOW_GET);
+	} else if (is_static_path(path)) {
+		set_route(out, method, HTTP_GET, ROUTE_STATIC, ALLOW_GET);
 	} else if (strncmp(path, SOURCES_PREFIX, plen) == 0) {
 		const char *rest = path + plen;
 

@@ -33,6 +33,8 @@ struct cfg {
 	enum log_level log_level;
 	uint32_t max_connections;         /* per worker */
 	char user[CFG_USER_MAX];          /* account to drop to when started as root; "" = none */
+	char web_root[CFG_PATH_MAX];      /* the dashboard's files, served at / and /static/ */
+	char web_lib_root[CFG_PATH_MAX];  /* Debian's shared JavaScript, served at /javascript/ */
 };
 
 void cfg_defaults(struct cfg *cfg);

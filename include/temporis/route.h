@@ -21,6 +21,7 @@ enum route_id {
 	ROUTE_SOURCE_RECORDS,            /* GET  /v1/data_sources/{name}/records */
 	ROUTE_HEALTHZ,                   /* GET  /healthz */
 	ROUTE_METRICS,                   /* GET  /metrics */
+	ROUTE_STATIC,                    /* GET  /, /static/..., /javascript/... (dashboard) */
 };
 
 #define ROUTE_NAME_MAX 255

@@ -76,6 +76,8 @@ static void assert_cfg_equal(const struct cfg *a, const struct cfg *b)
 	assert_int_equal(a->log_level, b->log_level);
 	assert_int_equal(a->max_connections, b->max_connections);
 	assert_string_equal(a->user, b->user);
+	assert_string_equal(a->web_root, b->web_root);
+	assert_string_equal(a->web_lib_root, b->web_lib_root);
 }
 
 /* A cfg in which every field differs from its default. */
@@ -95,6 +97,8 @@ static void poison(struct cfg *cfg)
 	cfg->log_level = LOG_ERROR;
 	cfg->max_connections = 13;
 	snprintf(cfg->user, sizeof(cfg->user), "poison");
+	snprintf(cfg->web_root, sizeof(cfg->web_root), "/poison/web");
+	snprintf(cfg->web_lib_root, sizeof(cfg->web_lib_root), "/poison/js");
 }
 
 static int cpu_workers(void)
@@ -173,6 +177,20 @@ static void test_defaults_match_spec(void **state)
 	assert_int_equal(cfg.log_level, LOG_INFO);
 	assert_int_equal(cfg.max_connections, 1024);
 	assert_string_equal(cfg.user, "");
+	assert_string_equal(cfg.web_lib_root, "/usr/share/javascript");
+}
+
+static void test_default_web_root_is_the_installed_dashboard(void **state)
+{
+	struct cfg cfg;
+	const char *suffix = "/temporis/dashboard";
+	size_t len;
+
+	cfg_defaults(&cfg);
+	len = strlen(cfg.web_root);
+	assert_true(cfg.web_root[0] == '/');
+	assert_true(len > strlen(suffix));
+	assert_string_equal(cfg.web_root + len - strlen(suffix), suffix);
 }
 
 static void test_every_key_is_read_from_file(void **state)
@@ -192,7 +210,9 @@ static void test_every_key_is_read_from_file(void **state)
 		      "idle_timeout_s = 5\n"
 		      "log_level = debug\n"
 		      "max_connections = 77\n"
-		      "user = temporis\n");
+		      "user = temporis\n"
+		      "web_root = /srv/temporis/web\n"
+		      "web_lib_root = /opt/js\n");
 	assert_string_equal(cfg.listen, "0.0.0.0:9090");
 	assert_int_equal(cfg.workers, 3);
 	assert_string_equal(cfg.data_dir, "/srv/temporis/data");
@@ -206,6 +226,8 @@ static void test_every_key_is_read_from_file(void **state)
 	assert_int_equal(cfg.log_level, LOG_DEBUG);
 	assert_int_equal(cfg.max_connections, 77);
 	assert_string_equal(cfg.user, "temporis");
+	assert_string_equal(cfg.web_root, "/srv/temporis/web");
+	assert_string_equal(cfg.web_lib_root, "/opt/js");
 }
 
 static void test_keys_missing_from_file_keep_their_values(void **state)
@@ -536,6 +558,17 @@ static void test_bad_data_dir_reports_expectation(void **state)
 	assert_bad_value("data_dir", long_path, "expected a path shorter than 4096 bytes");
 }
 
+static void test_bad_web_roots_report_expectation(void **state)
+{
+	char long_path[CFG_PATH_MAX + 1];
+
+	memset(long_path, 'w', sizeof(long_path) - 1);
+	long_path[0] = '/';
+	long_path[sizeof(long_path) - 1] = '\0';
+	assert_bad_value("web_root", long_path, "expected a path shorter than 4096 bytes");
+	assert_bad_value("web_lib_root", long_path, "expected a path shorter than 4096 bytes");
+}
+
 static void test_bad_admin_socket_reports_expectation(void **state)
 {
 	char long_path[SUN_PATH_LEN + 1];
@@ -685,8 +718,11 @@ static void test_shipped_config_sets_every_key_to_its_default(void **state)
 
 	shipped_path(path, sizeof(path));
 	cfg_defaults(&defaults);
-	/* Starting from all-different values proves the file names every key. */
+	/* Starting from all-different values proves the file names every key... */
 	poison(&cfg);
+	/* ...except web_root, whose default is the install prefix's: the file shows
+	 * it commented out, so it must keep the value it had. */
+	snprintf(cfg.web_root, sizeof(cfg.web_root), "%s", defaults.web_root);
 	if (cfg_load(&cfg, path, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 	assert_cfg_equal(&cfg, &defaults);
@@ -696,6 +732,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_match_spec),
+		cmocka_unit_test(test_default_web_root_is_the_installed_dashboard),
 		cmocka_unit_test(test_every_key_is_read_from_file),
 		cmocka_unit_test(test_keys_missing_from_file_keep_their_values),
 		cmocka_unit_test(test_empty_file_changes_nothing),
@@ -723,6 +760,7 @@ int main(void)
 		cmocka_unit_test(test_bad_listen_reports_expectation),
 		cmocka_unit_test(test_bad_workers_reports_expectation),
 		cmocka_unit_test(test_bad_data_dir_reports_expectation),
+		cmocka_unit_test(test_bad_web_roots_report_expectation),
 		cmocka_unit_test(test_bad_admin_socket_reports_expectation),
 		cmocka_unit_test(test_bad_ring_size_reports_expectation),
 		cmocka_unit_test(test_bad_max_body_bytes_reports_expectation),

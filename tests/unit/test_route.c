@@ -90,7 +90,7 @@ static void test_wrong_method_on_source_routes_names_allow(void **state)
 static void test_unknown_paths_are_not_found(void **state)
 {
 	static const char *const paths[] = {
-		"/", "", "/healthz/", "/metrics/x", "/v1", "/v1/", "/v1/data_sources/",
+		"", "/healthz/", "/metrics/x", "/v1", "/v1/", "/v1/data_sources/",
 		"/v1/data_sourcesX", "/v1/data_sources//series", "/v1/data_sources/x/",
 		"/v1/data_sources/x/series/", "/v1/data_sources/x/other", "/v1/data_sources/x/y/z",
 		"/v1/data_sources/ingest/", "/V1/data_sources", "/v2/data_sources",
@@ -101,6 +101,31 @@ static void test_unknown_paths_are_not_found(void **state)
 		assert_null(m.allow);
 		assert_int_equal(route(HTTP_POST, paths[i]), ROUTE_NOT_FOUND);
 	}
+}
+
+static void test_dashboard_paths_are_static_get_only(void **state)
+{
+	static const char *const paths[] = {
+		"/", "/static/app.js", "/static/", "/javascript/dygraphs/dygraph.min.js",
+		"/static/../etc/passwd",
+	};
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		assert_int_equal(route(HTTP_GET, paths[i]), ROUTE_STATIC);
+		assert_int_equal(route(HTTP_HEAD, paths[i]), ROUTE_STATIC);
+		assert_int_equal(route(HTTP_POST, paths[i]), ROUTE_METHOD_NOT_ALLOWED);
+		assert_string_equal(m.allow, "GET");
+	}
+}
+
+static void test_near_dashboard_paths_are_not_found(void **state)
+{
+	static const char *const paths[] = {
+		"//", "/static", "/staticx/a.js", "/javascript", "/index.html", "/Static/app.js",
+	};
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		assert_int_equal(route(HTTP_GET, paths[i]), ROUTE_NOT_FOUND);
 }
 
 static void test_source_name_is_percent_decoded(void **state)
@@ -212,6 +237,8 @@ int main(void)
 		cmocka_unit_test(test_source_routes_carry_the_name),
 		cmocka_unit_test(test_wrong_method_on_source_routes_names_allow),
 		cmocka_unit_test(test_unknown_paths_are_not_found),
+		cmocka_unit_test(test_dashboard_paths_are_static_get_only),
+		cmocka_unit_test(test_near_dashboard_paths_are_not_found),
 		cmocka_unit_test(test_source_name_is_percent_decoded),
 		cmocka_unit_test(test_malformed_or_long_names_are_not_found),
 		cmocka_unit_test(test_query_param_missing_and_empty),
