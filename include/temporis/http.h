@@ -70,6 +70,12 @@ struct http_limits {
 struct http_server *http_server_new(struct event_base *base, int listen_fd,
 				    const struct http_limits *lim,
 				    const struct http_handler_ops *ops, void *arg);
+/*
+ * Serve an already-connected stream socket (e.g. one end of a socketpair, so tests and
+ * fuzzers can feed bytes in-process) as if it had been accepted. The server owns fd
+ * from then on, on failure too. 0, or -1 when the connection cannot be set up.
+ */
+int http_server_adopt(struct http_server *s, int fd);
 /* Stop accepting; open connections finish their current request, then close. */
 void http_server_stop_accepting(struct http_server *s);
 /* Requests received and not yet answered. */

@@ -916,6 +916,56 @@ static void test_stop_accepting_closes_idle_and_finishes_busy(void **state)
 	free(f);
 }
 
+/* Drive the loop until the socketpair client has read the whole response and EOF. */
+static long adopt_read_all(struct event_base *base, int fd, char *buf, size_t cap)
+{
+	double deadline = now_s() + CLIENT_RCV_TIMEOUT_S;
+	size_t len = 0;
+
+	while (now_s() < deadline) {
+		ssize_t n;
+
+		assert_true(event_base_loop(base, EVLOOP_NONBLOCK) >= 0);
+		n = recv(fd, buf + len, cap - 1 - len, MSG_DONTWAIT);
+		if (n == 0)
+			break;
+		if (n > 0)
+			len += (size_t)n;
+		else
+			assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+		assert_true(len < cap - 1);
+	}
+	buf[len] = '\0';
+	return (long)len;
+}
+
+static void test_adopted_socketpair_is_served_like_an_accepted_client(void **state)
+{
+	struct fixture *f = fixture_new();
+	char resp[RESP_CAP];
+	const char *req = "GET /hello HTTP/1.1\r\nHost: t\r\n" CLOSE "\r\n";
+	int sv[2];
+
+	fixture_listen(f);
+	f->base = event_base_new();
+	assert_non_null(f->base);
+	f->srv = http_server_new(f->base, f->lfd, &f->lim, &ops, f);
+	assert_non_null(f->srv);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(http_server_adopt(f->srv, sv[0]), 0);
+	assert_int_equal(http_server_connections(f->srv), 1);
+	assert_int_equal(send(sv[1], req, strlen(req), 0), (ssize_t)strlen(req));
+	adopt_read_all(f->base, sv[1], resp, sizeof(resp));
+	assert_string_equal(resp, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+			    "Content-Length: 5\r\nConnection: close\r\n\r\nhello");
+	assert_int_equal(f->bodies, 1);
+	close(sv[1]);
+	http_server_free(f->srv);
+	event_base_free(f->base);
+	close(f->lfd);
+	free(f);
+}
+
 static void test_error_body_escapes_json(void **state)
 {
 	char buf[64];
@@ -953,6 +1003,7 @@ int main(void)
 		cmocka_unit_test(test_http_1_0_keeps_alive_only_when_asked),
 		cmocka_unit_test(test_bare_lf_line_ends_are_tolerated),
 		cmocka_unit_test(test_stop_accepting_closes_idle_and_finishes_busy),
+		cmocka_unit_test(test_adopted_socketpair_is_served_like_an_accepted_client),
 		cmocka_unit_test(test_error_body_escapes_json),
 	};
 

@@ -1,0 +1,533 @@
+#!/usr/bin/env python3
+"""bench.py - the ingest benchmark driver behind scripts/bench/run.
+
+Starts temporisd (and, with --peers, InfluxDB and VictoriaMetrics) on loopback with
+data under one temp dir, drives each with wrk cycling through the same pre-built
+workload (gen_bodies.py), interleaving the systems run by run, measures server CPU
+(/proc/PID/stat) and peak RSS (VmHWM), checks afterwards that every distinct
+record landed, and prints a Markdown table. Cleans up everything it started.
+"""
+import argparse
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import gen_bodies  # noqa: E402
+
+BODIES = 200
+WRK_THREADS = 2
+WRK_TIMEOUT = "10s"
+START_TIMEOUT_S = 30
+STOP_TIMEOUT_S = 30
+BASE_TS_AGE_S = 6 * 3600       # VictoriaMetrics rejects samples outside its retention
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_LIMIT = 10000
+HTTP_TIMEOUT_S = 60
+PROFILE_MARGIN_S = 2
+PERF_FREQ = 999
+PROFILE_TOP = 15
+DWARF_TOP = 40
+DWARF_STACK = 16384
+PROFILE_CELL = (1000, 16)
+FULL_CELLS = "1000x4,1000x16,1000x64,100x4,100x16"
+QUICK_CELLS = "1000x16,100x16"
+FULL_FSYNC_CELLS = "1000x16,1000x64"
+QUICK_FSYNC_CELLS = "1000x16"
+LINE_TYPE = "text/plain; charset=utf-8"
+RUN_AS = os.environ.get("TEMPORIS_USER", "nobody")
+TRAVERSE_MODE = 0o711
+OURS = "temporis"
+OURS_FSYNC = "temporis-fsync"
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, data=None, headers=None):
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT_S) as r:
+        return r.status, r.read()
+
+
+def wait_http(url, proc, name, want=(200, 204)):
+    deadline = time.time() + START_TIMEOUT_S
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("bench: %s exited during start-up (status %s)" % (name, proc.returncode))
+        try:
+            if http("GET", url)[0] in want:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("bench: %s did not answer %s within %ds" % (name, url, START_TIMEOUT_S))
+
+
+def descendants(pid):
+    out = [pid]
+    try:
+        for task in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, task)) as f:
+                for c in f.read().split():
+                    out += descendants(int(c))
+    except OSError:
+        pass
+    return out
+
+
+def cpu_ticks(pid):
+    """utime + stime of every thread of pid, in clock ticks (0 if it is gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])    # fields 14 and 15 of stat(5)
+
+
+def status_kb(pid, key):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class System:
+    """One server under test: its processes, its ingest URL, its bodies, its count."""
+    fmt = "line"
+    ctype = LINE_TYPE
+    token = ""
+
+    def __init__(self, name, tmp):
+        self.name, self.dir, self.proc = name, os.path.join(tmp, name), None
+        os.makedirs(self.dir)
+        self.port = free_port()
+        self.log = open(os.path.join(self.dir, "server.log"), "wb")
+
+    def pids(self):
+        return descendants(self.proc.pid) if self.proc else []
+
+    def cpu_s(self):
+        return sum(cpu_ticks(p) for p in self.pids()) / CLK_TCK
+
+    def peak_rss_mb(self):
+        return sum(status_kb(p, "VmHWM") for p in self.pids()) / 1024
+
+    def stop(self):
+        if not self.proc or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            for p in reversed(self.pids()):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
+            self.proc.wait()
+
+
+class Temporis(System):
+    fmt = "json"
+    ctype = "application/json"
+
+    def __init__(self, name, tmp, build, sync, sets):
+        super().__init__(name, tmp)
+        self.bin = os.path.join(build, "src")
+        self.sock = os.path.join(self.dir, "admin.sock")
+        conf = os.path.join(self.dir, "temporis.conf")
+        with open(conf, "w") as f:
+            f.write("listen = 127.0.0.1:%d\ndata_dir = %s\nadmin_socket = %s\n"
+                    % (self.port, os.path.join(self.dir, "data"), self.sock))
+            if sync != "wal":
+                f.write("sync = %s\n" % sync)
+            if os.geteuid() == 0:
+                # temporisd never serves as root: it switches to RUN_AS, which owns its dir
+                pw = pwd.getpwnam(RUN_AS)
+                os.chmod(tmp, TRAVERSE_MODE)
+                os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+                f.write("user = %s\n" % RUN_AS)
+        self.proc = subprocess.Popen([os.path.join(self.bin, "temporisd"), "--config", conf],
+                                     stdout=self.log, stderr=self.log)
+        self.base = "http://127.0.0.1:%d" % self.port
+        self.url = self.base + "/v1/data_sources/ingest"
+        wait_http(self.base + "/healthz", self.proc, name)
+        while not os.path.exists(self.sock):
+            time.sleep(0.05)
+        self.token = json.loads(self.ctl("--json", "account", "create", "bench"))["token"]
+        for s in sets:
+            self.ctl("source", "create", "bench", s["source"])
+
+    def ctl(self, *args):
+        return subprocess.run([os.path.join(self.bin, "temporisctl"), "--socket", self.sock] +
+                              list(args), check=True, capture_output=True, text=True).stdout
+
+    def url_for(self, s):
+        return self.url
+
+    def count(self, s):
+        """Pages through every series; also checks every value against the generator."""
+        hdr = {"Authorization": "Bearer " + self.token}
+        n = bad = 0
+        for series in s["series"]:
+            cursor = None
+            while True:
+                q = {"name": series, "limit": PAGE_LIMIT}
+                if cursor:
+                    q["cursor"] = cursor
+                url = "%s/v1/data_sources/%s/records?%s" % (self.base, s["source"],
+                                                            urllib.parse.urlencode(q))
+                page = json.loads(http("GET", url, headers=hdr)[1])
+                for r in page["records"]:
+                    want = gen_bodies.value_of(r["timestamp"] - s["first_ts"], int(series[1:]))
+                    bad += r["value"] != want or type(r["value"]) is not type(want)
+                n += len(page["records"])
+                cursor = page["next_cursor"]
+                if not cursor:
+                    break
+        return n, bad
+
+
+class Influx(System):
+    def __init__(self, name, tmp, sets):
+        super().__init__(name, tmp)
+        rpc = free_port()
+        conf = os.path.join(self.dir, "influxdb.conf")
+        with open(conf, "w") as f:
+            f.write('reporting-disabled = true\nbind-address = "127.0.0.1:%d"\n'
+                    '[meta]\n  dir = "%s/meta"\n'
+                    '[data]\n  dir = "%s/data"\n  wal-dir = "%s/wal"\n  query-log-enabled = false\n'
+                    '[http]\n  bind-address = "127.0.0.1:%d"\n  log-enabled = false\n'
+                    '[monitor]\n  store-enabled = false\n'
+                    '[continuous_queries]\n  enabled = false\n'
+                    '[logging]\n  level = "warn"\n'
+                    % (rpc, self.dir, self.dir, self.dir, self.port))
+        self.proc = subprocess.Popen(["influxd", "-config", conf], stdout=self.log, stderr=self.log)
+        self.base = "http://127.0.0.1:%d" % self.port
+        wait_http(self.base + "/ping", self.proc, name)
+        for s in sets:
+            self.query("CREATE DATABASE " + s["source"])
+
+    def query(self, q, db=None):
+        args = {"q": q}
+        if db:
+            args["db"] = db
+        return json.loads(http("POST", self.base + "/query",
+                               data=urllib.parse.urlencode(args).encode(),
+                               headers={"Content-Type": "application/x-www-form-urlencoded"})[1])
+
+    def url_for(self, s):
+        return "%s/write?db=%s&precision=s" % (self.base, s["source"])
+
+    def count(self, s):
+        res = self.query("SELECT count(value) FROM /^s[0-9]+$/", db=s["source"])["results"][0]
+        return sum(row["values"][0][1] for row in res.get("series", [])), 0
+
+
+class Victoria(System):
+    def __init__(self, name, tmp):
+        super().__init__(name, tmp)
+        # dedup at 1 ms: a re-sent sample with the same timestamp counts once (upsert)
+        self.proc = subprocess.Popen(
+            ["victoria-metrics", "-storageDataPath", os.path.join(self.dir, "data"),
+             "-httpListenAddr", "127.0.0.1:%d" % self.port, "-retentionPeriod", "100y",
+             "-dedup.minScrapeInterval", "1ms", "-loggerLevel", "WARN"],
+            stdout=self.log, stderr=self.log)
+        self.base = "http://127.0.0.1:%d" % self.port
+        wait_http(self.base + "/health", self.proc, name)
+
+    def url_for(self, s):
+        return "%s/write?db=%s&precision=s" % (self.base, s["source"])
+
+    def count(self, s):
+        http("GET", self.base + "/internal/force_flush")
+        q = 'sum(count_over_time({b="%s"}[1d]))' % s["tag"]
+        url = "%s/api/v1/query?%s" % (self.base, urllib.parse.urlencode(
+            {"query": q, "time": s["last_ts"] + 1, "nocache": 1}))
+        res = json.loads(http("GET", url)[1])["data"]["result"]
+        return (int(float(res[0]["value"][1])) if res else 0), 0
+
+
+def run_wrk(sysm, s, conns, duration):
+    threads = min(WRK_THREADS, conns)
+    cmd = ["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % duration,
+           "--timeout", WRK_TIMEOUT, "--latency", "-s", os.path.join(HERE, "cycle.lua"),
+           sysm.url_for(s), "--", s["dirs"][sysm.fmt], str(s["bodies"]), sysm.ctype, sysm.token,
+           str(-(-conns // threads))]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("BENCH "):
+            return json.loads(line[len("BENCH "):])
+    raise SystemExit("bench: no BENCH line from wrk:\n" + out)
+
+
+def role_pids(sysm):
+    """{"worker": [pids], "writer": [pid]} from the process titles."""
+    roles = {}
+    for p in sysm.pids():
+        try:
+            with open("/proc/%d/cmdline" % p, "rb") as f:
+                title = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        for role in ("worker", "writer"):
+            if title.startswith("temporisd: " + role):
+                roles.setdefault(role, []).append(p)
+    return roles
+
+
+def perf_top(data, top):
+    """The `top` heaviest symbols by self time, as printed by perf report."""
+    out = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "-g", "none",
+                          "--percent-limit", "0.3", "--sort", "dso,symbol"],
+                         check=True, capture_output=True, text=True).stdout
+    rows = [l.rstrip(" -") for l in out.splitlines() if l.strip() and not l.startswith("#")]
+    return rows[:top]
+
+
+def perf_children(data, top):
+    """Inclusive time of our own functions (DWARF call graphs), heaviest first."""
+    out = subprocess.run(["perf", "report", "-i", data, "--stdio", "--children", "-g", "none",
+                          "--percent-limit", "1", "--sort", "symbol"],
+                         check=True, capture_output=True, text=True).stdout
+    rows = [l.rstrip(" -") for l in out.splitlines() if l.strip() and not l.startswith("#")]
+    return rows[:top]
+
+
+def profile(sysm, s, outdir, conns, duration, top, dwarf=False):
+    """perf record on the workers and on the writer while wrk drives batch-1000 load."""
+    os.makedirs(outdir, exist_ok=True)
+    callgraph = ["--call-graph", "dwarf,%d" % DWARF_STACK] if dwarf else ["-g"]
+    tag = "-dwarf" if dwarf else ""
+    threads = min(WRK_THREADS, conns)
+    wrk = subprocess.Popen(
+        ["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % (duration + 2 * PROFILE_MARGIN_S),
+         "--timeout", WRK_TIMEOUT, "--latency", "-s", os.path.join(HERE, "cycle.lua"),
+         sysm.url_for(s), "--", s["dirs"][sysm.fmt], str(s["bodies"]), sysm.ctype, sysm.token,
+         str(-(-conns // threads))], stdout=subprocess.PIPE, text=True)
+    time.sleep(PROFILE_MARGIN_S)
+    roles = role_pids(sysm)
+    cpu0 = {r: sum(cpu_ticks(p) for p in ps) for r, ps in roles.items()}
+    perfs = {}
+    for role, pids in sorted(roles.items()):
+        data = os.path.join(outdir, "perf-%s%s.data" % (role, tag))
+        cmd = ["perf", "record"] + callgraph + ["-F", str(PERF_FREQ), "-o", data,
+               "-p", ",".join(map(str, pids)), "--", "sleep", str(duration)]
+        print("$ " + " ".join(cmd), flush=True)
+        perfs[role] = (subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), data)
+    for p, _ in perfs.values():
+        p.wait()
+    cpu = {r: (sum(cpu_ticks(p) for p in ps) - cpu0[r]) / CLK_TCK for r, ps in roles.items()}
+    out = wrk.communicate()[0]
+    w = json.loads(next(l for l in out.splitlines() if l.startswith("BENCH "))[len("BENCH "):])
+    rate = w["requests"] * s["batch"] / (w["duration_us"] / 1e6)
+    print("\nload: batch %d, %d connections, %.0f records/s over the whole wrk run (profiler "
+          "attached for %d s of it)" % (s["batch"], conns, rate, duration))
+    for role, (_, data) in sorted(perfs.items()):
+        if dwarf:
+            print("\n%s, inclusive (--children), DWARF call graphs: $ perf report -i %s --stdio "
+                  "--children -g none --sort symbol" % (role, os.path.basename(data)))
+            print("\n".join(perf_children(data, DWARF_TOP)))
+            continue
+        print("\n%s (%d process%s, %.2f CPU s in %d s): $ perf report -i %s --stdio --no-children "
+              "-g none --sort dso,symbol" % (role, len(roles[role]), "es" if len(roles[role]) > 1 else "",
+                                            cpu[role], duration, os.path.basename(data)))
+        print("\n".join(perf_top(data, top)))
+
+
+def parse_cells(text):
+    cells = []
+    for c in filter(None, text.split(",")):
+        b, n = c.split("x")
+        cells.append((int(b), int(n)))
+    return cells
+
+
+def measure(systems, sets, cells, fsync_cells, runs, duration):
+    """A/B interleaved: for every cell and run, each system once, order rotated per run."""
+    results = {}
+    for batch, conns in cells:
+        s = sets[batch]
+        members = [x for x in systems if x.name != OURS_FSYNC or (batch, conns) in fsync_cells]
+        for r in range(runs):
+            order = members[r % len(members):] + members[:r % len(members)]
+            for sysm in order:
+                before = sysm.cpu_s()
+                w = run_wrk(sysm, s, conns, duration)
+                w["cpu_s"] = sysm.cpu_s() - before
+                w["records"] = w["requests"] * batch
+                w["errors"] = sum(v for k, v in w.items() if k.startswith("err_"))
+                results.setdefault((sysm.name, batch, conns), []).append(w)
+                log("%-15s batch %5d  c%-3d run %d: %9.0f rec/s  p99 %6.1f ms  cpu %.2f s%s" % (
+                    sysm.name, batch, conns, r + 1, w["records"] / (w["duration_us"] / 1e6),
+                    w["p99_us"] / 1000, w["cpu_s"], "  ERRORS %d" % w["errors"] if w["errors"] else ""))
+    return results
+
+
+def summarize(results):
+    rows = {}
+    for key, runs in results.items():
+        rate = [w["records"] / (w["duration_us"] / 1e6) for w in runs]
+        cpu = [w["cpu_s"] / (w["records"] / 1e6) for w in runs if w["records"]]
+        rows[key] = {"rate": statistics.median(rate), "min": min(rate), "max": max(rate),
+                     "p50": statistics.median(w["p50_us"] for w in runs) / 1000,
+                     "p99": statistics.median(w["p99_us"] for w in runs) / 1000,
+                     "cpu": statistics.median(cpu) if cpu else float("nan"),
+                     "errors": sum(w["errors"] for w in runs), "n": len(runs)}
+    return rows
+
+
+def table(rows, peers):
+    out = ["| system | batch | conns | records/s (median) | min-max | p50 ms | p99 ms "
+           "| server CPU s / M records | errors | ours (wal) / this | ours (fsync) / this |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for (name, batch, conns), v in sorted(rows.items(), key=lambda kv: (-kv[0][1], kv[0][2])):
+        ratios = []
+        for ours in (OURS, OURS_FSYNC):
+            o = rows.get((ours, batch, conns))
+            ratios.append("%.2f" % (o["rate"] / v["rate"]) if name in peers and o else "")
+        out.append("| %s | %d | %d | %.0f | %.0f-%.0f | %.1f | %.1f | %.2f | %d | %s | %s |" % (
+            name, batch, conns, v["rate"], v["min"], v["max"], v["p50"], v["p99"], v["cpu"],
+            v["errors"], ratios[0], ratios[1]))
+    return "\n".join(out)
+
+
+def verify(systems, sets, results):
+    lines, ok = [], True
+    for sysm in systems:
+        for batch, s in sets.items():
+            runs = [w for (n, b, _), ws in results.items() if n == sysm.name and b == batch for w in ws]
+            if not runs:
+                continue
+            got, bad = sysm.count(s)
+            # a body re-sent overwrites its own keys: distinct = bodies sent x batch; the
+            # last request of each connection may have been cut off when wrk stopped
+            lo, hi = (sum(any(w[k][i] == "1" for w in runs) for i in range(s["bodies"]))
+                      for k in ("done", "sent"))
+            good = lo * batch <= got <= hi * batch and got % batch == 0 and bad == 0
+            ok &= good
+            want = "%d" % (hi * batch) if lo == hi else "%d-%d" % (lo * batch, hi * batch)
+            lines.append("- %s, batch %d: %d distinct records stored, expected %s (%d of %d bodies "
+                         "sent)%s -> %s" % (sysm.name, batch, got, want, hi, s["bodies"],
+                                            ", %d values differ" % bad if bad else "",
+                                            "OK" if good else "MISMATCH"))
+    return ok, lines
+
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) // (1024 * 1024)
+    return "nproc %d, CPU %s, %d GiB RAM, kernel %s, load before the run: %s" % (
+        os.cpu_count(), model, mem, os.uname().release,
+        open("/proc/loadavg").read().split()[:3])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", required=True, help="build dir holding src/temporisd")
+    ap.add_argument("--peers", action="store_true")
+    ap.add_argument("--sync", choices=["wal", "fsync"], default="wal",
+                    help="fsync adds a temporis instance with sync = fsync")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--cells", help="BATCHxCONNS,... (default depends on --quick)")
+    ap.add_argument("--fsync-cells")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    ap.add_argument("--profile", metavar="DIR",
+                    help="instead of the table: perf record -g the workers and the writer under "
+                         "batch-1000/16-connection load (then again with DWARF call graphs for "
+                         "inclusive times); perf.data files go to DIR")
+    a = ap.parse_args()
+    if a.profile:
+        cells = [PROFILE_CELL]
+    else:
+        cells = parse_cells(a.cells or (QUICK_CELLS if a.quick else FULL_CELLS))
+    fsync_cells = set(parse_cells(a.fsync_cells or (QUICK_FSYNC_CELLS if a.quick else FULL_FSYNC_CELLS)))
+    if a.sync != "fsync" or a.profile:
+        fsync_cells = set()
+    a.peers = a.peers and not a.profile
+    fsync_cells &= set(cells)
+
+    t0 = time.time()
+    info = machine()
+    tmp = tempfile.mkdtemp(prefix="temporis-bench.")
+    systems = []
+    try:
+        base_ts = int(time.time()) - BASE_TS_AGE_S
+        manifest = json.loads(subprocess.run(
+            [sys.executable, os.path.join(HERE, "gen_bodies.py"), os.path.join(tmp, "bodies"),
+             str(base_ts), "--bodies", str(BODIES),
+             "--batches", ",".join(str(b) for b in sorted({b for b, _ in cells}))],
+            check=True, capture_output=True, text=True).stdout)
+        sets = {s["batch"]: s for s in manifest}
+        systems.append(Temporis(OURS, tmp, a.build, "wal", manifest))
+        if fsync_cells:
+            systems.append(Temporis(OURS_FSYNC, tmp, a.build, "fsync", manifest))
+        if a.peers:
+            systems.append(Influx("influxdb", tmp, manifest))
+            systems.append(Victoria("victoria-metrics", tmp))
+        log("systems up: " + ", ".join("%s (pid %d)" % (x.name, x.proc.pid) for x in systems))
+        if a.profile:
+            for dwarf in (False, True):
+                profile(systems[0], sets[PROFILE_CELL[0]], os.path.abspath(a.profile),
+                        PROFILE_CELL[1], a.duration, PROFILE_TOP, dwarf)
+            return 0
+        results = measure(systems, sets, cells, fsync_cells, a.runs, a.duration)
+        rss = {x.name: x.peak_rss_mb() for x in systems}
+        ok, checks = verify(systems, sets, results)
+        rows = summarize(results)
+        peers = {x.name for x in systems if not isinstance(x, Temporis)}
+        print("Machine: " + info)
+        print("Settings: %d runs x %d s per cell, wrk -t%d, %d bodies per batch size; mean body "
+              "bytes: %s\n" % (a.runs, a.duration, WRK_THREADS, BODIES, ", ".join(
+                  "b%d json %d / line %d" % (b, s["mean_body_bytes"]["json"], s["mean_body_bytes"]["line"])
+                  for b, s in sorted(sets.items()))))
+        print(table(rows, peers))
+        print("\nPeak RSS (sum of VmHWM over the system's processes): " +
+              ", ".join("%s %.0f MB" % kv for kv in rss.items()))
+        print("\nRecords landed (checked after all runs):")
+        print("\n".join(checks))
+        print("\nWall time: %.0f s" % (time.time() - t0))
+        return 0 if ok else 1
+    finally:
+        for x in systems:
+            x.stop()
+        if a.keep:
+            log("kept " + tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
