@@ -43,6 +43,7 @@
 #define STORE_SEP_LEN 1
 #define STORE_KEY_SUFFIX_LEN (STORE_SEP_LEN + STORE_TS_LEN)
 #define STORE_KEY_MAX (REC_NAME_MAX + STORE_KEY_SUFFIX_LEN)
+#define STORE_QUEUE_INITIAL 1024     /* queued merges before the first growth */
 #define STORE_NAME_SEP 0x00
 #define STORE_NAME_AFTER 0x01 /* separator + 1: seeks past every key of a series */
 #define STORE_TS_FLIP 0x8000000000000000ull
@@ -75,10 +76,30 @@ struct store {
 	pthread_mutex_t create_lock;
 };
 
+/*
+ * Merges are queued here and written into the WriteBatch sorted by (source, key)
+ * at commit: RocksDB inserts sorted keys into its memtable markedly faster. The
+ * sort keeps queue order among equal keys (seq), which is what makes the later
+ * of two equal-version operands win.
+ */
+struct queued_merge {
+	rocksdb_column_family_handle_t *cf;
+	uint32_t source_id;
+	uint32_t key_off;              /* into keys */
+	uint32_t key_len;
+	uint32_t seq;
+	uint8_t val[STORE_VALUE_LEN];
+};
+
 struct store_batch {
 	rocksdb_writebatch_t *wb;
 	uint64_t max_version;
 	size_t count;
+	struct queued_merge *q;
+	size_t q_cap;
+	uint8_t *keys;
+	size_t keys_len, keys_cap;
+	bool built;                    /* wb holds the sorted queue */
 };
 
 __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen,
@@ -664,6 +685,8 @@ void store_batch_free(struct store_batch *b)
 	if (b == NULL)
 		return;
 	rocksdb_writebatch_destroy(b->wb);
+	free(b->q);
+	free(b->keys);
 	free(b);
 }
 
@@ -672,23 +695,86 @@ void store_batch_clear(struct store_batch *b)
 	rocksdb_writebatch_clear(b->wb);
 	b->max_version = 0;
 	b->count = 0;
+	b->keys_len = 0;
+	b->built = false;
+}
+
+/* Room for one more merge and klen key bytes; -1 when memory runs out. */
+static int queue_reserve(struct store_batch *b, size_t klen)
+{
+	if (b->count == b->q_cap) {
+		size_t cap = b->q_cap ? b->q_cap * 2 : STORE_QUEUE_INITIAL;
+		struct queued_merge *q = realloc(b->q, cap * sizeof(*q));
+
+		if (q == NULL)
+			return -1;
+		b->q = q;
+		b->q_cap = cap;
+	}
+	if (b->keys_cap - b->keys_len < klen) {
+		size_t cap = b->keys_cap ? b->keys_cap * 2 : STORE_QUEUE_INITIAL * STORE_KEY_MAX;
+		uint8_t *keys;
+
+		while (cap - b->keys_len < klen)
+			cap *= 2;
+		keys = realloc(b->keys, cap);
+		if (keys == NULL)
+			return -1;
+		b->keys = keys;
+		b->keys_cap = cap;
+	}
+	return 0;
+}
+
+static const uint8_t *sort_keys;   /* qsort has no context argument; one commit thread */
+
+static int queued_cmp(const void *pa, const void *pb)
+{
+	const struct queued_merge *a = pa, *b = pb;
+	size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+	int c;
+
+	if (a->source_id != b->source_id)
+		return a->source_id < b->source_id ? -1 : 1;
+	c = memcmp(sort_keys + a->key_off, sort_keys + b->key_off, n);
+	if (c != 0)
+		return c;
+	if (a->key_len != b->key_len)
+		return a->key_len < b->key_len ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static void batch_build(struct store_batch *b)
+{
+	sort_keys = b->keys;
+	qsort(b->q, b->count, sizeof(*b->q), queued_cmp);
+	for (size_t i = 0; i < b->count; i++) {
+		const struct queued_merge *m = &b->q[i];
+
+		rocksdb_writebatch_merge_cf(b->wb, m->cf, (const char *)b->keys + m->key_off,
+					    m->key_len, (const char *)m->val, sizeof(m->val));
+	}
+	b->built = true;
 }
 
 int store_batch_merge(struct store *st, struct store_batch *b, uint32_t source_id,
 		      uint64_t version, const struct rec *r)
 {
-	uint8_t key[STORE_KEY_MAX];
-	uint8_t val[STORE_VALUE_LEN];
 	rocksdb_column_family_handle_t *cf = source_cf(st, source_id);
-	size_t klen;
+	struct queued_merge *m;
 
 	if (cf == NULL || r->name_len == 0 || r->name_len > REC_NAME_MAX ||
-	    (r->type != REC_INT && r->type != REC_DOUBLE))
+	    (r->type != REC_INT && r->type != REC_DOUBLE) || b->built ||
+	    b->count >= UINT32_MAX || queue_reserve(b, STORE_KEY_MAX) < 0)
 		return -1;
-	klen = key_encode(key, r->name, r->name_len, r->ts);
-	value_encode(val, version, r);
-	rocksdb_writebatch_merge_cf(b->wb, cf, (const char *)key, klen, (const char *)val,
-				    sizeof(val));
+	m = &b->q[b->count];
+	m->cf = cf;
+	m->source_id = source_id;
+	m->key_off = (uint32_t)b->keys_len;
+	m->key_len = (uint32_t)key_encode(b->keys + b->keys_len, r->name, r->name_len, r->ts);
+	m->seq = (uint32_t)b->count;
+	b->keys_len += m->key_len;
+	value_encode(m->val, version, r);
 	if (version > b->max_version)
 		b->max_version = version;
 	b->count++;
@@ -714,6 +800,8 @@ int store_batch_commit(struct store *st, struct store_batch *b, char *err, size_
 
 	if (b->count == 0)
 		return 0;
+	if (!b->built)
+		batch_build(b);
 	if (b->max_version > hwm)
 		hwm = b->max_version;
 	put_le64(enc, hwm);
