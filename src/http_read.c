@@ -329,72 +329,107 @@ static bool source_visible(struct worker *w, struct http_req *req)
 	return false;
 }
 
+struct records_query {
+	char series[REC_NAME_MAX + 1];
+	long series_len;
+	int64_t start, end, limit, cursor;
+	int has_start, has_end, has_limit, has_cursor;
+};
+
+/* NULL when the query is valid, else the 422 detail. */
+static const char *records_query_parse(const struct http_req *req, struct records_query *q)
+{
+	q->series_len = req->query ? route_query_param(req->query, "name", q->series,
+						       sizeof(q->series))
+				   : -1;
+	if (q->series_len <= 0)
+		return "name is required.";
+	if ((q->has_start = query_int(req, "start", &q->start)) < 0)
+		return "start must be an integer.";
+	if ((q->has_end = query_int(req, "end", &q->end)) < 0)
+		return "end must be an integer.";
+	q->has_limit = query_int(req, "limit", &q->limit);
+	if (q->has_limit < 0 || (q->has_limit && (q->limit < 1 || q->limit > RECORDS_LIMIT_MAX)))
+		return "limit must be an integer between 1 and 10000.";
+	if ((q->has_cursor = query_int(req, "cursor", &q->cursor)) < 0)
+		return "cursor is invalid.";
+	return NULL;
+}
+
 static void get_records(struct worker *w, struct http_req *req)
 {
 	struct req_ctx *ctx = req->user;
-	char series[REC_NAME_MAX + 1];
-	long n = req->query ? route_query_param(req->query, "name", series, sizeof(series)) : -1;
-	int64_t start = 0, end = 0, limit = 0, cursor = 0;
-	int has_start, has_end, has_limit, has_cursor;
+	struct records_query q;
+	const char *detail = records_query_parse(req, &q);
 	struct json_object *op;
+	char cursor[24];
 
-	if (n <= 0) {
-		worker_respond_error(req, 422, "name is required.", NULL);
+	if (detail != NULL) {
+		worker_respond_error(req, 422, detail, NULL);
 		return;
 	}
-	if ((has_start = query_int(req, "start", &start)) < 0)
-		return worker_respond_error(req, 422, "start must be an integer.", NULL);
-	if ((has_end = query_int(req, "end", &end)) < 0)
-		return worker_respond_error(req, 422, "end must be an integer.", NULL);
-	has_limit = query_int(req, "limit", &limit);
-	if (has_limit < 0 || (has_limit && (limit < 1 || limit > RECORDS_LIMIT_MAX)))
-		return worker_respond_error(req, 422,
-					    "limit must be an integer between 1 and 10000.", NULL);
-	if ((has_cursor = query_int(req, "cursor", &cursor)) < 0)
-		return worker_respond_error(req, 422, "cursor is invalid.", NULL);
 	if (!source_visible(w, req))
 		return;
 	op = new_op("records", ctx, false);
-	if (op == NULL)
-		return worker_respond_error(req, 500, "Internal server error.", NULL);
-	json_object_object_add(op, "source", json_object_new_string_len(ctx->route.name,
-									 (int)ctx->route.name_len));
-	json_object_object_add(op, "series", json_object_new_string_len(series, (int)n));
-	if (has_start)
-		json_object_object_add(op, "start", json_object_new_int64(start));
-	if (has_end)
-		json_object_object_add(op, "end", json_object_new_int64(end));
-	if (has_limit)
-		json_object_object_add(op, "limit", json_object_new_int64(limit));
-	if (has_cursor) {
-		char text[24];
-
-		snprintf(text, sizeof(text), "%" PRId64, cursor);
-		json_object_object_add(op, "cursor", json_object_new_string(text));
+	if (op != NULL) {
+		json_object_object_add(op, "source",
+				       json_object_new_string_len(ctx->route.name,
+								  (int)ctx->route.name_len));
+		json_object_object_add(op, "series",
+				       json_object_new_string_len(q.series, (int)q.series_len));
+		if (q.has_start)
+			json_object_object_add(op, "start", json_object_new_int64(q.start));
+		if (q.has_end)
+			json_object_object_add(op, "end", json_object_new_int64(q.end));
+		if (q.has_limit)
+			json_object_object_add(op, "limit", json_object_new_int64(q.limit));
+		if (q.has_cursor) {
+			snprintf(cursor, sizeof(cursor), "%" PRId64, q.cursor);
+			json_object_object_add(op, "cursor", json_object_new_string(cursor));
+		}
 	}
-	ask_writer(w, req, op);
+	ask_writer(w, req, op);  /* answers 500 itself when op is NULL */
+}
+
+/* The "name" of a POST /v1/data_sources body, or NULL with *status and *detail set. */
+static struct json_object *create_body_name(const struct http_req *req, struct json_object **body,
+					    int *status, const char **detail)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *name = NULL;
+
+	*body = NULL;
+	*status = 500;
+	*detail = "Internal server error.";
+	if (tok == NULL)
+		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	*body = json_tokener_parse_ex(tok, (const char *)req->body, (int)req->body_len);
+	if (*body == NULL || json_tokener_get_parse_end(tok) != req->body_len) {
+		*status = 400;
+		*detail = "Request body is not valid JSON.";
+	} else if (!json_object_object_get_ex(*body, "name", &name) ||
+		   !json_object_is_type(name, json_type_string)) {
+		*status = 422;
+		*detail = "name must be a string.";
+		name = NULL;
+	}
+	json_tokener_free(tok);
+	return name;
 }
 
 /* POST /v1/data_sources {"name": "..."} */
 static void create_source(struct worker *w, struct http_req *req)
 {
-	struct json_tokener *tok = json_tokener_new();
-	struct json_object *body = NULL, *name = NULL, *op;
+	struct json_object *body, *name, *op;
+	const char *detail;
+	int status;
 
-	if (tok == NULL)
-		return worker_respond_error(req, 500, "Internal server error.", NULL);
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	body = json_tokener_parse_ex(tok, (const char *)req->body, (int)req->body_len);
-	if (body == NULL || json_tokener_get_parse_end(tok) != req->body_len) {
-		json_tokener_free(tok);
+	name = create_body_name(req, &body, &status, &detail);
+	if (name == NULL) {
 		json_object_put(body);
-		return worker_respond_error(req, 400, "Request body is not valid JSON.", NULL);
-	}
-	json_tokener_free(tok);
-	if (!json_object_object_get_ex(body, "name", &name) ||
-	    !json_object_is_type(name, json_type_string)) {
-		json_object_put(body);
-		return worker_respond_error(req, 422, "name must be a string.", NULL);
+		worker_respond_error(req, status, detail, NULL);
+		return;
 	}
 	op = new_op("source_create", req->user, false);
 	if (op != NULL)
