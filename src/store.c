@@ -1,6 +1,7 @@
 /*
- * store.c - RocksDB storage for the writer process: column families, record
- * key/value encoding, the last-write-wins merge operator, batches and reads.
+ * store.c - RocksDB storage for the writer process: column families, the
+ * time-bucketed key/value format (see store.h), the last-write-wins merge
+ * operator, batches that fold records into one operand per series bucket, and reads.
  *
  * Owns the rocksdb_t, its options, and every column family handle; the handle
  * table (source id -> handle) lives here, guarded by a mutex.
@@ -31,26 +32,45 @@
 /* Forces flushes of idle families so they do not pin old WAL files forever. */
 #define STORE_MAX_TOTAL_WAL_BYTES (1ull << 30)
 
-#define STORE_MERGE_NAME "temporis.lww.v1"
+#define STORE_MERGE_NAME "temporis.lww.v2"
 #define STORE_CF_DEFAULT "default"
 #define STORE_CF_CATALOG "catalog"
 #define STORE_CF_SOURCE_PREFIX "src_"
 #define STORE_CF_NAME_MAX 32
 #define STORE_HWM_KEY "version_hwm"
 #define STORE_HWM_LEN 8
+#define STORE_FORMAT_KEY "format"
+#define STORE_FORMAT_VALUE "2"
 
 #define STORE_TS_LEN 8
 #define STORE_SEP_LEN 1
 #define STORE_KEY_SUFFIX_LEN (STORE_SEP_LEN + STORE_TS_LEN)
 #define STORE_KEY_MAX (REC_NAME_MAX + STORE_KEY_SUFFIX_LEN)
-#define STORE_QUEUE_INITIAL 1024     /* queued merges before the first growth */
 #define STORE_NAME_SEP 0x00
 #define STORE_NAME_AFTER 0x01 /* separator + 1: seeks past every key of a series */
 #define STORE_TS_FLIP 0x8000000000000000ull
-#define STORE_VERSION_OFF 0
-#define STORE_TYPE_OFF 8
-#define STORE_PAYLOAD_OFF 9
 #define STORE_TABLE_INITIAL 16
+
+/* A bucket value: entries of STORE_ENTRY_LEN bytes, one per offset at most. */
+#define STORE_BUCKET_SPAN (1u << STORE_BUCKET_BITS)
+#define STORE_OFFSET_MASK ((uint64_t)STORE_BUCKET_SPAN - 1)
+#define STORE_ENTRY_OFFSET_OFF 0
+#define STORE_ENTRY_VERSION_OFF 1
+#define STORE_ENTRY_TYPE_OFF 9
+#define STORE_ENTRY_PAYLOAD_OFF 10
+#define STORE_VALUE_MAX (STORE_BUCKET_SPAN * STORE_ENTRY_LEN)
+#define STORE_WORD_BITS 64
+#define STORE_SLOT_WORDS (STORE_BUCKET_SPAN / STORE_WORD_BITS)
+
+/* Batch sizing: first allocations, and the hash table kept at most half full. */
+#define STORE_RECS_INITIAL 1024
+#define STORE_GROUPS_INITIAL 256
+#define STORE_HASH_INITIAL 512
+#define STORE_HASH_LOAD_DIV 2
+#define STORE_NONE UINT32_MAX /* end of a group's record list */
+#define STORE_BATCH_MAX (UINT32_MAX - 1)
+#define STORE_FNV_OFFSET 0xcbf29ce484222325ull
+#define STORE_FNV_PRIME 0x100000001b3ull
 
 struct source_cf {
 	uint32_t id;
@@ -77,29 +97,55 @@ struct store {
 };
 
 /*
- * Merges are queued here and written into the WriteBatch sorted by (source, key)
- * at commit: RocksDB inserts sorted keys into its memtable markedly faster. The
- * sort keeps queue order among equal keys (seq), which is what makes the later
- * of two equal-version operands win.
+ * The winner per offset of one bucket while folding entries oldest to newest:
+ * the merge operator and the batch use the same rule, so a bucket folded in the
+ * batch equals the same records merged one by one. Only `used` needs clearing;
+ * entry[o] is read only when bit o of used is set.
  */
-struct queued_merge {
-	rocksdb_column_family_handle_t *cf;
-	uint32_t source_id;
-	uint32_t key_off;              /* into keys */
-	uint32_t key_len;
-	uint32_t seq;
-	uint8_t val[STORE_VALUE_LEN];
+struct slot_table {
+	uint64_t used[STORE_SLOT_WORDS];
+	const uint8_t *entry[STORE_BUCKET_SPAN];
 };
 
+/* One queued record, already encoded as the entry it becomes. */
+struct queued_rec {
+	uint8_t entry[STORE_ENTRY_LEN];
+	uint32_t next;                 /* next (later) record of its group, or STORE_NONE */
+};
+
+/* All records of a batch for one (source, series, bucket): one merge operand. */
+struct group {
+	rocksdb_column_family_handle_t *cf;
+	const uint8_t *key;            /* set by batch_build, when keys stops moving */
+	uint64_t hash;
+	uint32_t source_id;
+	uint32_t key_off, key_len;     /* into keys */
+	uint32_t first, last;          /* records, oldest to newest */
+	uint32_t slot;                 /* its index in the hash table */
+};
+
+/*
+ * Records are grouped as they are queued (open-addressing hash table over the
+ * groups, linked lists through recs); at commit only the groups are sorted by
+ * (source, key), since RocksDB inserts sorted keys into its memtable markedly
+ * faster, and each is folded into one operand. Every array is reused across
+ * commits, so a warm batch allocates nothing per record.
+ */
 struct store_batch {
 	rocksdb_writebatch_t *wb;
 	uint64_t max_version;
-	size_t count;
-	struct queued_merge *q;
-	size_t q_cap;
+	size_t count;                  /* records queued */
+	struct queued_rec *recs;
+	size_t recs_cap;
+	struct group *groups;
+	size_t ngroups, groups_cap;
+	uint32_t *hash;                /* group index + 1, 0 = empty; power-of-two size */
+	size_t hash_cap;
 	uint8_t *keys;
 	size_t keys_len, keys_cap;
-	bool built;                    /* wb holds the sorted queue */
+	struct slot_table slots;
+	uint8_t val[STORE_VALUE_MAX];  /* the operand being built */
+	bool built;                    /* wb holds the folded groups */
 };
 
 __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen,
@@ -156,12 +202,23 @@ static uint64_t get_be64(const uint8_t *p)
 	return v;
 }
 
+/* Clearing low bits of the two's complement form floors, negative ts included. */
+static int64_t ts_bucket(int64_t ts)
+{
+	return (int64_t)((uint64_t)ts & ~STORE_OFFSET_MASK);
+}
+
+static uint8_t ts_offset(int64_t ts)
+{
+	return (uint8_t)((uint64_t)ts & STORE_OFFSET_MASK);
+}
+
 /* Flipping the sign bit makes big-endian byte order equal signed numeric order. */
-static size_t key_encode(uint8_t *dst, const char *name, size_t name_len, int64_t ts)
+static size_t key_encode(uint8_t *dst, const char *name, size_t name_len, int64_t bucket)
 {
 	memcpy(dst, name, name_len);
 	dst[name_len] = STORE_NAME_SEP;
-	put_be64(dst + name_len + STORE_SEP_LEN, (uint64_t)ts ^ STORE_TS_FLIP);
+	put_be64(dst + name_len + STORE_SEP_LEN, (uint64_t)bucket ^ STORE_TS_FLIP);
 	return name_len + STORE_KEY_SUFFIX_LEN;
 }
 
@@ -178,96 +235,165 @@ static ssize_t key_name_len(const char *key, size_t klen)
 	return (ssize_t)nl;
 }
 
-static int64_t key_ts(const char *key, size_t klen)
+static int64_t key_bucket(const char *key, size_t klen)
 {
 	return (int64_t)(get_be64((const uint8_t *)key + klen - STORE_TS_LEN) ^ STORE_TS_FLIP);
 }
 
-static void value_encode(uint8_t *dst, uint64_t version, const struct rec *r)
+static void entry_encode(uint8_t *dst, uint64_t version, const struct rec *r)
 {
 	uint64_t bits;
 
 	memcpy(&bits, &r->v, sizeof(bits));
-	put_le64(dst + STORE_VERSION_OFF, version);
-	dst[STORE_TYPE_OFF] = r->type;
-	put_le64(dst + STORE_PAYLOAD_OFF, bits);
+	dst[STORE_ENTRY_OFFSET_OFF] = ts_offset(r->ts);
+	put_le64(dst + STORE_ENTRY_VERSION_OFF, version);
+	dst[STORE_ENTRY_TYPE_OFF] = r->type;
+	put_le64(dst + STORE_ENTRY_PAYLOAD_OFF, bits);
 }
 
-/* Fills out->type and out->v; -1 if the bytes are not a stored value. */
-static int value_decode(const char *val, size_t vlen, struct rec *out)
+static uint64_t entry_version(const uint8_t *e)
 {
-	const uint8_t *p = (const uint8_t *)val;
-	uint64_t bits;
+	return get_le64(e + STORE_ENTRY_VERSION_OFF);
+}
 
-	if (vlen != STORE_VALUE_LEN)
-		return -1;
-	if (p[STORE_TYPE_OFF] != REC_INT && p[STORE_TYPE_OFF] != REC_DOUBLE)
-		return -1;
-	out->type = p[STORE_TYPE_OFF];
-	bits = get_le64(p + STORE_PAYLOAD_OFF);
+/* Fills out->ts, type and v from an entry of a checked value. */
+static void entry_decode(const uint8_t *e, int64_t bucket, struct rec *out)
+{
+	uint64_t bits = get_le64(e + STORE_ENTRY_PAYLOAD_OFF);
+
+	out->ts = (int64_t)((uint64_t)bucket | e[STORE_ENTRY_OFFSET_OFF]);
+	out->type = e[STORE_ENTRY_TYPE_OFF];
 	memcpy(&out->v, &bits, sizeof(bits));
+}
+
+/* Number of entries of a well-formed bucket value, -1 for anything else. */
+static ssize_t value_entries(const uint8_t *val, size_t vlen)
+{
+	size_t n = vlen / STORE_ENTRY_LEN;
+
+	if (vlen == 0 || vlen % STORE_ENTRY_LEN != 0 || n > STORE_BUCKET_SPAN)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *e = val + i * STORE_ENTRY_LEN;
+
+		if (e[STORE_ENTRY_TYPE_OFF] != REC_INT && e[STORE_ENTRY_TYPE_OFF] != REC_DOUBLE)
+			return -1;
+		if (i > 0 && e[STORE_ENTRY_OFFSET_OFF] <=
+				     e[STORE_ENTRY_OFFSET_OFF - STORE_ENTRY_LEN])
+			return -1;
+	}
+	return (ssize_t)n;
+}
+
+/* ---- folding: last write wins by version, per offset ---- */
+
+/* Entries must be offered oldest first: on equal versions the later one wins. */
+static void slots_offer(struct slot_table *t, const uint8_t *e)
+{
+	unsigned off = e[STORE_ENTRY_OFFSET_OFF];
+	uint64_t bit = 1ull << (off % STORE_WORD_BITS);
+	uint64_t *word = &t->used[off / STORE_WORD_BITS];
+
+	if ((*word & bit) != 0 && entry_version(t->entry[off]) > entry_version(e))
+		return;
+	*word |= bit;
+	t->entry[off] = e;
+}
+
+static size_t slots_count(const struct slot_table *t)
+{
+	size_t n = 0;
+
+	for (unsigned w = 0; w < STORE_SLOT_WORDS; w++)
+		n += (size_t)__builtin_popcountll(t->used[w]);
+	return n;
+}
+
+/* Writes the winners in offset order and empties the table; returns bytes written. */
+static size_t slots_drain(struct slot_table *t, uint8_t *dst)
+{
+	size_t len = 0;
+
+	for (unsigned w = 0; w < STORE_SLOT_WORDS; w++) {
+		while (t->used[w] != 0) {
+			unsigned off = w * STORE_WORD_BITS + (unsigned)__builtin_ctzll(t->used[w]);
+
+			memcpy(dst + len, t->entry[off], STORE_ENTRY_LEN);
+			len += STORE_ENTRY_LEN;
+			t->used[w] &= t->used[w] - 1;
+		}
+	}
+	return len;
+}
+
+/* Offers every entry of a stored value or operand; -1 if it is not well formed. */
+static int slots_offer_value(struct slot_table *t, const char *val, size_t vlen)
+{
+	ssize_t n = value_entries((const uint8_t *)val, vlen);
+
+	if (n < 0)
+		return -1;
+	for (ssize_t i = 0; i < n; i++)
+		slots_offer(t, (const uint8_t *)val + (size_t)i * STORE_ENTRY_LEN);
 	return 0;
 }
 
-/* ---- merge operator: last write wins by version ---- */
+/*
+ * RocksDB's C wrapper copies (result, *new_len) and passes the result to
+ * lww_delete_value even when *success is 0, so a failure returns this empty,
+ * never-freed sentinel with length 0 rather than NULL and an unset length.
+ */
+static char lww_failed[1];
 
 /*
- * Keeps the highest version among best (may be NULL) and the operands; on equal
- * versions the later one, since operands come oldest first and best is older still.
- * Allocates only the result (freed by lww_delete_value).
+ * Folds existing (may be NULL) and the operands, oldest first, in O(n + 256)
+ * without sorting. Allocates only the result (freed by lww_delete_value).
  */
-static char *lww_pick(const char *best, const char *const *ops, const size_t *op_lens,
-		      int nops, unsigned char *success, size_t *new_len)
+static char *lww_fold(const char *existing, size_t existing_len, const char *const *ops,
+		      const size_t *op_lens, int nops, unsigned char *success, size_t *new_len)
 {
-	uint64_t best_version = 0;
+	struct slot_table t;
+	size_t len;
 	char *out;
 
 	*success = 0;
-	if (best != NULL)
-		best_version = get_le64((const uint8_t *)best + STORE_VERSION_OFF);
-	for (int i = 0; i < nops; i++) {
-		uint64_t v;
-
-		if (op_lens[i] != STORE_VALUE_LEN)
-			return NULL;
-		v = get_le64((const uint8_t *)ops[i] + STORE_VERSION_OFF);
-		if (best == NULL || v >= best_version) {
-			best = ops[i];
-			best_version = v;
-		}
-	}
-	if (best == NULL)
-		return NULL;
-	out = malloc(STORE_VALUE_LEN);
-	if (out == NULL)
-		return NULL;
-	memcpy(out, best, STORE_VALUE_LEN);
-	*new_len = STORE_VALUE_LEN;
+	*new_len = 0;
+	memset(t.used, 0, sizeof(t.used));
+	if (existing != NULL && slots_offer_value(&t, existing, existing_len) != 0)
+		goto corrupt;
+	for (int i = 0; i < nops; i++)
+		if (slots_offer_value(&t, ops[i], op_lens[i]) != 0)
+			goto corrupt;
+	len = slots_count(&t) * STORE_ENTRY_LEN;
+	if (len == 0 || (out = malloc(len)) == NULL)
+		return lww_failed;
+	slots_drain(&t, (uint8_t *)out);
+	*new_len = len;
 	*success = 1;
 	return out;
+corrupt:
+	log_error("store: merge: corrupt bucket value or operand");
+	return lww_failed;
 }
 
 static char *lww_full_merge(void *state, const char *key, size_t klen, const char *existing,
 			    size_t existing_len, const char *const *ops, const size_t *op_lens,
 			    int nops, unsigned char *success, size_t *new_len)
 {
-	if (existing != NULL && existing_len != STORE_VALUE_LEN) {
-		*success = 0;
-		return NULL;
-	}
-	return lww_pick(existing, ops, op_lens, nops, success, new_len);
+	return lww_fold(existing, existing_len, ops, op_lens, nops, success, new_len);
 }
 
 static char *lww_partial_merge(void *state, const char *key, size_t klen,
 			       const char *const *ops, const size_t *op_lens, int nops,
 			       unsigned char *success, size_t *new_len)
 {
-	return lww_pick(NULL, ops, op_lens, nops, success, new_len);
+	return lww_fold(NULL, 0, ops, op_lens, nops, success, new_len);
 }
 
 static void lww_delete_value(void *state, const char *value, size_t vlen)
 {
-	free((void *)value);
+	if (value != lww_failed)
+		free((void *)value);
 }
 
 /* RocksDB calls the destructor unconditionally; there is no state to free. */
@@ -415,11 +541,11 @@ static bool no_database_yet(const char *dir)
 }
 
 /*
- * Names of the existing families plus "catalog" if missing; a directory that
- * holds no database yet has just "default". Free with free_cf_names.
+ * Names of the existing families plus "catalog" if missing (then *adds_catalog);
+ * a directory that holds no database yet has just "default". Free with free_cf_names.
  */
-static char **list_cf_names(struct store *st, const char *dir, size_t *n, char *err,
-			    size_t errlen)
+static char **list_cf_names(struct store *st, const char *dir, size_t *n, bool *adds_catalog,
+			    char *err, size_t errlen)
 {
 	char *rerr = NULL;
 	char **names = rocksdb_list_column_families(st->opts, dir, n, &rerr);
@@ -448,6 +574,7 @@ static char **list_cf_names(struct store *st, const char *dir, size_t *n, char *
 		goto fail;
 	for (i = 0; i < have && strcmp(out[i], STORE_CF_CATALOG) != 0; i++)
 		;
+	*adds_catalog = i == have;
 	if (i == have && (out[have++] = strdup(STORE_CF_CATALOG)) == NULL)
 		goto fail;
 	if (names != NULL)
@@ -499,10 +626,22 @@ static int adopt_cfs(struct store *st, char **names, rocksdb_column_family_handl
 	return rc;
 }
 
-static int open_db(struct store *st, const char *dir, char *err, size_t errlen)
+static void format_refused(const char *dir, char *err, size_t errlen)
+{
+	set_err(err, errlen,
+		"%s: on-disk format is not " STORE_FORMAT_VALUE " (written by an older "
+		"temporisd); move it away or start with an empty data_dir", dir);
+}
+
+/*
+ * Every format-2 database has the catalog family (created with it), so an existing
+ * one without it is refused here, before the open would add the family to it.
+ */
+static int open_db(struct store *st, const char *dir, bool fresh, char *err, size_t errlen)
 {
 	size_t n = 0;
-	char **names = list_cf_names(st, dir, &n, err, errlen);
+	bool adds_catalog = false;
+	char **names = list_cf_names(st, dir, &n, &adds_catalog, err, errlen);
 	const rocksdb_options_t **cf_opts = NULL;
 	rocksdb_column_family_handle_t **h = NULL;
 	char *rerr = NULL;
@@ -510,6 +649,10 @@ static int open_db(struct store *st, const char *dir, char *err, size_t errlen)
 
 	if (names == NULL)
 		return -1;
+	if (adds_catalog && !fresh) {
+		format_refused(dir, err, errlen);
+		goto out;
+	}
 	cf_opts = malloc(n * sizeof(*cf_opts));
 	h = calloc(n, sizeof(*h));
 	if (cf_opts == NULL || h == NULL) {
@@ -566,10 +709,42 @@ static int init_options(struct store *st, enum cfg_sync sync)
 	return 0;
 }
 
+/*
+ * A new database gets the marker, synced, before any record can be written; an
+ * existing one must carry it, since older records are one key per timestamp and
+ * the merge operator would reject them.
+ */
+static int check_format(struct store *st, const char *dir, bool fresh, char *err,
+			size_t errlen)
+{
+	size_t vlen = 0;
+	char *rerr = NULL, *val;
+	bool ok;
+
+	if (fresh) {
+		rocksdb_put_cf(st->db, st->catalog_wopts, st->cf_default, STORE_FORMAT_KEY,
+			       strlen(STORE_FORMAT_KEY), STORE_FORMAT_VALUE,
+			       strlen(STORE_FORMAT_VALUE), &rerr);
+		return take_rerr(rerr, "write format marker", err, errlen);
+	}
+	val = rocksdb_get_cf(st->db, st->ropts, st->cf_default, STORE_FORMAT_KEY,
+			     strlen(STORE_FORMAT_KEY), &vlen, &rerr);
+	if (take_rerr(rerr, "read format marker", err, errlen) != 0)
+		return -1;
+	ok = val != NULL && vlen == strlen(STORE_FORMAT_VALUE) &&
+	     memcmp(val, STORE_FORMAT_VALUE, vlen) == 0;
+	rocksdb_free(val);
+	if (ok)
+		return 0;
+	format_refused(dir, err, errlen);
+	return -1;
+}
+
 int store_open(const char *dir, enum cfg_sync sync, struct store **out, char *err,
 	       size_t errlen)
 {
 	struct store *st = calloc(1, sizeof(*st));
+	bool fresh = no_database_yet(dir);
 
 	if (st == NULL) {
 		set_err(err, errlen, "out of memory");
@@ -582,7 +757,8 @@ int store_open(const char *dir, enum cfg_sync sync, struct store **out, char *er
 		set_err(err, errlen, "out of memory creating options");
 		goto fail;
 	}
-	if (open_db(st, dir, err, errlen) != 0 || load_hwm(st, err, errlen) != 0)
+	if (open_db(st, dir, fresh, err, errlen) != 0 || check_format(st, dir, fresh, err, errlen) != 0 ||
+	    load_hwm(st, err, errlen) != 0)
 		goto fail;
 	*out = st;
 	return 0;
@@ -685,96 +861,156 @@ void store_batch_free(struct store_batch *b)
 	if (b == NULL)
 		return;
 	rocksdb_writebatch_destroy(b->wb);
-	free(b->q);
+	free(b->recs);
+	free(b->groups);
+	free(b->hash);
 	free(b->keys);
 	free(b);
 }
 
+/* Empties only the hash slots in use, so a clear costs O(groups), not O(table). */
 void store_batch_clear(struct store_batch *b)
 {
+	for (size_t i = 0; i < b->ngroups; i++)
+		b->hash[b->groups[i].slot] = 0;
 	rocksdb_writebatch_clear(b->wb);
 	b->max_version = 0;
 	b->count = 0;
+	b->ngroups = 0;
 	b->keys_len = 0;
 	b->built = false;
 }
 
-/* Room for one more merge and klen key bytes; -1 when memory runs out. */
-static int queue_reserve(struct store_batch *b, size_t klen)
+/* Grows *arr (of *cap elements of size elem) to hold need; 0 or -1. */
+static int grow(void **arr, size_t *cap, size_t need, size_t elem, size_t initial)
 {
-	if (b->count == b->q_cap) {
-		size_t cap = b->q_cap ? b->q_cap * 2 : STORE_QUEUE_INITIAL;
-		struct queued_merge *q = realloc(b->q, cap * sizeof(*q));
+	size_t ncap = *cap ? *cap : initial;
+	void *n;
 
-		if (q == NULL)
-			return -1;
-		b->q = q;
-		b->q_cap = cap;
-	}
-	if (b->keys_cap - b->keys_len < klen) {
-		size_t cap = b->keys_cap ? b->keys_cap * 2 : STORE_QUEUE_INITIAL * STORE_KEY_MAX;
-		uint8_t *keys;
-
-		while (cap - b->keys_len < klen)
-			cap *= 2;
-		keys = realloc(b->keys, cap);
-		if (keys == NULL)
-			return -1;
-		b->keys = keys;
-		b->keys_cap = cap;
-	}
+	if (need <= *cap)
+		return 0;
+	while (ncap < need)
+		ncap *= 2;
+	n = realloc(*arr, ncap * elem);
+	if (n == NULL)
+		return -1;
+	*arr = n;
+	*cap = ncap;
 	return 0;
 }
 
-static const uint8_t *sort_keys;   /* qsort has no context argument; one commit thread */
-
-static int queued_cmp(const void *pa, const void *pb)
+static uint64_t group_hash(uint32_t source_id, const uint8_t *key, size_t klen)
 {
-	const struct queued_merge *a = pa, *b = pb;
-	size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
-	int c;
+	uint64_t h = STORE_FNV_OFFSET ^ source_id;
 
-	if (a->source_id != b->source_id)
-		return a->source_id < b->source_id ? -1 : 1;
-	c = memcmp(sort_keys + a->key_off, sort_keys + b->key_off, n);
-	if (c != 0)
-		return c;
-	if (a->key_len != b->key_len)
-		return a->key_len < b->key_len ? -1 : 1;
-	return a->seq < b->seq ? -1 : a->seq > b->seq;
+	for (size_t i = 0; i < klen; i++) {
+		h ^= key[i];
+		h *= STORE_FNV_PRIME;
+	}
+	return h;
 }
 
-static void batch_build(struct store_batch *b)
+/* The group of (source_id, key), or NULL and the empty slot where it would go. */
+static struct group *group_lookup(struct store_batch *b, uint32_t source_id,
+				  const uint8_t *key, size_t klen, uint64_t h, size_t *slot)
 {
-	sort_keys = b->keys;
-	qsort(b->q, b->count, sizeof(*b->q), queued_cmp);
-	for (size_t i = 0; i < b->count; i++) {
-		const struct queued_merge *m = &b->q[i];
+	size_t mask = b->hash_cap - 1;
 
-		rocksdb_writebatch_merge_cf(b->wb, m->cf, (const char *)b->keys + m->key_off,
-					    m->key_len, (const char *)m->val, sizeof(m->val));
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		struct group *g;
+
+		if (b->hash[i] == 0) {
+			*slot = i;
+			return NULL;
+		}
+		g = &b->groups[b->hash[i] - 1];
+		if (g->hash == h && g->source_id == source_id && g->key_len == klen &&
+		    memcmp(b->keys + g->key_off, key, klen) == 0)
+			return g;
 	}
-	b->built = true;
+}
+
+/* Doubles the hash table and reinserts every group. 0 or -1. */
+static int hash_grow(struct store_batch *b)
+{
+	size_t cap = b->hash_cap ? b->hash_cap * 2 : STORE_HASH_INITIAL;
+	uint32_t *n = calloc(cap, sizeof(*n));
+
+	if (n == NULL)
+		return -1;
+	for (size_t gi = 0; gi < b->ngroups; gi++) {
+		struct group *g = &b->groups[gi];
+		size_t i = g->hash & (cap - 1);
+
+		while (n[i] != 0)
+			i = (i + 1) & (cap - 1);
+		n[i] = (uint32_t)gi + 1;
+		g->slot = (uint32_t)i;
+	}
+	free(b->hash);
+	b->hash = n;
+	b->hash_cap = cap;
+	return 0;
+}
+
+/* Room for one more record, group and key; nothing changes on failure. 0 or -1. */
+static int batch_reserve(struct store_batch *b, size_t klen)
+{
+	if (grow((void **)&b->recs, &b->recs_cap, b->count + 1, sizeof(*b->recs),
+		 STORE_RECS_INITIAL) != 0 ||
+	    grow((void **)&b->groups, &b->groups_cap, b->ngroups + 1, sizeof(*b->groups),
+		 STORE_GROUPS_INITIAL) != 0 ||
+	    grow((void **)&b->keys, &b->keys_cap, b->keys_len + klen, 1,
+		 STORE_GROUPS_INITIAL * STORE_KEY_MAX) != 0)
+		return -1;
+	if ((b->ngroups + 1) * STORE_HASH_LOAD_DIV > b->hash_cap)
+		return hash_grow(b);
+	return 0;
+}
+
+static struct group *group_get(struct store_batch *b, rocksdb_column_family_handle_t *cf,
+			       uint32_t source_id, const uint8_t *key, size_t klen)
+{
+	uint64_t h = group_hash(source_id, key, klen);
+	size_t slot;
+	struct group *g = group_lookup(b, source_id, key, klen, h, &slot);
+
+	if (g != NULL)
+		return g;
+	g = &b->groups[b->ngroups];
+	*g = (struct group){ .cf = cf, .hash = h, .source_id = source_id,
+			     .key_off = (uint32_t)b->keys_len, .key_len = (uint32_t)klen,
+			     .first = STORE_NONE, .last = STORE_NONE, .slot = (uint32_t)slot };
+	memcpy(b->keys + b->keys_len, key, klen);
+	b->keys_len += klen;
+	b->hash[slot] = (uint32_t)++b->ngroups;
+	return g;
 }
 
 int store_batch_merge(struct store *st, struct store_batch *b, uint32_t source_id,
 		      uint64_t version, const struct rec *r)
 {
 	rocksdb_column_family_handle_t *cf = source_cf(st, source_id);
-	struct queued_merge *m;
+	uint8_t key[STORE_KEY_MAX];
+	uint32_t i = (uint32_t)b->count;
+	struct group *g;
+	size_t klen;
 
 	if (cf == NULL || r->name_len == 0 || r->name_len > REC_NAME_MAX ||
 	    (r->type != REC_INT && r->type != REC_DOUBLE) || b->built ||
-	    b->count >= UINT32_MAX || queue_reserve(b, STORE_KEY_MAX) < 0)
+	    b->count >= STORE_BATCH_MAX)
 		return -1;
-	m = &b->q[b->count];
-	m->cf = cf;
-	m->source_id = source_id;
-	m->key_off = (uint32_t)b->keys_len;
-	m->key_len = (uint32_t)key_encode(b->keys + b->keys_len, r->name, r->name_len, r->ts);
-	m->seq = (uint32_t)b->count;
-	b->keys_len += m->key_len;
-	value_encode(m->val, version, r);
+	klen = key_encode(key, r->name, r->name_len, ts_bucket(r->ts));
+	if (batch_reserve(b, klen) != 0)
+		return -1;
+	g = group_get(b, cf, source_id, key, klen);
+	entry_encode(b->recs[i].entry, version, r);
+	b->recs[i].next = STORE_NONE;
+	if (g->first == STORE_NONE)
+		g->first = i;
+	else
+		b->recs[g->last].next = i;
+	g->last = i;
 	if (version > b->max_version)
 		b->max_version = version;
 	b->count++;
@@ -784,6 +1020,48 @@ int store_batch_merge(struct store *st, struct store_batch *b, uint32_t source_i
 size_t store_batch_count(const struct store_batch *b)
 {
 	return b->count;
+}
+
+size_t store_batch_operands(const struct store_batch *b)
+{
+	return b->built ? b->ngroups : 0;
+}
+
+static int group_cmp(const void *pa, const void *pb)
+{
+	const struct group *a = pa, *b = pb;
+	size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+	int c;
+
+	if (a->source_id != b->source_id)
+		return a->source_id < b->source_id ? -1 : 1;
+	c = memcmp(a->key, b->key, n);
+	if (c != 0)
+		return c;
+	return a->key_len < b->key_len ? -1 : a->key_len > b->key_len;
+}
+
+/* Folds a group's records, oldest first, into one operand, like the merge operator. */
+static void group_emit(struct store_batch *b, const struct group *g)
+{
+	size_t len;
+
+	for (uint32_t i = g->first; i != STORE_NONE; i = b->recs[i].next)
+		slots_offer(&b->slots, b->recs[i].entry);
+	len = slots_drain(&b->slots, b->val);
+	rocksdb_writebatch_merge_cf(b->wb, g->cf, (const char *)g->key, g->key_len,
+				    (const char *)b->val, len);
+}
+
+/* Moves the groups (not the records): the hash table is stale until the next clear. */
+static void batch_build(struct store_batch *b)
+{
+	for (size_t i = 0; i < b->ngroups; i++)
+		b->groups[i].key = b->keys + b->groups[i].key_off;
+	qsort(b->groups, b->ngroups, sizeof(*b->groups), group_cmp);
+	for (size_t i = 0; i < b->ngroups; i++)
+		group_emit(b, &b->groups[i]);
+	b->built = true;
 }
 
 /*
@@ -823,18 +1101,45 @@ int store_batch_commit(struct store *st, struct store_batch *b, char *err, size_
 
 /* ---- reads ---- */
 
+/* The entry at offset off of a bucket value: 1 found, 0 absent, -1 corrupt value. */
+static int value_find(const uint8_t *val, size_t vlen, uint8_t off, const uint8_t **entry)
+{
+	ssize_t n = value_entries(val, vlen);
+	size_t lo = 0, hi;
+
+	if (n < 0) {
+		log_error("store: corrupt bucket value (%zu bytes)", vlen);
+		return -1;
+	}
+	for (hi = (size_t)n; lo < hi;) {
+		size_t mid = lo + (hi - lo) / 2;
+		const uint8_t *e = val + mid * STORE_ENTRY_LEN;
+
+		if (e[STORE_ENTRY_OFFSET_OFF] == off) {
+			*entry = e;
+			return 1;
+		}
+		if (e[STORE_ENTRY_OFFSET_OFF] < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
 int store_get(struct store *st, uint32_t source_id, const char *name, size_t name_len,
 	      int64_t ts, struct rec *out)
 {
 	uint8_t key[STORE_KEY_MAX];
 	rocksdb_column_family_handle_t *cf = source_cf(st, source_id);
+	const uint8_t *e = NULL;
 	size_t klen, vlen = 0;
 	char *rerr = NULL, *val;
 	int rc;
 
 	if (cf == NULL || name_len == 0 || name_len > REC_NAME_MAX)
 		return -1;
-	klen = key_encode(key, name, name_len, ts);
+	klen = key_encode(key, name, name_len, ts_bucket(ts));
 	val = rocksdb_get_cf(st->db, st->ropts, cf, (const char *)key, klen, &vlen, &rerr);
 	if (rerr != NULL) {
 		log_error("store: get: %s", rerr);
@@ -843,12 +1148,11 @@ int store_get(struct store *st, uint32_t source_id, const char *name, size_t nam
 	}
 	if (val == NULL)
 		return 0;
-	rc = value_decode(val, vlen, out);
+	rc = value_find((const uint8_t *)val, vlen, ts_offset(ts), &e);
+	if (rc == 1)
+		entry_decode(e, ts_bucket(ts), out);
 	rocksdb_free(val);
-	if (rc != 0)
-		return -1;
-	out->ts = ts;
-	return 1;
+	return rc;
 }
 
 /* -1 (and logs) if the iterator stopped on an error rather than at the end. */
@@ -867,38 +1171,56 @@ static int iter_status(rocksdb_iterator_t *it, const char *what)
 struct scan_ctx {
 	const char *name;
 	size_t name_len;
-	uint32_t limit;
+	int64_t start, end;
+	uint32_t limit, given;
 	store_rec_cb cb;
 	void *arg;
 	bool *more;
 	int64_t *next_ts;
 };
 
-static int scan_iter(rocksdb_iterator_t *it, const struct scan_ctx *c)
+/* Gives the bucket's records in range: 1 when the scan is over, 0 to go on, -1 error. */
+static int scan_bucket(struct scan_ctx *c, int64_t bucket, const uint8_t *val, size_t vlen)
 {
-	uint32_t given = 0;
+	ssize_t n = value_entries(val, vlen);
 
+	if (n < 0) {
+		log_error("store: corrupt bucket value (%zu bytes)", vlen);
+		return -1;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		struct rec r = { .name = c->name, .name_len = (uint16_t)c->name_len };
+
+		entry_decode(val + (size_t)i * STORE_ENTRY_LEN, bucket, &r);
+		if (r.ts < c->start)
+			continue;
+		if (r.ts >= c->end)
+			return 1;
+		if (c->given == c->limit) {
+			*c->more = true;
+			*c->next_ts = r.ts;
+			return 1;
+		}
+		c->given++;
+		if (c->cb(&r, c->arg) != 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int scan_iter(rocksdb_iterator_t *it, struct scan_ctx *c)
+{
 	for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
 		size_t klen, vlen;
 		const char *k = rocksdb_iter_key(it, &klen);
 		const char *v = rocksdb_iter_value(it, &vlen);
-		struct rec r = { .name = c->name, .name_len = (uint16_t)c->name_len };
+		int rc;
 
 		if (key_name_len(k, klen) != (ssize_t)c->name_len)
 			return -1; /* bounds keep us inside the series */
-		r.ts = key_ts(k, klen);
-		if (given == c->limit) {
-			*c->more = true;
-			*c->next_ts = r.ts;
-			return 0;
-		}
-		if (value_decode(v, vlen, &r) != 0) {
-			log_error("store: corrupt record value (%zu bytes)", vlen);
-			return -1;
-		}
-		given++;
-		if (c->cb(&r, c->arg) != 0)
-			return 0;
+		rc = scan_bucket(c, key_bucket(k, klen), (const uint8_t *)v, vlen);
+		if (rc != 0)
+			return rc < 0 ? -1 : 0;
 	}
 	return iter_status(it, "scan");
 }
@@ -909,10 +1231,10 @@ int store_scan(struct store *st, uint32_t source_id, const char *name, size_t na
 {
 	uint8_t lo[STORE_KEY_MAX], hi[STORE_KEY_MAX];
 	rocksdb_column_family_handle_t *cf = source_cf(st, source_id);
-	struct scan_ctx c = { name, name_len, limit, cb, arg, more, next_ts };
+	struct scan_ctx c = { name, name_len, start, end, limit, 0, cb, arg, more, next_ts };
 	rocksdb_readoptions_t *ro;
 	rocksdb_iterator_t *it;
-	size_t lolen, hilen;
+	size_t lolen;
 	int rc;
 
 	*more = false;
@@ -920,14 +1242,16 @@ int store_scan(struct store *st, uint32_t source_id, const char *name, size_t na
 		return -1;
 	if (start >= end)
 		return 0;
-	lolen = key_encode(lo, name, name_len, start);
-	hilen = key_encode(hi, name, name_len, end);
+	lolen = key_encode(lo, name, name_len, ts_bucket(start));
+	memcpy(hi, name, name_len);
+	hi[name_len] = STORE_NAME_AFTER;
 	ro = rocksdb_readoptions_create();
 	if (ro == NULL)
 		return -1;
 	/* The read options keep pointers to lo/hi: both outlive the iterator. */
 	rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)lo, lolen);
-	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, hilen);
+	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi,
+						    name_len + STORE_SEP_LEN);
 	it = rocksdb_create_iterator_cf(st->db, ro, cf);
 	if (it == NULL) {
 		rocksdb_readoptions_destroy(ro);
@@ -940,8 +1264,26 @@ int store_scan(struct store *st, uint32_t source_id, const char *name, size_t na
 	return rc;
 }
 
+/* Timestamp of the first (or last) entry of the bucket the iterator stands on; -1 corrupt. */
+static int iter_edge_ts(rocksdb_iterator_t *it, bool last, int64_t *ts)
+{
+	size_t klen, vlen;
+	const char *k = rocksdb_iter_key(it, &klen);
+	const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vlen);
+	ssize_t n = value_entries(v, vlen);
+	struct rec r;
+
+	if (n < 0) {
+		log_error("store: corrupt bucket value (%zu bytes)", vlen);
+		return -1;
+	}
+	entry_decode(v + (last ? (size_t)(n - 1) * STORE_ENTRY_LEN : 0), key_bucket(k, klen), &r);
+	*ts = r.ts;
+	return 0;
+}
+
 /*
- * One series per step: its first key is where the iterator stands; seeking back
+ * One series per step: its first bucket is where the iterator stands; seeking back
  * from the largest possible key of the name gives its last; seeking to
  * name|0x01 skips the rest of it.
  */
@@ -956,7 +1298,8 @@ static int series_step(rocksdb_iterator_t *it, store_series_cb cb, void *arg, bo
 	if (nl < 0)
 		return -1;
 	memcpy(name, k, (size_t)nl);
-	first = key_ts(k, klen);
+	if (iter_edge_ts(it, false, &first) != 0)
+		return -1;
 	memcpy(probe, name, (size_t)nl);
 	probe[nl] = STORE_NAME_SEP;
 	memset(probe + nl + STORE_SEP_LEN, 0xFF, STORE_TS_LEN);
@@ -966,7 +1309,8 @@ static int series_step(rocksdb_iterator_t *it, store_series_cb cb, void *arg, bo
 	k = rocksdb_iter_key(it, &klen);
 	if (key_name_len(k, klen) != nl || memcmp(k, name, (size_t)nl) != 0)
 		return -1;
-	last = key_ts(k, klen);
+	if (iter_edge_ts(it, true, &last) != 0)
+		return -1;
 	if (cb((const char *)name, (size_t)nl, first, last, arg) != 0) {
 		*stop = true;
 		return 0;
@@ -1072,6 +1416,16 @@ int store_compact(struct store *st)
 	for (size_t i = 0; i < n; i++)
 		rocksdb_compact_range_cf(st->db, cfs[i], NULL, 0, NULL, 0);
 	free(cfs);
+	return 0;
+}
+
+int store_source_property_int(struct store *st, uint32_t source_id, const char *prop,
+			      uint64_t *out)
+{
+	rocksdb_column_family_handle_t *cf = source_cf(st, source_id);
+
+	if (cf == NULL || rocksdb_property_int_cf(st->db, cf, prop, out) != 0)
+		return -1;
 	return 0;
 }
 
