@@ -4,6 +4,7 @@
  * Owns one reusable json-c tokener and the parser's buffers: the packed records
  * (record.h wire form), the NUL-terminated data_source copy, and a scratch copy
  * of the body used only on the rare path that disambiguates clamped integers.
+ * The single-pass parser (ingest_fast.c) answers first; json-c decides the rest.
  */
 #define _GNU_SOURCE /* memmem */
 #include "temporis/ingest.h"
@@ -18,13 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "temporis/ingest_fast.h"
 #include "temporis/record.h"
 
 /* Our documents nest 3 deep; anything far deeper is hostile and answers 400. */
 #define INGEST_JSON_DEPTH 32
 /* json_tokener_parse_ex takes an int length; larger bodies are fed in pieces. */
 #define INGEST_CHUNK_MAX INT_MAX
-#define INGEST_PAYLOAD_MIN_CAP 4096
 #define INGEST_SOURCE_MIN_CAP 64
 /* The magnitude of INT64_MIN; longer or larger negative literals were clamped. */
 #define INT64_MIN_DIGITS "9223372036854775808"
@@ -50,17 +51,12 @@ enum verdict {
 	V_SCHEMA = 422,
 };
 
-/* A heap buffer that only grows; reused from request to request. */
-struct growbuf {
-	unsigned char *data;
-	size_t cap;
-};
-
 struct ingest_parser {
 	struct json_tokener *tok;
-	struct growbuf payload; /* packed records of the last valid request */
-	struct growbuf source;  /* data_source of the last valid request, NUL-terminated */
-	struct growbuf scratch; /* body copy with clamped negatives rewritten (rare path) */
+	/* Buffers that only grow, reused from request to request. */
+	struct ingest_buf payload; /* packed records of the last valid request */
+	struct ingest_buf source;  /* data_source of the last valid request, NUL-terminated */
+	struct ingest_buf scratch; /* body copy with clamped negatives rewritten (rare path) */
 };
 
 /* Running state of one schema pass over the records array. */
@@ -99,21 +95,9 @@ void ingest_parser_free(struct ingest_parser *p)
 }
 
 /* Grow b geometrically to hold need bytes; old contents are kept. */
-static enum verdict reserve(struct growbuf *b, size_t need, size_t min_cap)
+static enum verdict reserve(struct ingest_buf *b, size_t need, size_t min_cap)
 {
-	size_t ncap = b->cap > 0 ? b->cap : min_cap;
-	unsigned char *ndata;
-
-	if (need <= b->cap)
-		return V_OK;
-	while (ncap < need)
-		ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
-	ndata = realloc(b->data, ncap);
-	if (ndata == NULL)
-		return V_NOMEM;
-	b->data = ndata;
-	b->cap = ncap;
-	return V_OK;
+	return ingest_buf_reserve(b, need, min_cap) == 0 ? V_OK : V_NOMEM;
 }
 
 static enum verdict fail(struct ingest_result *out, enum verdict v, const char *fmt, ...)
@@ -478,23 +462,31 @@ static enum verdict resolve_int64_min(struct ingest_parser *p, const char *body,
 	return parse_json(p->tok, copy, len, root) == V_OK ? V_OK : V_NOMEM;
 }
 
-/* The tree dies before we return, so the name is copied into parser memory. */
+/* The tree (or the body) dies before the result does, so the name is copied into parser memory. */
+static enum verdict copy_source_bytes(struct ingest_parser *p, const char *src, size_t len,
+				      struct ingest_result *out)
+{
+	if (len == SIZE_MAX || reserve(&p->source, len + 1, INGEST_SOURCE_MIN_CAP) != V_OK)
+		return V_NOMEM;
+	memcpy(p->source.data, src, len);
+	p->source.data[len] = '\0';
+	out->data_source = (const char *)p->source.data;
+	out->data_source_len = len;
+	return V_OK;
+}
+
 static enum verdict copy_source(struct ingest_parser *p, struct json_object *source,
 				struct ingest_result *out)
 {
 	int len = json_object_get_string_len(source);
 
-	if (len < 0 || reserve(&p->source, (size_t)len + 1, INGEST_SOURCE_MIN_CAP) != V_OK)
+	if (len < 0)
 		return V_NOMEM;
-	memcpy(p->source.data, json_object_get_string(source), (size_t)len);
-	p->source.data[len] = '\0';
-	out->data_source = (const char *)p->source.data;
-	out->data_source_len = (size_t)len;
-	return V_OK;
+	return copy_source_bytes(p, json_object_get_string(source), (size_t)len, out);
 }
 
-int ingest_parse(struct ingest_parser *p, const char *body, size_t len,
-		 const struct ingest_limits *lim, struct ingest_result *out)
+int ingest_parse_reference(struct ingest_parser *p, const char *body, size_t len,
+			   const struct ingest_limits *lim, struct ingest_result *out)
 {
 	struct pack_state st = { .lim = lim, .mins_exact = false };
 	struct json_object *root;
@@ -523,6 +515,46 @@ int ingest_parse(struct ingest_parser *p, const char *body, size_t len,
 	out->payload_len = st.size;
 out:
 	json_object_put(root);
+	if (v == V_NOMEM) {
+		memset(out, 0, sizeof(*out));
+		return -1;
+	}
+	out->status = (int)v;
+	return out->status;
+}
+
+/* The fast path decides the common cases; every case it is unsure of goes to json-c. */
+int ingest_parse(struct ingest_parser *p, const char *body, size_t len,
+		 const struct ingest_limits *lim, struct ingest_result *out)
+{
+	struct ingest_fast_result fast;
+	enum verdict v;
+
+	switch (ingest_fast_parse(body, len, lim, &p->payload, &fast)) {
+	case INGEST_FAST_ACCEPT:
+		memset(out, 0, sizeof(*out));
+		v = copy_source_bytes(p, fast.data_source, fast.data_source_len, out);
+		if (v != V_OK)
+			break;
+		out->nrecords = (uint32_t)fast.nrecords; /* <= max_records, a uint32_t */
+		out->payload = p->payload.data;
+		out->payload_len = fast.payload_len;
+		break;
+	case INGEST_FAST_TOO_MANY:
+		memset(out, 0, sizeof(*out));
+		v = fail(out, V_TOO_LARGE, DETAIL_TOO_MANY);
+		break;
+	case INGEST_FAST_TOO_LARGE:
+		memset(out, 0, sizeof(*out));
+		v = fail(out, V_TOO_LARGE, DETAIL_TOO_LARGE);
+		break;
+	case INGEST_FAST_UNSURE:
+		return ingest_parse_reference(p, body, len, lim, out);
+	case INGEST_FAST_NOMEM:
+	default:
+		v = V_NOMEM;
+		break;
+	}
 	if (v == V_NOMEM) {
 		memset(out, 0, sizeof(*out));
 		return -1;

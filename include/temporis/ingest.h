@@ -4,6 +4,7 @@
  * Parses the body with json-c in strict mode, checks the schema record by record,
  * and packs the records (record.h) into the parser's reusable buffer, ready to be
  * copied into a ring entry. All-or-nothing: any error means no payload.
+ * A single-pass parser (ingest_fast.h) answers the common cases without json-c.
  */
 #ifndef TEMPORIS_INGEST_H
 #define TEMPORIS_INGEST_H
@@ -41,5 +42,13 @@ void ingest_parser_free(struct ingest_parser *p);
  */
 int ingest_parse(struct ingest_parser *p, const char *body, size_t len,
 		 const struct ingest_limits *lim, struct ingest_result *out);
+
+/*
+ * The json-c path alone, with the same contract as ingest_parse. It is the
+ * reference the tests and the fuzzer hold ingest_parse to: both must give the
+ * same status, detail, data_source and payload bytes for every body.
+ */
+int ingest_parse_reference(struct ingest_parser *p, const char *body, size_t len,
+			   const struct ingest_limits *lim, struct ingest_result *out);
 
 #endif

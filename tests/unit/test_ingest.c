@@ -2,6 +2,8 @@
  * test_ingest.c - the ingest body validator (src/ingest.c) against SPEC section 3,
  * checks 5-7: JSON validity (400), schema texts with indexes (422), limits (413),
  * exact integer/double handling, and the packed payload read back with rec_decode.
+ * The single-pass fast path (src/ingest_fast.c) is held to the json-c reference
+ * (ingest_parse_reference) on hand-picked and generated bodies.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,11 +12,13 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "temporis/ingest.h"
+#include "temporis/ingest_fast.h"
 #include "temporis/record.h"
 
 #define BODY_MAX (1 << 20)
@@ -22,6 +26,13 @@
 #define DEFAULT_MAX_PAYLOAD (16u << 20)
 #define DEEP_NESTING 10000
 #define REUSE_ROUNDS 10000
+#define DIFF_VALID_BODIES 400
+#define DIFF_MUTANTS_PER_BODY 3
+#define DIFF_MAX_RECORDS 8
+#define DIFF_MAX_MUTATIONS 3
+#define DIFF_SEED 0x9E3779B97F4A7C15ull
+#define BIG_COUNT 2000
+#define BENCH_RECORD "{\"timestamp\":1795557369,\"name\":\"s050\",\"value\":123.25}"
 #define GOOD_RECORD "{\"timestamp\":1718841600,\"name\":\"orders\",\"value\":42}"
 #define BAD_JSON "Request body is not valid JSON."
 #define RANGE_AT3 "records[3].value must be an integer within the 64-bit range."
@@ -665,6 +676,390 @@ static void test_parser_reuse_alternating_valid_invalid(void **state)
 	}
 }
 
+
+/* A result copied out of parser memory, which the next parse reuses. */
+struct snapshot {
+	int rc;
+	struct ingest_result r;
+	char *source;
+	uint8_t *payload;
+};
+
+static void take_snapshot(struct snapshot *snap, int rc, const struct ingest_result *r)
+{
+	snap->rc = rc;
+	snap->r = *r;
+	snap->source = NULL;
+	snap->payload = NULL;
+	if (r->data_source != NULL) {
+		snap->source = malloc(r->data_source_len + 1);
+		assert_non_null(snap->source);
+		memcpy(snap->source, r->data_source, r->data_source_len + 1);
+	}
+	if (r->payload != NULL && r->payload_len > 0) {
+		snap->payload = malloc(r->payload_len);
+		assert_non_null(snap->payload);
+		memcpy(snap->payload, r->payload, r->payload_len);
+	}
+}
+
+/* ingest_parse and the json-c reference give the same answer, byte for byte. */
+static void assert_same_as_reference(struct fixture *f, const char *body, size_t len,
+				     const struct ingest_limits *lim)
+{
+	struct snapshot fast;
+	int rc;
+
+	take_snapshot(&fast, parse_len(f, body, len, lim), &f->r);
+	rc = ingest_parse_reference(f->p, body, len, lim, &f->r);
+	assert_int_equal(fast.rc, rc);
+	assert_int_equal(fast.r.status, f->r.status);
+	assert_string_equal(fast.r.detail, f->r.detail);
+	assert_int_equal(fast.r.nrecords, f->r.nrecords);
+	assert_int_equal(fast.r.data_source_len, f->r.data_source_len);
+	assert_int_equal(fast.source == NULL, f->r.data_source == NULL);
+	if (fast.source != NULL)
+		assert_memory_equal(fast.source, f->r.data_source, f->r.data_source_len + 1);
+	assert_int_equal(fast.r.payload_len, f->r.payload_len);
+	if (fast.payload != NULL)
+		assert_memory_equal(fast.payload, f->r.payload, f->r.payload_len);
+	free(fast.source);
+	free(fast.payload);
+}
+
+/* What the fast path alone makes of body: the tests below check it decides, not defers. */
+static enum ingest_fast_status fast_verdict(const char *body, const struct ingest_limits *lim)
+{
+	struct ingest_buf buf = { 0 };
+	struct ingest_fast_result fr;
+	enum ingest_fast_status v = ingest_fast_parse(body, strlen(body), lim, &buf, &fr);
+
+	free(buf.data);
+	return v;
+}
+
+static void test_fast_path_decides_common_bodies_and_defers_odd_ones(void **state)
+{
+	const char *decided[] = {
+		"{\"data_source\":\"s\",\"records\":[" BENCH_RECORD "]}",
+		"{\"records\":[],\"data_source\":\"\"}",
+		" {\"data_source\":\"s\",\"records\":[{\"value\":1,\"name\":\"n\",\"timestamp\":-1}]}\n",
+		"{\"x\":[1,{\"y\":null}],\"data_source\":\"s\",\"records\":[{\"t\":true,"
+		"\"timestamp\":1,\"name\":\"\xc3\xa9\",\"value\":5e3}]}",
+	};
+	const char *deferred[] = {
+		"{\"data_source\":\"s\\u00e9\",\"records\":[]}",
+		"{\"data_source\":\"s\",\"records\":[{\"timestamp\":1,\"name\":\"a\\\"b\",\"value\":1}]}",
+		"{\"data_source\":\"s\",\"data_source\":\"s\",\"records\":[]}",
+		"{\"data_source\":\"s\",\"records\":[{\"timestamp\":01,\"name\":\"n\",\"value\":1}]}",
+		"{\"data_source\":\"s\",\"records\":[{\"timestamp\":1,\"name\":\"n\",\"value\":-0}]}",
+		"{\"data_source\":\"s\",\"records\":[{\"timestamp\":1,\"name\":\"n\",\"value\":1e400}]}",
+		"{\"data_source\":\"s\",\"records\":[{\"timestamp\":1,\"name\":\"n\",\"value\":1.}]}",
+		"{\"data_source\":\"s\",\"records\":[{\"timestamp\":1.0,\"name\":\"n\",\"value\":1}]}",
+		"{\"data_source\":\"s\",\"records\":[{\"timestamp\":1,\"name\":\"\",\"value\":1}]}",
+		"{\"data_source\":\"s\",\"records\":[]} x",
+		"{\"data_source\":\"s\",\"records\":[],\"x\":NaN}",
+		"{\"data_source\":\"s\\u0000\",\"records\":[]}",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(decided) / sizeof(decided[0]); i++)
+		assert_int_equal(fast_verdict(decided[i], &default_limits), INGEST_FAST_ACCEPT);
+	for (i = 0; i < sizeof(deferred) / sizeof(deferred[0]); i++)
+		assert_int_equal(fast_verdict(deferred[i], &default_limits), INGEST_FAST_UNSURE);
+}
+
+static void test_key_order_is_free(void **state)
+{
+	struct fixture *f = *state;
+	struct rec r;
+
+	expect_status(f, "{\"records\":[{\"value\":123.25,\"name\":\"s050\",\"timestamp\":1795557369},"
+		      "{\"name\":\"b\",\"value\":-3,\"timestamp\":2}],\"data_source\":\"bench\"}", 0, NULL);
+	assert_string_equal(f->r.data_source, "bench");
+	assert_int_equal(f->r.nrecords, 2);
+	r = decoded(f, 0);
+	assert_int_equal(r.ts, 1795557369);
+	assert_int_equal(r.type, REC_DOUBLE);
+	assert_true(r.v.d == 123.25);
+	assert_memory_equal(r.name, "s050", 4);
+	r = decoded(f, 1);
+	assert_int_equal(r.ts, 2);
+	assert_int_equal(r.type, REC_INT);
+	assert_int_equal(r.v.i, -3);
+	assert_all_decode(f);
+}
+
+static void test_extra_keys_skipped_anywhere(void **state)
+{
+	struct fixture *f = *state;
+	const char *body = "{\"a\":{\"b\":[true,false,null,\"x\",-1.5e-3,{}]},\"data_source\":\"s\","
+		"\"records\":[{\"u\":\"ms\",\"timestamp\":7,\"tags\":{\"k\":[[1],[2]]},\"name\":\"n\","
+		"\"value\":1,\"z\":[]}],\"\":0}";
+
+	expect_status(f, body, 0, NULL);
+	assert_int_equal(f->r.nrecords, 1);
+	assert_int_equal(decoded(f, 0).ts, 7);
+	assert_int_equal(decoded(f, 0).v.i, 1);
+	assert_same_as_reference(f, body, strlen(body), &default_limits);
+}
+
+static void test_escapes_answered_by_fallback(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_status(f, "{\"data\\u005fsource\":\"d\\/s\",\"records\":[{\"timestamp\":1,"
+		      "\"na\\u006de\":\"a\\\"b\\u00e9\",\"value\":1}]}", 0, NULL);
+	assert_string_equal(f->r.data_source, "d/s");
+	assert_int_equal(decoded(f, 0).name_len, 5);
+	assert_memory_equal(decoded(f, 0).name, "a\"b\xc3\xa9", 5);
+	expect_at3(f, "{\"timestamp\":1,\"name\":\"a\\u0001\",\"value\":1}", 422, NAME_AT3);
+	expect_status(f, "{\"data_source\":\"s\",\"records\":[{\"timestamp\":1,\"name\":\"a\\x\","
+		      "\"value\":1}]}", 400, BAD_JSON);
+}
+
+static void test_integer_edges_through_fast_path(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_status(f, with_records(f, 0, "{\"timestamp\":-9223372036854775808,\"name\":\"n\","
+				      "\"value\":9223372036854775807}"), 0, NULL);
+	assert_int_equal(decoded(f, 0).ts, INT64_MIN);
+	assert_int_equal(decoded(f, 0).v.i, INT64_MAX);
+	expect_status(f, with_records(f, 0, "{\"timestamp\":9223372036854775807,\"name\":\"n\","
+				      "\"value\":-9223372036854775808}"), 0, NULL);
+	assert_int_equal(decoded(f, 0).ts, INT64_MAX);
+	assert_int_equal(decoded(f, 0).v.i, INT64_MIN);
+	assert_int_equal(single_int_value(f, "-42"), -42);
+	assert_int_equal(single_int_value(f, "-1"), -1);
+	/* One past the edges: json-c's answer, reached through the fallback. */
+	expect_at3(f, "{\"timestamp\":1,\"name\":\"n\",\"value\":9223372036854775808}", 422, RANGE_AT3);
+	expect_at3(f, "{\"timestamp\":-9223372036854775809,\"name\":\"n\",\"value\":1}", 422, TS_AT3);
+}
+
+static void test_doubles_through_fast_path_match_strtod(void **state)
+{
+	struct fixture *f = *state;
+	const char *lits[] = { "1e-300", "123.25", "-0.0", "5e3", "0.1", "-2.5E+2", "1.7976931348623157e308",
+			       "3.141592653589793238462643383279", "1e22", "123456789012345678.9" };
+	size_t i;
+
+	for (i = 0; i < sizeof(lits) / sizeof(lits[0]); i++) {
+		double got = single_double_value(f, lits[i]), want = strtod(lits[i], NULL);
+
+		assert_memory_equal(&got, &want, sizeof(double));
+	}
+	assert_true(signbit(single_double_value(f, "-0.0")));
+	assert_true(single_double_value(f, "5e3") == 5000.0);
+}
+
+/* BIG_COUNT valid records, then optionally one more record at the end. */
+static const char *big_body(struct fixture *f, const char *last)
+{
+	return with_records(f, BIG_COUNT, last);
+}
+
+static void test_all_valid_body_over_limits_is_413(void **state)
+{
+	struct fixture *f = *state;
+	const struct ingest_limits few = { .max_records = BIG_COUNT / 2, .max_payload = DEFAULT_MAX_PAYLOAD };
+	const struct ingest_limits small = { .max_records = DEFAULT_MAX_RECORDS, .max_payload = 1000 };
+
+	big_body(f, NULL);
+	assert_int_equal(fast_verdict(f->body, &few), INGEST_FAST_TOO_MANY);
+	assert_int_equal(parse_len(f, f->body, strlen(f->body), &few), 413);
+	assert_string_equal(f->r.detail, "Too many records in one request.");
+	assert_null(f->r.payload);
+	assert_null(f->r.data_source);
+	assert_same_as_reference(f, f->body, strlen(f->body), &few);
+
+	assert_int_equal(fast_verdict(f->body, &small), INGEST_FAST_TOO_LARGE);
+	assert_int_equal(parse_len(f, f->body, strlen(f->body), &small), 413);
+	assert_string_equal(f->r.detail, "Request body too large.");
+	assert_same_as_reference(f, f->body, strlen(f->body), &small);
+}
+
+static void test_one_bad_record_makes_big_body_422_not_413(void **state)
+{
+	struct fixture *f = *state;
+	const struct ingest_limits few = { .max_records = BIG_COUNT / 2, .max_payload = DEFAULT_MAX_PAYLOAD };
+	char detail[INGEST_DETAIL_MAX];
+
+	big_body(f, "{\"timestamp\":1,\"name\":\"n\",\"value\":\"1\"}");
+	assert_int_equal(parse_len(f, f->body, strlen(f->body), &few), 422);
+	snprintf(detail, sizeof(detail), "records[%d].value must be a number.", BIG_COUNT);
+	assert_string_equal(f->r.detail, detail);
+	assert_same_as_reference(f, f->body, strlen(f->body), &few);
+}
+
+/* xorshift64*: a fixed seed makes every run test the same bodies. */
+static uint64_t rnd(uint64_t *st)
+{
+	*st ^= *st >> 12;
+	*st ^= *st << 25;
+	*st ^= *st >> 27;
+	return *st * 0x2545F4914F6CDD1Dull;
+}
+
+static const char *pick(uint64_t *st, const char *const *from, size_t n)
+{
+	return from[rnd(st) % n];
+}
+
+#define PICK(st, arr) pick((st), (arr), sizeof(arr) / sizeof((arr)[0]))
+
+static const char *const gen_ints[] = {
+	"0", "1", "-1", "42", "1795557369", "-1795557369", "9223372036854775807",
+	"-9223372036854775808", "9223372036854775808", "-9223372036854775809", "-0", "007",
+	"18446744073709551616", "1.0", "1e3",
+};
+static const char *const gen_values[] = {
+	"123.25", "-0.0", "5e3", "1e-300", "0.1", "2.5E-3", "1e308", "1e400", "-1e400", "5e-324",
+	"2e-400", "1.", ".5", "+1", "-", "1e", "true", "null", "\"7\"", "[]", "{}", "NaN",
+	"123456789.123456789", "-7", "0", "3.0e+10", "1E5", "0e0", "-0e-0",
+};
+static const char *const gen_names[] = {
+	"\"s050\"", "\"n\"", "\"\xc3\xa9t\xc3\xa9\"", "\"\xf0\x9f\x98\x80\"", "\"a\\\"b\"",
+	"\"\\u00e9\"", "\"\"", "\"a\tb\"", "\"a\x7f\"", "\"\xc0\x80\"", "\"\xff\"", "1", "null",
+	"\"NaN Infinity\"", "\"a\\/b\"",
+};
+static const char *const gen_sources[] = {
+	"\"bench\"", "\"\"", "\"d\\u0000s\"", "\"\xe2\x82\xac\"", "\"a b\"", "7", "\"x\\ny\"",
+};
+static const char *const gen_extras[] = {
+	"true", "false", "null", "[1,[2,{\"a\":\"b\"}]]", "{\"k\":-1.5e-3}", "\"\"", "1e999",
+	"-99999999999999999999", "[]", "{}",
+};
+static const char *const gen_ws[] = { "", "", "", " ", "\n", "\t ", "\r\n" };
+static const char mutation_bytes[] = "{}[],:\"\\-+.eE019 \tnx\x80\xc3\xff";
+
+/* Append "key":value (with random whitespace) to buf at *off. */
+static void gen_field(uint64_t *st, char *buf, size_t *off, size_t cap, const char *key, const char *val)
+{
+	*off += (size_t)snprintf(buf + *off, cap - *off, "%s\"%s\"%s:%s%s", PICK(st, gen_ws), key,
+				 PICK(st, gen_ws), PICK(st, gen_ws), val);
+}
+
+static void gen_record(uint64_t *st, char *buf, size_t *off, size_t cap)
+{
+	const char *keys[4] = { "timestamp", "name", "value", "extra" };
+	const char *vals[4];
+	size_t i, j, n = (rnd(st) % 4 == 0) ? 4 : 3;
+	bool exotic = rnd(st) % 3 == 0;
+
+	vals[0] = exotic ? PICK(st, gen_ints) : gen_ints[rnd(st) % 8];
+	vals[1] = exotic ? PICK(st, gen_names) : gen_names[rnd(st) % 4];
+	vals[2] = exotic ? PICK(st, gen_values) : gen_values[rnd(st) % 7];
+	vals[3] = PICK(st, gen_extras);
+	for (i = n - 1; i > 0; i--) { /* shuffle key order */
+		const char *tk, *tv;
+
+		j = rnd(st) % (i + 1);
+		tk = keys[i], keys[i] = keys[j], keys[j] = tk;
+		tv = vals[i], vals[i] = vals[j], vals[j] = tv;
+	}
+	*off += (size_t)snprintf(buf + *off, cap - *off, "{");
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			*off += (size_t)snprintf(buf + *off, cap - *off, ",");
+		gen_field(st, buf, off, cap, keys[i], vals[i]);
+	}
+	*off += (size_t)snprintf(buf + *off, cap - *off, "}");
+}
+
+/* A mostly valid body: random key orders, numbers, names, extra fields, whitespace. */
+static size_t gen_body(uint64_t *st, char *buf, size_t cap)
+{
+	size_t off = 0, i, nrec = rnd(st) % (DIFF_MAX_RECORDS + 1);
+	bool records_first = rnd(st) % 2;
+	char src[64];
+
+	snprintf(src, sizeof(src), "%s", rnd(st) % 4 ? gen_sources[0] : PICK(st, gen_sources));
+	off += (size_t)snprintf(buf + off, cap - off, "%s{", PICK(st, gen_ws));
+	if (!records_first) {
+		gen_field(st, buf, &off, cap, "data_source", src);
+		off += (size_t)snprintf(buf + off, cap - off, ",");
+	}
+	if (rnd(st) % 4 == 0) {
+		gen_field(st, buf, &off, cap, "extra", PICK(st, gen_extras));
+		off += (size_t)snprintf(buf + off, cap - off, ",");
+	}
+	off += (size_t)snprintf(buf + off, cap - off, "\"records\":[");
+	for (i = 0; i < nrec; i++) {
+		if (i > 0)
+			off += (size_t)snprintf(buf + off, cap - off, ",%s", PICK(st, gen_ws));
+		gen_record(st, buf, &off, cap);
+	}
+	off += (size_t)snprintf(buf + off, cap - off, "]");
+	if (records_first) {
+		off += (size_t)snprintf(buf + off, cap - off, ",");
+		gen_field(st, buf, &off, cap, "data_source", src);
+	}
+	off += (size_t)snprintf(buf + off, cap - off, "}%s", PICK(st, gen_ws));
+	assert_true(off < cap);
+	return off;
+}
+
+/* Flip, insert, delete or cut bytes; the result may be anything. */
+static size_t mutate(uint64_t *st, char *buf, size_t len, size_t cap)
+{
+	size_t k, n = 1 + rnd(st) % DIFF_MAX_MUTATIONS, at;
+
+	for (k = 0; k < n && len > 0; k++) {
+		at = rnd(st) % len;
+		switch (rnd(st) % 4) {
+		case 0:
+			buf[at] = mutation_bytes[rnd(st) % (sizeof(mutation_bytes) - 1)];
+			break;
+		case 1:
+			if (len + 1 < cap) {
+				memmove(buf + at + 1, buf + at, len - at);
+				buf[at] = mutation_bytes[rnd(st) % (sizeof(mutation_bytes) - 1)];
+				len++;
+			}
+			break;
+		case 2:
+			memmove(buf + at, buf + at + 1, len - at - 1);
+			len--;
+			break;
+		default:
+			len = at;
+			break;
+		}
+	}
+	return len;
+}
+
+static void test_fast_path_agrees_with_reference_on_generated_bodies(void **state)
+{
+	struct fixture *f = *state;
+	const struct ingest_limits tiny = { .max_records = 3, .max_payload = 64 };
+	struct ingest_buf buf = { 0 };
+	struct ingest_fast_result fr;
+	char body[8192], mutant[8192];
+	uint64_t st = DIFF_SEED;
+	size_t i, k, len, mlen, decided = 0;
+
+	for (i = 0; i < DIFF_VALID_BODIES; i++) {
+		len = gen_body(&st, body, sizeof(body));
+		if (ingest_fast_parse(body, len, &default_limits, &buf, &fr) != INGEST_FAST_UNSURE)
+			decided++;
+		assert_same_as_reference(f, body, len, &default_limits);
+		assert_same_as_reference(f, body, len, &tiny);
+		for (k = 0; k < DIFF_MUTANTS_PER_BODY; k++) {
+			memcpy(mutant, body, len);
+			mlen = mutate(&st, mutant, len, sizeof(mutant));
+			assert_same_as_reference(f, mutant, mlen, &default_limits);
+			assert_same_as_reference(f, mutant, mlen, &tiny);
+		}
+	}
+	free(buf.data);
+	/* The generator must exercise the fast path, not only the fallback. */
+	assert_true(decided > DIFF_VALID_BODIES / 4);
+	assert_true(decided < DIFF_VALID_BODIES);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -696,6 +1091,15 @@ int main(void)
 		T(test_long_data_source_copied_nul_terminated),
 		T(test_many_records_grow_payload),
 		T(test_parser_reuse_alternating_valid_invalid),
+		T(test_fast_path_decides_common_bodies_and_defers_odd_ones),
+		T(test_key_order_is_free),
+		T(test_extra_keys_skipped_anywhere),
+		T(test_escapes_answered_by_fallback),
+		T(test_integer_edges_through_fast_path),
+		T(test_doubles_through_fast_path_match_strtod),
+		T(test_all_valid_body_over_limits_is_413),
+		T(test_one_bad_record_makes_big_body_422_not_413),
+		T(test_fast_path_agrees_with_reference_on_generated_bodies),
 #undef T
 	};
 
