@@ -6,11 +6,15 @@ data under one temp dir, drives each with wrk cycling through the same pre-built
 workload (gen_bodies.py), interleaving the systems run by run, measures server CPU
 (/proc/PID/stat) and peak RSS (VmHWM), checks afterwards that every distinct
 record landed, and prints a Markdown table. Cleans up everything it started.
+--workers/--series/--sources shape temporisd's load for the scale curve
+(scripts/bench/scale); large workloads are verified on a sample of series plus
+the server's temporis_records_committed_total.
 """
 import argparse
 import json
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -50,6 +54,12 @@ RUN_AS = os.environ.get("TEMPORIS_USER", "nobody")
 TRAVERSE_MODE = 0o711
 OURS = "temporis"
 OURS_FSYNC = "temporis-fsync"
+DEFAULT_SERIES = gen_bodies.DEFAULT_SERIES
+FULL_CHECK_MAX = 1000          # (source, series) pairs read back in full; more get sampled
+DEFAULT_SAMPLE = 200
+SAMPLE_SEED = 6                # a fixed sample for a given set of bodies sent
+METRIC_SETTLE_S = 1            # let the requests cut off at wrk's stop commit
+COMMITTED_METRIC = "temporis_records_committed_total"
 
 
 def log(msg):
@@ -128,7 +138,7 @@ class System:
         self.log = open(os.path.join(self.dir, "server.log"), "wb")
 
     def pids(self):
-        return descendants(self.proc.pid) if self.proc else []
+        return sorted(set(descendants(self.proc.pid))) if self.proc else []
 
     def cpu_s(self):
         return sum(cpu_ticks(p) for p in self.pids()) / CLK_TCK
@@ -155,7 +165,7 @@ class Temporis(System):
     fmt = "json"
     ctype = "application/json"
 
-    def __init__(self, name, tmp, build, sync, sets):
+    def __init__(self, name, tmp, build, sync, sets, workers=None):
         super().__init__(name, tmp)
         self.bin = os.path.join(build, "src")
         self.sock = os.path.join(self.dir, "admin.sock")
@@ -165,6 +175,8 @@ class Temporis(System):
                     % (self.port, os.path.join(self.dir, "data"), self.sock))
             if sync != "wal":
                 f.write("sync = %s\n" % sync)
+            if workers:
+                f.write("workers = %d\n" % workers)
             if os.geteuid() == 0:
                 # temporisd never serves as root: it switches to RUN_AS, which owns its dir
                 pw = pwd.getpwnam(RUN_AS)
@@ -179,8 +191,16 @@ class Temporis(System):
         while not os.path.exists(self.sock):
             time.sleep(0.05)
         self.token = json.loads(self.ctl("--json", "account", "create", "bench"))["token"]
+        # creating a source costs O(existing sources): done here, before any timing
+        t0, n = time.time(), 0
         for s in sets:
-            self.ctl("source", "create", "bench", s["source"])
+            for src in s["sources"]:
+                self.ctl("source", "create", "bench", src)
+                n += 1
+        self.create_s = time.time() - t0
+        log("%s: created %d data source%s in %.1f s" % (name, n, "s" if n > 1 else "",
+                                                         self.create_s))
+        self.committed0 = self.committed()
 
     def ctl(self, *args):
         return subprocess.run([os.path.join(self.bin, "temporisctl"), "--socket", self.sock] +
@@ -189,27 +209,93 @@ class Temporis(System):
     def url_for(self, s):
         return self.url
 
-    def count(self, s):
-        """Pages through every series; also checks every value against the generator."""
+    def committed(self):
+        """temporis_records_committed_total from GET /metrics."""
+        for line in http("GET", self.base + "/metrics")[1].decode().splitlines():
+            if line.startswith(COMMITTED_METRIC + " "):
+                return int(float(line.split()[1]))
+        raise SystemExit("bench: %s: no %s in /metrics" % (self.name, COMMITTED_METRIC))
+
+    def read_series(self, source, series):
+        """Every record of one series, following next_cursor."""
         hdr = {"Authorization": "Bearer " + self.token}
-        n = bad = 0
-        for series in s["series"]:
-            cursor = None
-            while True:
-                q = {"name": series, "limit": PAGE_LIMIT}
-                if cursor:
-                    q["cursor"] = cursor
-                url = "%s/v1/data_sources/%s/records?%s" % (self.base, s["source"],
-                                                            urllib.parse.urlencode(q))
-                page = json.loads(http("GET", url, headers=hdr)[1])
-                for r in page["records"]:
-                    want = gen_bodies.value_of(r["timestamp"] - s["first_ts"], int(series[1:]))
-                    bad += r["value"] != want or type(r["value"]) is not type(want)
-                n += len(page["records"])
-                cursor = page["next_cursor"]
-                if not cursor:
-                    break
-        return n, bad
+        out, cursor = [], None
+        while True:
+            q = {"name": series, "limit": PAGE_LIMIT}
+            if cursor:
+                q["cursor"] = cursor
+            url = "%s/v1/data_sources/%s/records?%s" % (self.base, source,
+                                                        urllib.parse.urlencode(q))
+            page = json.loads(http("GET", url, headers=hdr)[1])
+            out += page["records"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return out
+
+    def check_series(self, s, j, series, done, sent):
+        """Reads one series back: (records read, certain, possible, differing values,
+        missing, unexpected); certain/possible: records of bodies surely/maybe sent."""
+        want = {}
+        for body, step in gen_bodies.expected_steps(j, series, s["batch"], s["nseries"],
+                                                    len(s["sources"]), s["bodies"]):
+            if sent[body]:
+                want[s["first_ts"] + step] = done[body]
+        recs = self.read_series(s["sources"][j], gen_bodies.series_name(series, s["width"]))
+        bad = extra = 0
+        for r in recs:
+            if r["timestamp"] not in want:
+                extra += 1
+                continue
+            v = gen_bodies.value_of(r["timestamp"] - s["first_ts"], series)
+            bad += r["value"] != v or type(r["value"]) is not type(v)
+        seen = {r["timestamp"] for r in recs}
+        missing = sum(1 for ts, certain in want.items() if certain and ts not in seen)
+        return len(recs), sum(want.values()), len(want), bad, missing, extra
+
+    def pairs(self, s, sent, sample):
+        """(source index, series) to read back: all of them, or a sample of the series
+        that the bodies sent hold (sample drawn from random records of those bodies)."""
+        nsrc, total = len(s["sources"]), len(s["sources"]) * s["nseries"]
+        if total <= FULL_CHECK_MAX:
+            return [(j, x) for j in range(nsrc) for x in range(s["nseries"])], True
+        bodies = [i for i, hit in enumerate(sent) if hit]
+        rng, out = random.Random(SAMPLE_SEED), set()
+        want = min(sample, s["covered"])
+        while bodies and len(out) < want:
+            i = rng.choice(bodies)
+            k = i * s["batch"] + rng.randrange(s["batch"])
+            out.add((i % nsrc, k % s["nseries"]))
+        return sorted(out), False
+
+    def check(self, s, done, sent, sample):
+        """Reads series back and compares every key and value with the generator."""
+        pairs, full = self.pairs(s, sent, sample)
+        tot = [0] * 6
+        for j, x in pairs:
+            tot = [a + b for a, b in zip(tot, self.check_series(s, j, x, done, sent))]
+        got, lo, hi, bad, missing, extra = tot
+        good = lo <= got <= hi and not (bad or missing or extra)
+        want = "%d" % hi if lo == hi else "%d-%d" % (lo, hi)
+        what = ("%d distinct records stored" % got if full else
+                "%d records read from %d sampled series (of %d covered; %d source%s)" % (
+                    got, len(pairs), s["covered"], len(s["sources"]),
+                    "s" if len(s["sources"]) > 1 else ""))
+        errs = ", ".join("%d %s" % (n, w) for n, w in ((bad, "values differ"), (missing, "missing"),
+                                                         (extra, "unexpected")) if n)
+        return good, full, "%s, expected %s (%d of %d bodies sent)%s" % (
+            what, want, sum(sent), s["bodies"], ", " + errs if errs else "")
+
+    def check_metric(self, runs):
+        """Records committed (the metric) against the requests wrk saw answered."""
+        time.sleep(METRIC_SETTLE_S)
+        grown = self.committed() - self.committed0
+        lo = sum((w["requests"] - w["err_status"]) * w["batch"] for w in runs)
+        hi = sum((w["requests"] + w["conns"] + w["err_timeout"]) * w["batch"] for w in runs)
+        good = lo <= grown <= hi
+        return good, "- %s: %s grew by %d, expected %d-%d (%d requests answered, %d connections " \
+            "cut at each stop) -> %s" % (self.name, COMMITTED_METRIC, grown, lo, hi,
+                                        sum(w["requests"] for w in runs),
+                                        max(w["conns"] for w in runs), "OK" if good else "MISMATCH")
 
 
 class Influx(System):
@@ -272,13 +358,19 @@ class Victoria(System):
         return (int(float(res[0]["value"][1])) if res else 0), 0
 
 
-def run_wrk(sysm, s, conns, duration):
+def run_wrk(sysm, s, conns, duration, start, ready):
+    """One wrk run; the threads walk the bodies in order from `start`; with many bodies
+    they wait for each other (the file `ready`) before the first request."""
     threads = min(WRK_THREADS, conns)
     cmd = ["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % duration,
            "--timeout", WRK_TIMEOUT, "--latency", "-s", os.path.join(HERE, "cycle.lua"),
            sysm.url_for(s), "--", s["dirs"][sysm.fmt], str(s["bodies"]), sysm.ctype, sysm.token,
-           str(-(-conns // threads))]
+           str(-(-conns // threads)), str(start), str(threads)]
+    if s["bodies"] > BODIES:
+        cmd.append(ready)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    if os.path.exists(ready):
+        os.unlink(ready)
     for line in out.splitlines():
         if line.startswith("BENCH "):
             return json.loads(line[len("BENCH "):])
@@ -367,24 +459,36 @@ def parse_cells(text):
     return cells
 
 
-def measure(systems, sets, cells, fsync_cells, runs, duration):
+def measure(systems, sets, cells, fsync_cells, runs, duration, tmp):
     """A/B interleaved: for every cell and run, each system once, order rotated per run."""
-    results = {}
+    results, cursor = {}, {}
     for batch, conns in cells:
         s = sets[batch]
         members = [x for x in systems if x.name != OURS_FSYNC or (batch, conns) in fsync_cells]
         for r in range(runs):
             order = members[r % len(members):] + members[:r % len(members)]
             for sysm in order:
-                before = sysm.cpu_s()
-                w = run_wrk(sysm, s, conns, duration)
+                # each run continues where this system's previous run on these bodies
+                # stopped, so that runs send fresh keys until the bodies wrap around
+                start = cursor.get((sysm.name, batch), 0)
+                before, wall = sysm.cpu_s(), time.time()
+                w = run_wrk(sysm, s, conns, duration, start % s["bodies"],
+                            os.path.join(tmp, "wrk-ready"))
                 w["cpu_s"] = sysm.cpu_s() - before
+                w["wall_s"] = time.time() - wall
+                w["batch"], w["conns"] = batch, conns
+                cursor[(sysm.name, batch)] = start + w["requests"]
+                if start + w["requests"] > s["bodies"] > max(start, BODIES):
+                    log("%s batch %d: the %d bodies wrapped around: from now on re-sent bodies "
+                        "are upserts of existing keys" % (sysm.name, batch, s["bodies"]))
                 w["records"] = w["requests"] * batch
                 w["errors"] = sum(v for k, v in w.items() if k.startswith("err_"))
                 results.setdefault((sysm.name, batch, conns), []).append(w)
-                log("%-15s batch %5d  c%-3d run %d: %9.0f rec/s  p99 %6.1f ms  cpu %.2f s%s" % (
-                    sysm.name, batch, conns, r + 1, w["records"] / (w["duration_us"] / 1e6),
-                    w["p99_us"] / 1000, w["cpu_s"], "  ERRORS %d" % w["errors"] if w["errors"] else ""))
+                log("%-15s batch %5d  c%-3d run %d: %9.0f rec/s  p99 %6.1f ms  cpu %.2f s  "
+                    "wrk %.1f s of %.1f s%s" % (
+                        sysm.name, batch, conns, r + 1, w["records"] / (w["duration_us"] / 1e6),
+                        w["p99_us"] / 1000, w["cpu_s"], w["duration_us"] / 1e6, w["wall_s"],
+                        "  ERRORS %d" % w["errors"] if w["errors"] else ""))
     return results
 
 
@@ -416,18 +520,28 @@ def table(rows, peers):
     return "\n".join(out)
 
 
-def verify(systems, sets, results):
-    lines, ok = [], True
+def verify(systems, sets, results, sample):
+    """One line per system and batch size (and per temporisd, its metric); (ok, lines, how),
+    how: "all" if every series was read back, else "sample"."""
+    lines, ok, how = [], True, "all"
     for sysm in systems:
         for batch, s in sets.items():
             runs = [w for (n, b, _), ws in results.items() if n == sysm.name and b == batch for w in ws]
             if not runs:
                 continue
-            got, bad = sysm.count(s)
             # a body re-sent overwrites its own keys: distinct = bodies sent x batch; the
             # last request of each connection may have been cut off when wrk stopped
-            lo, hi = (sum(any(w[k][i] == "1" for w in runs) for i in range(s["bodies"]))
-                      for k in ("done", "sent"))
+            done, sent = ([any(w[k][i] == "1" for w in runs) for i in range(s["bodies"])]
+                          for k in ("done", "sent"))
+            if isinstance(sysm, Temporis):
+                good, full, text = sysm.check(s, done, sent, sample)
+                ok &= good
+                how = how if full else "sample"
+                lines.append("- %s, batch %d: %s -> %s" % (sysm.name, batch, text,
+                                                          "OK" if good else "MISMATCH"))
+                continue
+            got, bad = sysm.count(s)
+            lo, hi = sum(done), sum(sent)
             good = lo * batch <= got <= hi * batch and got % batch == 0 and bad == 0
             ok &= good
             want = "%d" % (hi * batch) if lo == hi else "%d-%d" % (lo * batch, hi * batch)
@@ -435,7 +549,36 @@ def verify(systems, sets, results):
                          "sent)%s -> %s" % (sysm.name, batch, got, want, hi, s["bodies"],
                                             ", %d values differ" % bad if bad else "",
                                             "OK" if good else "MISMATCH"))
-    return ok, lines
+        if isinstance(sysm, Temporis):
+            runs = [w for (n, _, _), ws in results.items() if n == sysm.name for w in ws]
+            good, line = sysm.check_metric(runs)
+            ok &= good
+            lines.append(line)
+    return ok, lines, how
+
+
+def new_key_share(results, batch, nbodies):
+    """Share of our requests at this batch size that carried keys not sent before (a body
+    re-sent only upserts): distinct bodies sent / requests answered."""
+    runs = [w for (n, b, _), ws in results.items() if n == OURS and b == batch for w in ws]
+    distinct = sum(any(w["sent"][i] == "1" for w in runs) for i in range(nbodies))
+    return min(1.0, distinct / max(1, sum(w["requests"] for w in runs)))
+
+
+def scale_rows(rows, rss, label, ok, how, results, sets):
+    """Rows of scripts/bench/scale's table for our wal instance, one per cell."""
+    cells = sorted(k for k in rows if k[0] == OURS)
+    out = []
+    for key in cells:
+        v = rows[key]
+        name = "%s (%.0f%% new keys)" % (label, 100 * new_key_share(results, key[1],
+                                                                   sets[key[1]]["bodies"]))
+        if len(cells) > 1:
+            name += ", %dx%d" % (key[1], key[2])
+        verified = ("yes" if ok else "NO") + (" (sample + metric)" if how == "sample" else "")
+        out.append("| %s | %.0f | %.1f | %.1f | %.2f | %.0f | %s |" % (
+            name, v["rate"], v["p50"], v["p99"], v["cpu"], rss[OURS], verified))
+    return out
 
 
 def machine():
@@ -464,11 +607,28 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    ap.add_argument("--workers", type=int, help="temporisd's workers (default: its default, auto)")
+    ap.add_argument("--series", type=int, default=DEFAULT_SERIES,
+                    help="distinct series per data source (default %(default)s)")
+    ap.add_argument("--sources", type=int, default=1,
+                    help="data sources; bodies go to them round-robin (default 1)")
+    ap.add_argument("--max-bodies", type=int, default=gen_bodies.DEFAULT_MAX_BODIES,
+                    help="cap on distinct bodies per batch size (default %(default)s); above "
+                         "it the series covered are fewer than --series (printed)")
+    ap.add_argument("--sample", type=int, default=DEFAULT_SAMPLE,
+                    help="series read back when there are more than %d (default %%(default)s)"
+                    % FULL_CHECK_MAX)
+    ap.add_argument("--row-file", help="append this run's row(s) of the scale table to FILE")
+    ap.add_argument("--label", default="", help="configuration name for --row-file")
     ap.add_argument("--profile", metavar="DIR",
                     help="instead of the table: perf record -g the workers and the writer under "
                          "batch-1000/16-connection load (then again with DWARF call graphs for "
                          "inclusive times); perf.data files go to DIR")
     a = ap.parse_args()
+    if a.peers and (a.series != DEFAULT_SERIES or a.sources != 1):
+        ap.error("--series and --sources are for temporisd only: not with --peers")
+    if min(a.series, a.sources, a.max_bodies, a.sample) <= 0 or (a.workers or 1) <= 0:
+        ap.error("--workers, --series, --sources, --max-bodies and --sample must be positive")
     if a.profile:
         cells = [PROFILE_CELL]
     else:
@@ -485,15 +645,23 @@ def main():
     systems = []
     try:
         base_ts = int(time.time()) - BASE_TS_AGE_S
+        t_gen = time.time()
         manifest = json.loads(subprocess.run(
             [sys.executable, os.path.join(HERE, "gen_bodies.py"), os.path.join(tmp, "bodies"),
-             str(base_ts), "--bodies", str(BODIES),
+             str(base_ts), "--bodies", str(BODIES), "--series", str(a.series),
+             "--sources", str(a.sources), "--max-bodies", str(a.max_bodies),
+             "--formats", "json,line" if a.peers else "json",
              "--batches", ",".join(str(b) for b in sorted({b for b, _ in cells}))],
             check=True, capture_output=True, text=True).stdout)
         sets = {s["batch"]: s for s in manifest}
-        systems.append(Temporis(OURS, tmp, a.build, "wal", manifest))
+        workload = "; ".join(
+            "b%d: %d bodies, %d series x %d source%s, %d series covered" % (
+                s["batch"], s["bodies"], s["nseries"], len(s["sources"]),
+                "s" if len(s["sources"]) > 1 else "", s["covered"]) for s in manifest)
+        log("workload generated in %.1f s: %s" % (time.time() - t_gen, workload))
+        systems.append(Temporis(OURS, tmp, a.build, "wal", manifest, a.workers))
         if fsync_cells:
-            systems.append(Temporis(OURS_FSYNC, tmp, a.build, "fsync", manifest))
+            systems.append(Temporis(OURS_FSYNC, tmp, a.build, "fsync", manifest, a.workers))
         if a.peers:
             systems.append(Influx("influxdb", tmp, manifest))
             systems.append(Victoria("victoria-metrics", tmp))
@@ -503,22 +671,32 @@ def main():
                 profile(systems[0], sets[PROFILE_CELL[0]], os.path.abspath(a.profile),
                         PROFILE_CELL[1], a.duration, PROFILE_TOP, dwarf)
             return 0
-        results = measure(systems, sets, cells, fsync_cells, a.runs, a.duration)
+        results = measure(systems, sets, cells, fsync_cells, a.runs, a.duration, tmp)
         rss = {x.name: x.peak_rss_mb() for x in systems}
-        ok, checks = verify(systems, sets, results)
+        ok, checks, how = verify(systems, sets, results, a.sample)
         rows = summarize(results)
         peers = {x.name for x in systems if not isinstance(x, Temporis)}
         print("Machine: " + info)
-        print("Settings: %d runs x %d s per cell, wrk -t%d, %d bodies per batch size; mean body "
-              "bytes: %s\n" % (a.runs, a.duration, WRK_THREADS, BODIES, ", ".join(
-                  "b%d json %d / line %d" % (b, s["mean_body_bytes"]["json"], s["mean_body_bytes"]["line"])
-                  for b, s in sorted(sets.items()))))
+        print("Settings: %d runs x %d s per cell, wrk -t%d, %s bodies per batch size; mean body "
+              "bytes: %s\n" % (a.runs, a.duration, WRK_THREADS,
+                                "/".join(str(s["bodies"]) for _, s in sorted(sets.items())),
+                                ", ".join("b%d %s" % (b, " / ".join(
+                                    "%s %d" % kv for kv in sorted(s["mean_body_bytes"].items())))
+                                    for b, s in sorted(sets.items()))))
+        if a.workers or a.series != DEFAULT_SERIES or a.sources != 1:
+            print("Workload: %s; temporisd workers = %s; data sources created in %s\n" % (
+                workload, a.workers or "auto",
+                ", ".join("%.1f s (%s)" % (x.create_s, x.name) for x in systems
+                          if isinstance(x, Temporis))))
         print(table(rows, peers))
         print("\nPeak RSS (sum of VmHWM over the system's processes): " +
               ", ".join("%s %.0f MB" % kv for kv in rss.items()))
         print("\nRecords landed (checked after all runs):")
         print("\n".join(checks))
         print("\nWall time: %.0f s" % (time.time() - t0))
+        if a.row_file:
+            with open(a.row_file, "a") as f:
+                f.write("\n".join(scale_rows(rows, rss, a.label, ok, how, results, sets)) + "\n")
         return 0 if ok else 1
     finally:
         for x in systems:
