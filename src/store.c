@@ -709,33 +709,44 @@ static int init_options(struct store *st, enum cfg_sync sync)
 	return 0;
 }
 
+static int write_format(struct store *st, char *err, size_t errlen)
+{
+	char *rerr = NULL;
+
+	rocksdb_put_cf(st->db, st->catalog_wopts, st->cf_default, STORE_FORMAT_KEY,
+		       strlen(STORE_FORMAT_KEY), STORE_FORMAT_VALUE, strlen(STORE_FORMAT_VALUE),
+		       &rerr);
+	return take_rerr(rerr, "write format marker", err, errlen);
+}
+
 /*
  * A new database gets the marker, synced, before any record can be written; an
- * existing one must carry it, since older records are one key per timestamp and
- * the merge operator would reject them.
+ * existing one with record families must carry it, since older records are one
+ * key per timestamp and the merge operator would reject them. One without any
+ * record family holds nothing whose format changed (e.g. a first start that died
+ * before the marker was written): it gets the marker.
  */
 static int check_format(struct store *st, const char *dir, bool fresh, char *err,
 			size_t errlen)
 {
 	size_t vlen = 0;
 	char *rerr = NULL, *val;
-	bool ok;
+	bool found, ok;
 
-	if (fresh) {
-		rocksdb_put_cf(st->db, st->catalog_wopts, st->cf_default, STORE_FORMAT_KEY,
-			       strlen(STORE_FORMAT_KEY), STORE_FORMAT_VALUE,
-			       strlen(STORE_FORMAT_VALUE), &rerr);
-		return take_rerr(rerr, "write format marker", err, errlen);
-	}
+	if (fresh)
+		return write_format(st, err, errlen);
 	val = rocksdb_get_cf(st->db, st->ropts, st->cf_default, STORE_FORMAT_KEY,
 			     strlen(STORE_FORMAT_KEY), &vlen, &rerr);
 	if (take_rerr(rerr, "read format marker", err, errlen) != 0)
 		return -1;
-	ok = val != NULL && vlen == strlen(STORE_FORMAT_VALUE) &&
+	found = val != NULL;
+	ok = found && vlen == strlen(STORE_FORMAT_VALUE) &&
 	     memcmp(val, STORE_FORMAT_VALUE, vlen) == 0;
 	rocksdb_free(val);
 	if (ok)
 		return 0;
+	if (!found && st->nsources == 0)
+		return write_format(st, err, errlen);
 	format_refused(dir, err, errlen);
 	return -1;
 }
@@ -757,8 +768,8 @@ int store_open(const char *dir, enum cfg_sync sync, struct store **out, char *er
 		set_err(err, errlen, "out of memory creating options");
 		goto fail;
 	}
-	if (open_db(st, dir, fresh, err, errlen) != 0 || check_format(st, dir, fresh, err, errlen) != 0 ||
-	    load_hwm(st, err, errlen) != 0)
+	if (open_db(st, dir, fresh, err, errlen) != 0 ||
+	    check_format(st, dir, fresh, err, errlen) != 0 || load_hwm(st, err, errlen) != 0)
 		goto fail;
 	*out = st;
 	return 0;
