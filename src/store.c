@@ -31,6 +31,10 @@
 #define STORE_DB_WRITE_BUFFER_BYTES (512ull << 20)
 /* Forces flushes of idle families so they do not pin old WAL files forever. */
 #define STORE_MAX_TOTAL_WAL_BYTES (1ull << 30)
+/* Memtable arena growth step (RocksDB's default is write_buffer_size / 8 = 8 MB):
+ * each family's active memtable holds at least one block, so with many sources
+ * big blocks cost memory and count against STORE_DB_WRITE_BUFFER_BYTES. */
+#define STORE_ARENA_BLOCK_BYTES (1ull << 20)
 
 #define STORE_MERGE_NAME "temporis.lww.v2"
 #define STORE_CF_DEFAULT "default"
@@ -517,6 +521,7 @@ static rocksdb_options_t *store_options_new(void)
 	rocksdb_options_set_write_buffer_size(opts, STORE_WRITE_BUFFER_BYTES);
 	rocksdb_options_set_db_write_buffer_size(opts, STORE_DB_WRITE_BUFFER_BYTES);
 	rocksdb_options_set_max_total_wal_size(opts, STORE_MAX_TOTAL_WAL_BYTES);
+	rocksdb_options_set_arena_block_size(opts, STORE_ARENA_BLOCK_BYTES);
 	mo = rocksdb_mergeoperator_create(NULL, lww_destroy, lww_full_merge,
 					  lww_partial_merge, lww_delete_value, lww_name);
 	if (mo == NULL) {
