@@ -219,36 +219,6 @@ static enum verdict read_int64(struct json_object *o, bool mins_exact, bool *in_
 	return V_OK;
 }
 
-/* Length of the strict UTF-8 sequence at s (no overlongs, surrogates, > U+10FFFF), 0 if bad. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-	size_t len, i;
-
-	if (c >= 0xC2 && c <= 0xDF)
-		len = 2;
-	else if (c >= 0xE0 && c <= 0xEF)
-		len = 3;
-	else if (c >= 0xF0 && c <= 0xF4)
-		len = 4;
-	else
-		return 0;
-	if (c == 0xE0)
-		lo = 0xA0;
-	else if (c == 0xED)
-		hi = 0x9F;
-	else if (c == 0xF0)
-		lo = 0x90;
-	else if (c == 0xF4)
-		hi = 0x8F;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xBF)
-			return 0;
-	return len;
-}
-
 static bool name_ok(const unsigned char *s, size_t n)
 {
 	size_t i = 0, k;
@@ -262,7 +232,7 @@ static bool name_ok(const unsigned char *s, size_t n)
 			i++;
 			continue;
 		}
-		k = utf8_seq_len(s + i, n - i);
+		k = ingest_utf8_seq_len(s + i, n - i);
 		if (k == 0)
 			return false;
 		i += k;

@@ -96,8 +96,7 @@ static inline bool is_plain(unsigned char c)
 	return c >= 0x20 && c < 0x7F && c != '"' && c != '\\';
 }
 
-/* Length of the strict UTF-8 sequence at s (no overlongs, surrogates, > U+10FFFF), 0 if bad. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
+size_t ingest_utf8_seq_len(const unsigned char *s, size_t n)
 {
 	unsigned char c = s[0], lo = 0x80, hi = 0xBF;
 	size_t len, i;
@@ -149,7 +148,7 @@ static enum ingest_fast_status scan_string(struct fast_state *s, const unsigned 
 			break;
 		if (*q < 0x80)
 			return INGEST_FAST_UNSURE;
-		k = utf8_seq_len(q, (size_t)(s->end - q));
+		k = ingest_utf8_seq_len(q, (size_t)(s->end - q));
 		if (k == 0)
 			return INGEST_FAST_UNSURE;
 		q += k;

@@ -33,6 +33,12 @@ struct ingest_buf {
 /* Make b hold at least need bytes (min_cap the first time), keeping its contents. 0 or -1. */
 int ingest_buf_reserve(struct ingest_buf *b, size_t need, size_t min_cap);
 
+/*
+ * Length of the strict UTF-8 sequence at s[0..n) (no overlongs, surrogates or
+ * code points above U+10FFFF), 0 if it is not one. Shared with ingest.c's name check.
+ */
+size_t ingest_utf8_seq_len(const unsigned char *s, size_t n);
+
 struct ingest_fast_result {
 	const char *data_source;  /* points into the body: raw bytes, no escapes, no NUL */
 	size_t data_source_len;
