@@ -47,6 +47,7 @@ struct writer {
 	bool viewing[CFG_WORKERS_MAX];
 	struct entry_hdr **entries;    /* entries of the current pass, for their status */
 	size_t nentries, entries_cap;
+	bool pass_failed;              /* an entry is half queued: nothing may commit */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -139,7 +140,11 @@ static int entry_merge(struct writer *w, const struct entry_hdr *h)
 	return 0;
 }
 
-/* Queue the merges of one lane's view; entries that cannot be stored fail alone. */
+/*
+ * Queue the merges of one lane's view; entries that cannot be stored fail alone.
+ * Running out of memory with part of an entry queued fails the whole pass, since
+ * the batch cannot drop that part: committing it would half-store a request.
+ */
 static size_t take_lane(struct writer *w, unsigned lane, uint64_t *records)
 {
 	struct ring_view *v = &w->views[lane];
@@ -154,10 +159,20 @@ static size_t take_lane(struct writer *w, unsigned lane, uint64_t *records)
 			ring_entry_finish(h, ENTRY_FAILED);
 			continue;
 		}
-		if (remember_entry(w, h) < 0 || entry_merge(w, h) < 0) {
-			/* Out of memory mid-batch: fail this pass rather than half-store. */
-			log_error("lane %u: cannot queue an entry: %s", lane, strerror(errno));
+		if (w->pass_failed) {
 			ring_entry_finish(h, ENTRY_FAILED);
+			continue;
+		}
+		if (remember_entry(w, h) < 0) {
+			log_error("lane %u: cannot remember an entry: %s", lane, strerror(errno));
+			ring_entry_finish(h, ENTRY_FAILED);
+			continue;
+		}
+		if (entry_merge(w, h) < 0) {
+			/* h is remembered: finish_pass fails it with the others. */
+			log_error("lane %u: cannot queue an entry (%s); failing this pass", lane,
+				  strerror(errno));
+			w->pass_failed = true;
 			continue;
 		}
 		*records += h->nrecords;
@@ -203,6 +218,13 @@ static unsigned commit_pass(struct writer *w)
 	}
 	if (busy == 0)
 		return 0;
+	if (w->pass_failed) {
+		atomic_fetch_add_explicit(&w->shm->hdr->stats.commit_failures, 1,
+					  memory_order_relaxed);
+		w->pass_failed = false;
+		finish_pass(w, ENTRY_FAILED);
+		return busy;
+	}
 	if (w->nentries == 0) {
 		finish_pass(w, ENTRY_COMMITTED);
 		return busy;
