@@ -392,19 +392,12 @@ def role_pids(sysm):
     return roles
 
 
-def perf_top(data, top):
-    """The `top` heaviest symbols by self time, as printed by perf report."""
-    out = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "-g", "none",
-                          "--percent-limit", "0.3", "--sort", "dso,symbol"],
-                         check=True, capture_output=True, text=True).stdout
-    rows = [l.rstrip(" -") for l in out.splitlines() if l.strip() and not l.startswith("#")]
-    return rows[:top]
-
-
-def perf_children(data, top):
-    """Inclusive time of our own functions (DWARF call graphs), heaviest first."""
-    out = subprocess.run(["perf", "report", "-i", data, "--stdio", "--children", "-g", "none",
-                          "--percent-limit", "1", "--sort", "symbol"],
+def perf_report(data, top, children=False):
+    """The `top` heaviest symbols as perf report prints them: self time, or with
+    children=True inclusive time (meaningful with DWARF call graphs)."""
+    how = ["--children", "--percent-limit", "1", "--sort", "symbol"] if children else \
+        ["--no-children", "--percent-limit", "0.3", "--sort", "dso,symbol"]
+    out = subprocess.run(["perf", "report", "-i", data, "--stdio", "-g", "none"] + how,
                          check=True, capture_output=True, text=True).stdout
     rows = [l.rstrip(" -") for l in out.splitlines() if l.strip() and not l.startswith("#")]
     return rows[:top]
@@ -443,12 +436,12 @@ def profile(sysm, s, outdir, conns, duration, top, dwarf=False):
         if dwarf:
             print("\n%s, inclusive (--children), DWARF call graphs: $ perf report -i %s --stdio "
                   "--children -g none --sort symbol" % (role, os.path.basename(data)))
-            print("\n".join(perf_children(data, DWARF_TOP)))
+            print("\n".join(perf_report(data, DWARF_TOP, children=True)))
             continue
         print("\n%s (%d process%s, %.2f CPU s in %d s): $ perf report -i %s --stdio --no-children "
               "-g none --sort dso,symbol" % (role, len(roles[role]), "es" if len(roles[role]) > 1 else "",
                                             cpu[role], duration, os.path.basename(data)))
-        print("\n".join(perf_top(data, top)))
+        print("\n".join(perf_report(data, top)))
 
 
 def parse_cells(text):
