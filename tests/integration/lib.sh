@@ -395,14 +395,19 @@ check() {
 }
 
 # run_py LABEL ARGS...: run tclient.py; its "PASS x"/"FAIL x: msg" lines count as tests.
-run_py() {
+# report_helper LABEL CMD...: run a helper that prints "PASS name" / "FAIL name: why"
+# per check (and "INFO text" / "screenshot: path", echoed); every PASS and FAIL counts
+# here, and a helper that dies without a FAIL line or reports nothing fails LABEL.
+report_helper() {
 	local label=$1 out rc=0 line seen=0
 	shift
-	out=$(TEMPORIS_URL="$BASE" python3 "$TCLIENT" "$@" 2>&1) || rc=$?
+	out=$("$@" 2>&1) || rc=$?
 	while IFS= read -r line; do
 		case "$line" in
 		"PASS "*) pass "${line#PASS }"; seen=1 ;;
 		"FAIL "*) FAILED=$((FAILED + 1)); echo "$line"; seen=1 ;;
+		"INFO "*) echo "info ${line#INFO }" ;;
+		"screenshot: "*) echo "     $line" ;;
 		esac
 	done <<<"$out"
 	if [ "$rc" -ne 0 ] && ! grep -q '^FAIL ' <<<"$out"; then
@@ -410,4 +415,10 @@ run_py() {
 	elif [ "$seen" -eq 0 ]; then
 		fail "$label" "helper reported nothing: $(echo "$out" | tail -n 8 | tr '\n' ' ')"
 	fi
+}
+
+run_py() {
+	local label=$1
+	shift
+	report_helper "$label" env TEMPORIS_URL="$BASE" python3 "$TCLIENT" "$@"
 }

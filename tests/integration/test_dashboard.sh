@@ -127,23 +127,11 @@ section_refused() {
 
 # Each "PASS x" / "FAIL x: why" line of the spec counts as a test.
 run_spec() {
-	local out rc=0 line seen=0
 	rm -rf "$SHOTS"
 	mkdir -p "$SHOTS"
-	out=$(TEMPORIS_URL="$BASE" TEMPORIS_TOKEN="$TOKEN" PLAYWRIGHT_PREFIX="$PW_PREFIX" SHOTS_DIR="$SHOTS" \
-		timeout "$SPEC_TIMEOUT_S" node "$IT_DIR/dashboard.spec.mjs" 2>&1) || rc=$?
-	while IFS= read -r line; do
-		case "$line" in
-		"PASS "*) pass "${line#PASS }"; seen=1 ;;
-		"FAIL "*) FAILED=$((FAILED + 1)); echo "$line"; seen=1 ;;
-		"screenshot: "*) echo "     $line" ;;
-		esac
-	done <<<"$out"
-	if [ "$rc" -ne 0 ] && ! grep -q '^FAIL ' <<<"$out"; then
-		fail "dashboard.spec.mjs" "exited $rc: $(echo "$out" | tail -n 8 | tr '\n' ' ')"
-	elif [ "$seen" -eq 0 ]; then
-		fail "dashboard.spec.mjs" "reported nothing: $(echo "$out" | tail -n 8 | tr '\n' ' ')"
-	fi
+	report_helper dashboard.spec.mjs env TEMPORIS_URL="$BASE" TEMPORIS_TOKEN="$TOKEN" \
+		PLAYWRIGHT_PREFIX="$PW_PREFIX" SHOTS_DIR="$SHOTS" \
+		timeout "$SPEC_TIMEOUT_S" node "$IT_DIR/dashboard.spec.mjs"
 }
 
 section_static

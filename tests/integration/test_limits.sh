@@ -49,23 +49,11 @@ limits_start() {
 
 # run_limits LABEL ARGS...: run limits_client.py; PASS/FAIL lines count, INFO lines print.
 run_limits() {
-	local label=$1 out rc=0 line seen=0
+	local label=$1
 	shift
-	out=$(TEMPORIS_URL="$BASE" LIMITS_TOKEN="$TOKEN" LIMITS_SOURCE="$SRC" \
+	report_helper "$label" env TEMPORIS_URL="$BASE" LIMITS_TOKEN="$TOKEN" LIMITS_SOURCE="$SRC" \
 		LIMITS_MASTER_PID="$SERVER_PID" LIMITS_CHILDREN="$SERVER_CHILDREN" \
-		LIMITS_WRITER_PID="$WRITER_PID" python3 "$LIMITS_CLIENT" "$@" 2>&1) || rc=$?
-	while IFS= read -r line; do
-		case "$line" in
-		"PASS "*) pass "${line#PASS }"; seen=1 ;;
-		"FAIL "*) FAILED=$((FAILED + 1)); echo "$line"; seen=1 ;;
-		"INFO "*) echo "info ${line#INFO }" ;;
-		esac
-	done <<<"$out"
-	if [ "$rc" -ne 0 ] && ! grep -q '^FAIL ' <<<"$out"; then
-		fail "$label" "helper exited $rc: $(echo "$out" | tail -n 8 | tr '\n' ' ')"
-	elif [ "$seen" -eq 0 ]; then
-		fail "$label" "helper reported nothing: $(echo "$out" | tail -n 8 | tr '\n' ' ')"
-	fi
+		LIMITS_WRITER_PID="$WRITER_PID" python3 "$LIMITS_CLIENT" "$@"
 }
 
 # ---- phase 1: connection limits, slow clients, pipelining, hostile requests --------
