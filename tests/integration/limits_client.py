@@ -19,6 +19,8 @@ import threading
 import time
 import urllib.parse
 
+from tcheck import bad, check, exit_status, info, ok
+
 BASE = os.environ.get("TEMPORIS_URL", "http://127.0.0.1:8080")
 _HOSTPORT = urllib.parse.urlsplit(BASE)
 ADDR = (_HOSTPORT.hostname, _HOSTPORT.port)
@@ -38,29 +40,6 @@ BUSY = "Server is busy, retry later."
 BAD_JSON = "Request body is not valid JSON."
 BAD_NAME = ("records[0].name must be a non-empty string of at most 256 bytes "
             "without control characters.")
-FAILS = 0
-
-
-def ok(name):
-    print("PASS " + name, flush=True)
-
-
-def bad(name, msg):
-    global FAILS
-    FAILS += 1
-    print("FAIL %s: %s" % (name, msg), flush=True)
-
-
-def info(text):
-    print("INFO " + text, flush=True)
-
-
-def check(name, cond, msg):
-    if cond:
-        ok(name)
-    else:
-        bad(name, msg)
-    return cond
 
 
 # ---- raw HTTP ---------------------------------------------------------------
@@ -793,7 +772,7 @@ def main():
         COMMANDS[sys.argv[1]](*sys.argv[2:])
     except (OSError, Closed, RuntimeError, ValueError) as e:
         bad(sys.argv[1], "client error: %r" % (e,))
-    return 1 if FAILS else 0
+    return exit_status()
 
 
 if __name__ == "__main__":

@@ -17,28 +17,11 @@ import urllib.parse
 
 import requests
 
+from tcheck import bad, check, exit_status, ok
+
 BASE = os.environ.get("TEMPORIS_URL", "http://127.0.0.1:8080")
 INGEST = BASE + "/v1/data_sources/ingest"
 TIMEOUT = 60
-FAILS = 0
-
-
-def ok(name):
-    print("PASS " + name, flush=True)
-
-
-def bad(name, msg):
-    global FAILS
-    FAILS += 1
-    print("FAIL %s: %s" % (name, msg), flush=True)
-
-
-def check(name, cond, msg):
-    if cond:
-        ok(name)
-    else:
-        bad(name, msg)
-    return cond
 
 
 def auth(token):
@@ -527,7 +510,7 @@ def main():
         COMMANDS[sys.argv[1]](*sys.argv[2:])
     except requests.RequestException as e:
         bad(sys.argv[1], "HTTP client error: %r" % (e,))
-    return 1 if FAILS else 0
+    return exit_status()
 
 
 if __name__ == "__main__":
