@@ -500,9 +500,9 @@ int ingest_parse(struct ingest_parser *p, const char *body, size_t len,
 	struct ingest_fast_result fast;
 	enum verdict v;
 
+	memset(out, 0, sizeof(*out));
 	switch (ingest_fast_parse(body, len, lim, &p->payload, &fast)) {
 	case INGEST_FAST_ACCEPT:
-		memset(out, 0, sizeof(*out));
 		v = copy_source_bytes(p, fast.data_source, fast.data_source_len, out);
 		if (v != V_OK)
 			break;
@@ -511,11 +511,9 @@ int ingest_parse(struct ingest_parser *p, const char *body, size_t len,
 		out->payload_len = fast.payload_len;
 		break;
 	case INGEST_FAST_TOO_MANY:
-		memset(out, 0, sizeof(*out));
 		v = fail(out, V_TOO_LARGE, DETAIL_TOO_MANY);
 		break;
 	case INGEST_FAST_TOO_LARGE:
-		memset(out, 0, sizeof(*out));
 		v = fail(out, V_TOO_LARGE, DETAIL_TOO_LARGE);
 		break;
 	case INGEST_FAST_UNSURE:
