@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "temporis/catalog.h"
+#include "temporis/data/catalog.h"
 
 #define SNAP_MAGIC_LEN 4
 #define SNAP_COUNTS 3

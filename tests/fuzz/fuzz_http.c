@@ -1,5 +1,5 @@
 /*
- * fuzz_http.c - libFuzzer target for the HTTP/1.1 layer (src/http.c), in-process.
+ * fuzz_http.c - libFuzzer target for the HTTP/1.1 layer (src/http/server.c), in-process.
  *
  * Each input is the byte stream of one client connection: a fresh server adopts one
  * end of a socketpair, the input is written into the other end (split into chunks
@@ -20,8 +20,8 @@
 #include <event2/event.h>
 
 #include "fuzz.h"
-#include "temporis/http.h"
-#include "temporis/log.h"
+#include "temporis/http/server.h"
+#include "temporis/base/log.h"
 
 /* Leading byte: low bits pick the chunk size, high bits the handler's behaviour. */
 #define MODE_CHUNK_MASK 0x0f

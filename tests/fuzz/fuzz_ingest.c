@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "temporis/ingest.h"
-#include "temporis/record.h"
+#include "temporis/data/ingest.h"
+#include "temporis/data/record.h"
 
 #define ROOMY_MAX_RECORDS 100000
 #define ROOMY_MAX_PAYLOAD (4 * 1024 * 1024)

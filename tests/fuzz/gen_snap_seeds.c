@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "temporis/catalog.h"
-#include "temporis/log.h"
-#include "temporis/store.h"
+#include "temporis/data/catalog.h"
+#include "temporis/base/log.h"
+#include "temporis/data/store.h"
 
 #define SNAP_CAP (64 * 1024)
 #define ERR_CAP 256

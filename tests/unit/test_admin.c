@@ -27,8 +27,8 @@
 
 #include <cmocka.h>
 
-#include "temporis/admin.h"
-#include "temporis/proto.h"
+#include "temporis/daemon/admin.h"
+#include "temporis/ipc/proto.h"
 
 #define TEST_RING_SIZE (1u << 20)
 #define OTHER_UID 65534

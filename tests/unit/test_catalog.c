@@ -16,8 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "temporis/catalog.h"
-#include "temporis/store.h"
+#include "temporis/data/catalog.h"
+#include "temporis/data/store.h"
 
 #define NFTW_FDS 16
 #define ROUND_TRIP_SOURCES 100

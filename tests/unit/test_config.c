@@ -1,5 +1,5 @@
 /*
- * test_config.c - unit tests for src/config.c: defaults, every key read from a
+ * test_config.c - unit tests for src/base/config.c: defaults, every key read from a
  * real file (mkstemp), exact "FILE:LINE: message" errors, size suffixes, listen
  * splitting, and that the shipped etc/temporis.conf parses to the defaults.
  */
@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "temporis/config.h"
+#include "temporis/base/config.h"
 
 #define ERR_MAX 16384
 #define TEXT_MAX 16384

@@ -24,7 +24,7 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
-#include "temporis/http.h"
+#include "temporis/http/server.h"
 
 #define MAX_RESP 4
 #define RESP_CAP 8192

@@ -1,5 +1,5 @@
 /*
- * test_http_static.c - the dashboard's static files (src/http_static.c): the URL
+ * test_http_static.c - the dashboard's static files (src/http/serve_static.c): the URL
  * map, path-traversal and symlink confinement, file types, size cap, validators,
  * on real files in a mkdtemp() directory that the test removes.
  */
@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "temporis/static.h"
+#include "temporis/http/serve_static.h"
 
 #define PATH_CAP 512
 #define NFTW_FDS 16

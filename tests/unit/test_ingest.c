@@ -1,8 +1,8 @@
 /*
- * test_ingest.c - the ingest body validator (src/ingest.c) against SPEC section 3,
+ * test_ingest.c - the ingest body validator (src/data/ingest.c) against SPEC section 3,
  * checks 5-7: JSON validity (400), schema texts with indexes (422), limits (413),
  * exact integer/double handling, and the packed payload read back with rec_decode.
- * The single-pass fast path (src/ingest_fast.c) is held to the json-c reference
+ * The single-pass fast path (src/data/ingest_fast.c) is held to the json-c reference
  * (ingest_parse_reference) on hand-picked and generated bodies.
  */
 #include <setjmp.h>
@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "temporis/ingest.h"
-#include "temporis/ingest_fast.h"
-#include "temporis/record.h"
+#include "temporis/data/ingest.h"
+#include "temporis/data/ingest_fast.h"
+#include "temporis/data/record.h"
 
 #define BODY_MAX (1 << 20)
 #define DEFAULT_MAX_RECORDS 100000

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "temporis/ingest.h"
+#include "temporis/data/ingest.h"
 
 /*
  * Sanitizers (ASan, TSan, MSan) replace malloc themselves; a second definition

@@ -15,7 +15,7 @@
 #include <json-c/json.h>
 #include <zlib.h>
 
-#include "temporis/load.h"
+#include "temporis/tools/load.h"
 
 #define GUNZIP_WINDOW_BITS (15 + 16)
 

@@ -13,10 +13,10 @@
 
 #include <cmocka.h>
 
-#include "temporis/config.h"
-#include "temporis/metrics.h"
-#include "temporis/shm.h"
-#include "temporis/worker.h"
+#include "temporis/base/config.h"
+#include "temporis/http/serve_metrics.h"
+#include "temporis/ipc/shm.h"
+#include "temporis/daemon/worker.h"
 
 #define TEST_RING_SIZE (2u << 20)
 

@@ -19,8 +19,8 @@
 
 #include <cmocka.h>
 
-#include "temporis/ring.h"
-#include "temporis/shm.h"
+#include "temporis/ipc/ring.h"
+#include "temporis/ipc/shm.h"
 
 #define MIB (1ull << 20)
 #define PAYLOAD_SPREAD 249u      /* payload sizes vary over [8, 8 + spread) */

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "temporis/route.h"
+#include "temporis/http/routes.h"
 
 #define QBUF 64
 

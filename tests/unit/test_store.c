@@ -1,5 +1,5 @@
 /*
- * test_store.c - unit tests of src/store.c against a real RocksDB in a mkdtemp()
+ * test_store.c - unit tests of src/data/store.c against a real RocksDB in a mkdtemp()
  * directory: last-write-wins merges across flush/compaction/reopen, value and key
  * encoding, time buckets (folding, boundaries, paging), the format marker, corrupt
  * values, scans, series, the catalog family, many sources, and checkpoints.
@@ -19,7 +19,7 @@
 #include <cmocka.h>
 #include <rocksdb/c.h>
 
-#include "temporis/store.h"
+#include "temporis/data/store.h"
 
 #define ERR_LEN 512
 #define ROOT_LEN 64
@@ -1146,7 +1146,7 @@ static void raw_write(const char *dir, const char *cf_name, const uint8_t *key, 
 	rocksdb_options_destroy(opts);
 }
 
-/* The store's key of (name, bucket), built here independently of src/store.c. */
+/* The store's key of (name, bucket), built here independently of src/data/store.c. */
 static size_t bucket_key(uint8_t *dst, const char *name, int64_t bucket)
 {
 	size_t nl = strlen(name);

@@ -1,0 +1,336 @@
+/*
+ * writer.c - the writer process: the only owner of RocksDB.
+ *
+ * Group commit: each pass takes a view of every lane, turns every entry in the
+ * views into merges of one WriteBatch, commits it once (WAL on, fsync per config),
+ * and only then marks the entries committed, advances each lane's committed
+ * position, and wakes the lanes' workers, who answer 204. Requests that arrive
+ * while a batch commits wait for the next pass, so under load one WAL write
+ * acknowledges many requests. A writer killed mid-pass leaves the lanes as they
+ * were; its successor commits the same entries again, which is harmless because
+ * merges are last-write-wins by version and the versions are in the entries.
+ */
+#include "temporis/daemon/writer.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rocksdb/c.h>
+
+#include "temporis/daemon/admin.h"
+#include "temporis/data/catalog.h"
+#include "temporis/base/log.h"
+#include "temporis/http/serve_metrics.h"
+#include "temporis/base/proctitle.h"
+#include "temporis/data/record.h"
+#include "temporis/ipc/ring.h"
+#include "temporis/data/store.h"
+
+#define WRITER_IDLE_WAIT_MS 1000       /* re-check the master and stop flag this often */
+#define WRITER_ENTRIES_INITIAL 256
+
+struct writer {
+	const struct cfg *cfg;
+	struct shm *shm;
+	const struct server_fds *fds;
+	struct store *store;
+	struct catalog *catalog;
+	struct admin_ctx admin;
+	struct store_batch *batch;
+	struct ring_view views[CFG_WORKERS_MAX];
+	bool viewing[CFG_WORKERS_MAX];
+	struct entry_hdr **entries;    /* entries of the current pass, for their status */
+	size_t nentries, entries_cap;
+	bool pass_failed;              /* an entry is half queued: nothing may commit */
+};
+
+static volatile sig_atomic_t stop_requested;
+static int wake_fd_for_signal = -1;
+
+static void on_stop_signal(int sig)
+{
+	uint64_t one = 1;
+	int saved = errno;
+
+	(void)sig;
+	stop_requested = 1;
+	if (wake_fd_for_signal >= 0 && write(wake_fd_for_signal, &one, sizeof(one)) < 0) {
+		/* The eventfd is nonblocking; a full counter already means "wake up". */
+	}
+	errno = saved;
+}
+
+static int install_signals(const struct server_fds *fds)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+
+	wake_fd_for_signal = fds->writer_wake;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) < 0)
+		return -1;
+	return 0;
+}
+
+static uint64_t micros_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Versions handed out after a restart must beat everything already stored. */
+static void raise_next_version(struct shm *shm, uint64_t floor)
+{
+	uint64_t cur = atomic_load_explicit(&shm->hdr->next_version, memory_order_acquire);
+
+	while (cur < floor &&
+	       !atomic_compare_exchange_weak_explicit(&shm->hdr->next_version, &cur, floor,
+						      memory_order_acq_rel, memory_order_acquire))
+		;
+}
+
+static int remember_entry(struct writer *w, struct entry_hdr *h)
+{
+	if (w->nentries == w->entries_cap) {
+		size_t cap = w->entries_cap ? w->entries_cap * 2 : WRITER_ENTRIES_INITIAL;
+		struct entry_hdr **grown = realloc(w->entries, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return -1;
+		w->entries = grown;
+		w->entries_cap = cap;
+	}
+	w->entries[w->nentries++] = h;
+	return 0;
+}
+
+/* Every record of the entry decodes and its source exists: then none can fail. */
+static bool entry_valid(struct writer *w, const struct entry_hdr *h)
+{
+	const uint8_t *p = entry_payload(h), *end = p + h->payload_len;
+	struct rec r;
+
+	if (!store_source_exists(w->store, h->source_id))
+		return false;
+	for (uint32_t i = 0; i < h->nrecords; i++) {
+		p = rec_decode(p, end, &r);
+		if (p == NULL)
+			return false;
+	}
+	return p == end;
+}
+
+static int entry_merge(struct writer *w, const struct entry_hdr *h)
+{
+	const uint8_t *p = entry_payload(h), *end = p + h->payload_len;
+	struct rec r;
+
+	for (uint32_t i = 0; i < h->nrecords; i++) {
+		p = rec_decode(p, end, &r);
+		if (store_batch_merge(w->store, w->batch, h->source_id, h->version, &r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Queue the merges of one lane's view; entries that cannot be stored fail alone.
+ * Running out of memory with part of an entry queued fails the whole pass, since
+ * the batch cannot drop that part: committing it would half-store a request.
+ */
+static size_t take_lane(struct writer *w, unsigned lane, uint64_t *records)
+{
+	struct ring_view *v = &w->views[lane];
+	struct entry_hdr *h;
+	bool corrupt = false;
+	size_t taken = 0;
+
+	while ((h = ring_view_next(v, &corrupt)) != NULL) {
+		if (!entry_valid(w, h)) {
+			log_error("lane %u: entry with %u records for source %u cannot be stored",
+				  lane, h->nrecords, h->source_id);
+			ring_entry_finish(h, ENTRY_FAILED);
+			continue;
+		}
+		if (w->pass_failed) {
+			ring_entry_finish(h, ENTRY_FAILED);
+			continue;
+		}
+		if (remember_entry(w, h) < 0) {
+			log_error("lane %u: cannot remember an entry: %s", lane, strerror(errno));
+			ring_entry_finish(h, ENTRY_FAILED);
+			continue;
+		}
+		if (entry_merge(w, h) < 0) {
+			/* h is remembered: finish_pass fails it with the others. */
+			log_error("lane %u: cannot queue an entry (%s); failing this pass", lane,
+				  strerror(errno));
+			w->pass_failed = true;
+			continue;
+		}
+		*records += h->nrecords;
+		taken++;
+	}
+	if (corrupt)
+		log_error("lane %u: corrupt entry header at %llu; skipping to %llu", lane,
+			  (unsigned long long)v->cursor, (unsigned long long)v->to);
+	return taken;
+}
+
+static void finish_pass(struct writer *w, enum entry_status status)
+{
+	uint64_t one = 1;
+
+	for (size_t i = 0; i < w->nentries; i++)
+		ring_entry_finish(w->entries[i], status);
+	for (unsigned lane = 0; lane < w->shm->hdr->nlanes; lane++) {
+		if (!w->viewing[lane])
+			continue;
+		ring_view_end(&w->views[lane]);
+		w->viewing[lane] = false;
+		if (write(w->fds->worker_wake[lane], &one, sizeof(one)) < 0 && errno != EAGAIN)
+			log_error("wake worker %u: %s", lane + 1, strerror(errno));
+	}
+	w->nentries = 0;
+	store_batch_clear(w->batch);
+}
+
+/* One group commit over every lane. Returns the number of lanes that had work. */
+static unsigned commit_pass(struct writer *w)
+{
+	uint64_t records = 0, t0;
+	unsigned busy = 0;
+	char err[512];
+
+	for (unsigned lane = 0; lane < w->shm->hdr->nlanes; lane++) {
+		w->viewing[lane] = ring_view_begin(w->shm, lane, &w->views[lane]);
+		if (!w->viewing[lane])
+			continue;
+		busy++;
+		take_lane(w, lane, &records);
+	}
+	if (busy == 0)
+		return 0;
+	if (w->pass_failed) {
+		atomic_fetch_add_explicit(&w->shm->hdr->stats.commit_failures, 1,
+					  memory_order_relaxed);
+		w->pass_failed = false;
+		finish_pass(w, ENTRY_FAILED);
+		return busy;
+	}
+	if (w->nentries == 0) {
+		finish_pass(w, ENTRY_COMMITTED);
+		return busy;
+	}
+	t0 = micros_now();
+	if (store_batch_commit(w->store, w->batch, err, sizeof(err)) < 0) {
+		log_error("commit of %zu requests failed: %s", w->nentries, err);
+		atomic_fetch_add_explicit(&w->shm->hdr->stats.commit_failures, 1,
+					  memory_order_relaxed);
+		finish_pass(w, ENTRY_FAILED);
+		return busy;
+	}
+	shm_stats_commit(w->shm, records, w->nentries, micros_now() - t0);
+	metrics_commit_batch(w->shm, records);
+	finish_pass(w, ENTRY_COMMITTED);
+	return busy;
+}
+
+static void wait_for_work(struct writer *w)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = w->fds->writer_wake, .events = POLLIN },
+		{ .fd = w->fds->master_pipe, .events = POLLIN },
+	};
+	uint64_t count;
+
+	if (poll(pfd, 2, WRITER_IDLE_WAIT_MS) < 0) {
+		if (errno != EINTR)
+			log_error("poll: %s", strerror(errno));
+		return;
+	}
+	if (pfd[0].revents & POLLIN) {
+		if (read(w->fds->writer_wake, &count, sizeof(count)) < 0 && errno != EAGAIN)
+			log_error("read wake-up: %s", strerror(errno));
+	}
+	if (pfd[1].revents & (POLLIN | POLLHUP)) {
+		/* The master is gone: commit what is queued, then stop. */
+		stop_requested = 1;
+	}
+}
+
+static int writer_open(struct writer *w)
+{
+	char err[1024];
+
+	if (store_open(w->cfg->data_dir, w->cfg->sync, &w->store, err, sizeof(err)) < 0) {
+		log_error("cannot open the store in %s: %s", w->cfg->data_dir, err);
+		return -1;
+	}
+	if (catalog_open(w->store, &w->catalog, err, sizeof(err)) < 0) {
+		log_error("cannot load the catalog: %s", err);
+		return -1;
+	}
+	w->batch = store_batch_new();
+	if (w->batch == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	raise_next_version(w->shm, store_version_hwm(w->store) + 1);
+	w->admin = (struct admin_ctx){ .store = w->store, .catalog = w->catalog,
+				       .shm = w->shm, .cfg = w->cfg };
+	if (admin_publish_catalog(&w->admin) < 0) {
+		log_error("cannot publish the catalog");
+		return -1;
+	}
+	if (admin_start(&w->admin, w->fds->admin_fd) < 0) {
+		log_error("cannot serve the admin socket");
+		return -1;
+	}
+	return 0;
+}
+
+void writer_main(const struct cfg *cfg, struct shm *shm, const struct server_fds *fds)
+{
+	static struct writer w;
+
+	log_set_role("writer");
+	proctitle_set("temporisd: writer");
+	w.cfg = cfg;
+	w.shm = shm;
+	w.fds = fds;
+	if (install_signals(fds) < 0) {
+		log_error("signals: %s", strerror(errno));
+		_exit(1);
+	}
+	if (writer_open(&w) < 0)
+		_exit(1);
+	/* RocksDB counts per-operation statistics on this thread by default; nothing
+	 * reads them, and they cost ~10% of the commit path (scripts/bench profile). */
+	rocksdb_set_perf_level(rocksdb_disable);
+	atomic_store_explicit(&shm->hdr->writer_pid, (int32_t)getpid(), memory_order_relaxed);
+	atomic_store_explicit(&shm->hdr->writer_ready, 1, memory_order_release);
+	log_info("store open in %s (sync = %s)", cfg->data_dir,
+		 cfg->sync == CFG_SYNC_FSYNC ? "fsync" : "wal");
+	for (;;) {
+		if (commit_pass(&w) > 0)
+			continue;
+		if (stop_requested)
+			break;
+		wait_for_work(&w);
+	}
+	admin_stop();
+	store_batch_free(w.batch);
+	catalog_close(w.catalog);
+	store_close(w.store);
+	free(w.entries);
+	log_info("store closed");
+	_exit(0);
+}

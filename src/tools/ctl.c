@@ -1,0 +1,627 @@
+/*
+ * ctl.c - temporisctl, the operator CLI (SPEC section 5).
+ *
+ * Turns one command line into one admin request frame on temporisd's admin Unix
+ * socket, then prints the reply: human-readable text, or with --json the reply
+ * object itself. Exit 0 on success, 1 on an error, 2 on wrong usage.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "temporis/base/config.h"
+#include "temporis/ipc/proto.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "dev"
+#endif
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define DEFAULT_CONFIG SYSCONFDIR "/temporis/temporis.conf"
+
+#define EXIT_USAGE 2
+#define CTL_REPLY_TIMEOUT_MS (10 * 60 * 1000) /* a backup of a large store takes a while */
+#define CTL_MSG_MAX 1024
+#define CMD_FIELDS_MAX 2
+#define TABLE_COLS_MAX 4
+#define TABLE_ROWS_INITIAL 16
+#define TIME_TEXT_MAX 32
+#define SECS_PER_MIN 60
+#define SECS_PER_HOUR 3600
+#define SECS_PER_DAY 86400
+#define PERCENT 100.0
+#define LABEL_EQ "--label="
+
+typedef struct json_object json;
+
+struct opts {
+	const char *config;
+	const char *socket;
+	bool json;
+};
+
+enum cmd_flags {
+	CMD_LABEL = 1,    /* accepts --label TEXT */
+	CMD_ABS_PATH = 2, /* the last field is a path, sent absolute */
+};
+
+typedef void (*print_fn)(json *reply);
+
+/* One command: positional arguments fill fields in order, the first nreq required. */
+struct command {
+	const char *group;
+	const char *verb; /* NULL: a one-word command */
+	const char *op;
+	const char *fields[CMD_FIELDS_MAX];
+	int nreq, nfields;
+	unsigned flags;
+	print_fn print;
+};
+
+/* ------------------------------------------------------------------ output helpers */
+
+static const char *jstr(json *o, const char *key)
+{
+	json *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return "";
+	return json_object_get_string(v);
+}
+
+static int64_t jint(json *o, const char *key)
+{
+	json *v;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	return json_object_get_int64(v);
+}
+
+static json *jarr(json *o, const char *key)
+{
+	json *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_array))
+		return NULL;
+	return v;
+}
+
+/* Unix seconds as ISO-8601 UTC. */
+static const char *iso_time(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "%lld", (long long)t);
+	return buf;
+}
+
+/* A table printed with aligned columns; cells are copied, control characters masked. */
+struct table {
+	size_t ncols, nrows, cap;
+	char **cells;
+	size_t width[TABLE_COLS_MAX];
+	bool failed;
+};
+
+static void table_row(struct table *t, const char *const *row)
+{
+	if (t->failed)
+		return;
+	if (t->nrows == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : TABLE_ROWS_INITIAL;
+		char **grown = realloc(t->cells, cap * t->ncols * sizeof(*grown));
+
+		if (grown == NULL) {
+			t->failed = true;
+			return;
+		}
+		t->cells = grown;
+		t->cap = cap;
+	}
+	for (size_t c = 0; c < t->ncols; c++) {
+		char *cell = strdup(row[c]);
+		size_t len;
+
+		if (cell == NULL) {
+			while (c-- > 0)
+				free(t->cells[t->nrows * t->ncols + c]);
+			t->failed = true;
+			return;
+		}
+		/* A label is free text: keep it from moving the terminal around. */
+		for (char *p = cell; *p; p++)
+			if (iscntrl((unsigned char)*p))
+				*p = '?';
+		len = strlen(cell);
+		if (len > t->width[c])
+			t->width[c] = len;
+		t->cells[t->nrows * t->ncols + c] = cell;
+	}
+	t->nrows++;
+}
+
+static void table_print_free(struct table *t)
+{
+	for (size_t r = 0; r < t->nrows; r++) {
+		for (size_t c = 0; c < t->ncols; c++) {
+			const char *cell = t->cells[r * t->ncols + c];
+
+			if (c + 1 < t->ncols)
+				printf("%-*s  ", (int)t->width[c], cell);
+			else
+				printf("%s\n", cell);
+		}
+	}
+	for (size_t i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	if (t->failed)
+		fprintf(stderr, "temporisctl: out of memory, list truncated\n");
+}
+
+/* ------------------------------------------------------------------ printers */
+
+static void print_account_created(json *r)
+{
+	printf("account %s created\n", jstr(r, "account"));
+	printf("token %s (shown once, store it now)\n", jstr(r, "token"));
+	printf("token id %s\n", jstr(r, "token_id"));
+}
+
+static void print_token_created(json *r)
+{
+	printf("token %s (shown once, store it now)\n", jstr(r, "token"));
+	printf("token id %s\n", jstr(r, "token_id"));
+}
+
+static void print_accounts(json *r)
+{
+	static const char *const head[] = {"NAME", "CREATED"};
+	struct table t = {.ncols = 2};
+	json *list = jarr(r, "accounts");
+	char when[TIME_TEXT_MAX];
+
+	table_row(&t, head);
+	for (size_t i = 0; list && i < json_object_array_length(list); i++) {
+		json *a = json_object_array_get_idx(list, i);
+		const char *row[] = {jstr(a, "name"),
+		                     iso_time(jint(a, "created_at"), when, sizeof(when))};
+
+		table_row(&t, row);
+	}
+	table_print_free(&t);
+}
+
+static void print_tokens(json *r)
+{
+	static const char *const head[] = {"ID", "LABEL", "CREATED"};
+	struct table t = {.ncols = 3};
+	json *list = jarr(r, "tokens");
+	char when[TIME_TEXT_MAX];
+
+	table_row(&t, head);
+	for (size_t i = 0; list && i < json_object_array_length(list); i++) {
+		json *k = json_object_array_get_idx(list, i);
+		const char *row[] = {jstr(k, "id"), jstr(k, "label"),
+		                     iso_time(jint(k, "created_at"), when, sizeof(when))};
+
+		table_row(&t, row);
+	}
+	table_print_free(&t);
+}
+
+static void print_revoked(json *r)
+{
+	printf("token %s of account %s revoked\n", jstr(r, "token_id"), jstr(r, "account"));
+}
+
+static void print_source(json *r, const char *what)
+{
+	printf("data source %s of account %s %s\n", jstr(r, "name"), jstr(r, "account"), what);
+}
+
+static void print_source_created(json *r)
+{
+	print_source(r, "created");
+}
+
+static void print_archived(json *r)
+{
+	print_source(r, "archived");
+}
+
+static void print_unarchived(json *r)
+{
+	print_source(r, "unarchived");
+}
+
+static void print_sources(json *r)
+{
+	static const char *const head[] = {"ACCOUNT", "NAME", "ARCHIVED", "CREATED"};
+	struct table t = {.ncols = 4};
+	json *list = jarr(r, "data_sources");
+	char when[TIME_TEXT_MAX];
+
+	table_row(&t, head);
+	for (size_t i = 0; list && i < json_object_array_length(list); i++) {
+		json *s = json_object_array_get_idx(list, i);
+		bool archived = json_object_get_boolean(json_object_object_get(s, "archived"));
+		const char *row[] = {jstr(s, "account"), jstr(s, "name"), archived ? "yes" : "no",
+		                     iso_time(jint(s, "created_at"), when, sizeof(when))};
+
+		table_row(&t, row);
+	}
+	table_print_free(&t);
+}
+
+static void print_status(json *r)
+{
+	int64_t up = jint(r, "uptime_s");
+	json *fill = json_object_object_get(r, "ring_fill");
+
+	printf("workers            %lld\n", (long long)jint(r, "workers"));
+	printf("writer pid         %lld\n", (long long)jint(r, "writer_pid"));
+	printf("ring fill          %.1f%%\n", json_object_get_double(fill) * PERCENT);
+	printf("records committed  %lld\n", (long long)jint(r, "records_committed"));
+	printf("uptime             %lldd %02lldh %02lldm %02llds\n", (long long)(up / SECS_PER_DAY),
+	       (long long)(up % SECS_PER_DAY / SECS_PER_HOUR),
+	       (long long)(up % SECS_PER_HOUR / SECS_PER_MIN), (long long)(up % SECS_PER_MIN));
+}
+
+static void print_backup(json *r)
+{
+	printf("backup written to %s\n", jstr(r, "backup"));
+}
+
+static const struct command commands[] = {
+    {"account", "create", "account_create", {"name"}, 1, 1, 0, print_account_created},
+    {"account", "list", "account_list", {NULL}, 0, 0, 0, print_accounts},
+    {"token", "create", "token_create", {"account"}, 1, 1, CMD_LABEL, print_token_created},
+    {"token", "list", "token_list", {"account"}, 1, 1, 0, print_tokens},
+    {"token", "revoke", "token_revoke", {"account", "token_id"}, 2, 2, 0, print_revoked},
+    {"source", "create", "source_create", {"account", "name"}, 2, 2, 0, print_source_created},
+    {"source", "list", "source_list", {"account"}, 0, 1, 0, print_sources},
+    {"source", "archive", "source_archive", {"account", "name"}, 2, 2, 0, print_archived},
+    {"source", "unarchive", "source_unarchive", {"account", "name"}, 2, 2, 0, print_unarchived},
+    {"status", NULL, "status", {NULL}, 0, 0, 0, print_status},
+    {"backup", NULL, "backup", {"dir"}, 1, 1, CMD_ABS_PATH, print_backup},
+};
+
+/* ------------------------------------------------------------------ usage, errors */
+
+static void usage(FILE *out)
+{
+	fprintf(
+	    out,
+	    "usage: temporisctl [--config FILE | --socket PATH] [--json] COMMAND\n"
+	    "\n"
+	    "commands:\n"
+	    "  account create NAME                 create an account and its first token\n"
+	    "  account list\n"
+	    "  token create ACCOUNT [--label TEXT] create a token (shown once)\n"
+	    "  token list ACCOUNT                  ids, labels, creation times\n"
+	    "  token revoke ACCOUNT TOKEN_ID\n"
+	    "  source create ACCOUNT NAME\n"
+	    "  source list [ACCOUNT]\n"
+	    "  source archive ACCOUNT NAME\n"
+	    "  source unarchive ACCOUNT NAME\n"
+	    "  status                              workers, ring fill, records, uptime\n"
+	    "  backup DIR                          RocksDB checkpoint into DIR (must not exist)\n"
+	    "\n"
+	    "options:\n"
+	    "  --config FILE   read admin_socket from FILE (default %s)\n"
+	    "  --socket PATH   the admin socket of temporisd\n"
+	    "  --json          print the reply as one JSON object\n"
+	    "  --help, --version\n",
+	    DEFAULT_CONFIG);
+}
+
+/* Report an error the way the output mode asks for; returns exit status 1. */
+static int fail(const struct opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(const struct opts *o, const char *fmt, ...)
+{
+	char msg[CTL_MSG_MAX];
+	va_list ap;
+	json *e;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!o->json) {
+		fprintf(stderr, "temporisctl: %s\n", msg);
+		return EXIT_FAILURE;
+	}
+	e = json_object_new_object();
+	if (e == NULL || json_object_object_add(e, "error", json_object_new_string(msg)) != 0) {
+		printf("{\"error\":\"out of memory\"}\n");
+	} else {
+		printf("%s\n", json_object_to_json_string_ext(
+		                   e, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	}
+	json_object_put(e);
+	return EXIT_FAILURE;
+}
+
+/* ------------------------------------------------------------------ command line */
+
+/* Global options. 0 go on, 1 answered (--help/--version), -1 usage error. */
+static int parse_options(int argc, char **argv, struct opts *o)
+{
+	enum {
+		OPT_HELP = 'h',
+		OPT_VERSION = 'V',
+		OPT_JSON = 'j',
+		OPT_CONFIG = 'c',
+		OPT_SOCKET = 's'
+	};
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, OPT_CONFIG},
+	    {"socket", required_argument, NULL, OPT_SOCKET},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"help", no_argument, NULL, OPT_HELP},
+	    {"version", no_argument, NULL, OPT_VERSION},
+	    {NULL, 0, NULL, 0},
+	};
+	int c;
+
+	/* '+': stop at the command, whose own arguments follow; ':' reports a missing value. */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_CONFIG:
+			o->config = optarg;
+			break;
+		case OPT_SOCKET:
+			o->socket = optarg;
+			break;
+		case OPT_JSON:
+			o->json = true;
+			break;
+		case OPT_HELP:
+			usage(stdout);
+			return 1;
+		case OPT_VERSION:
+			printf("temporisctl %s\n", PACKAGE_VERSION);
+			return 1;
+		case ':':
+			fprintf(stderr, "temporisctl: option %s needs a value\n", argv[optind - 1]);
+			return -1;
+		default:
+			fprintf(stderr, "temporisctl: unknown option %s\n", argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (o->config != NULL && o->socket != NULL) {
+		fprintf(stderr, "temporisctl: --config and --socket are exclusive\n");
+		return -1;
+	}
+	return 0;
+}
+
+static const struct command *find_command(int argc, char **argv, int *used)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct command *c = &commands[i];
+
+		if (strcmp(argv[0], c->group) != 0)
+			continue;
+		if (c->verb == NULL) {
+			*used = 1;
+			return c;
+		}
+		if (argc > 1 && strcmp(argv[1], c->verb) == 0) {
+			*used = 2;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The command's own arguments: positionals into pos, --label TEXT into *label;
+ * a --json here is taken as the global option. 0 or -1 (usage).
+ */
+static int parse_args(const struct command *c, int argc, char **argv, struct opts *o,
+                      const char **pos, int *npos, const char **label)
+{
+	*npos = 0;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--json") == 0) {
+			o->json = true;
+		} else if ((c->flags & CMD_LABEL) && strcmp(a, "--label") == 0) {
+			if (++i == argc)
+				return -1;
+			*label = argv[i];
+		} else if ((c->flags & CMD_LABEL) && strncmp(a, LABEL_EQ, strlen(LABEL_EQ)) == 0) {
+			*label = a + strlen(LABEL_EQ);
+		} else if (a[0] == '-' && a[1] == '-') {
+			fprintf(stderr, "temporisctl: unknown option %s\n", a);
+			return -1;
+		} else if (*npos < c->nfields) {
+			pos[(*npos)++] = a;
+		} else {
+			fprintf(stderr, "temporisctl: unexpected argument %s\n", a);
+			return -1;
+		}
+	}
+	return *npos >= c->nreq ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------ request */
+
+static int add_string(json *o, const char *key, const char *val)
+{
+	json *v = json_object_new_string(val);
+
+	if (v == NULL || json_object_object_add(o, key, v) != 0) {
+		json_object_put(v);
+		return -1;
+	}
+	return 0;
+}
+
+/* The server's working directory is not ours: send paths absolute. */
+static int absolute(const char *path, char *out, size_t len)
+{
+	char cwd[PATH_MAX];
+
+	if (path[0] == '/')
+		return snprintf(out, len, "%s", path) < (int)len ? 0 : -1;
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return -1;
+	return snprintf(out, len, "%s/%s", cwd, path) < (int)len ? 0 : -1;
+}
+
+static json *build_request(const struct command *c, const char **pos, int npos, const char *label)
+{
+	char path[PATH_MAX];
+	json *req = json_object_new_object();
+	int rc;
+
+	if (req == NULL)
+		return NULL;
+	rc = add_string(req, "op", c->op);
+	for (int i = 0; i < npos && rc == 0; i++) {
+		const char *val = pos[i];
+
+		if ((c->flags & CMD_ABS_PATH) && i == npos - 1) {
+			if (absolute(val, path, sizeof(path)) < 0) {
+				rc = -1;
+				break;
+			}
+			val = path;
+		}
+		rc = add_string(req, c->fields[i], val);
+	}
+	if (rc == 0 && label != NULL)
+		rc = add_string(req, "label", label);
+	if (rc != 0) {
+		json_object_put(req);
+		return NULL;
+	}
+	return req;
+}
+
+/* ------------------------------------------------------------------ talking to temporisd */
+
+/* --socket, else admin_socket of --config FILE, of the default config, or built in. */
+static int socket_path(const struct opts *o, struct cfg *cfg, const char **path)
+{
+	char err[CTL_MSG_MAX];
+	const char *file = o->config;
+
+	if (o->socket != NULL) {
+		*path = o->socket;
+		return 0;
+	}
+	cfg_defaults(cfg);
+	if (file == NULL && access(DEFAULT_CONFIG, F_OK) == 0)
+		file = DEFAULT_CONFIG;
+	if (file != NULL && cfg_load(cfg, file, err, sizeof(err)) < 0)
+		return fail(o, "%s", err);
+	*path = cfg->admin_socket;
+	return 0;
+}
+
+/* Send req, wait for the reply text (*text, caller frees). 0 or exit status. */
+static int exchange(const struct opts *o, const char *path, json *req, char **text)
+{
+	const char *out = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	size_t len;
+	int fd, rc;
+
+	fd = proto_connect(path);
+	if (fd < 0)
+		return fail(o, "cannot reach temporisd at %s: %s", path, strerror(errno));
+	if (out == NULL || proto_write_frame(fd, out, strlen(out)) < 0) {
+		rc = fail(o, "cannot send to temporisd at %s: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = proto_read_frame(fd, text, &len, CTL_REPLY_TIMEOUT_MS);
+	if (rc == 1)
+		rc = fail(o, "temporisd at %s closed the connection without a reply", path);
+	else if (rc < 0)
+		rc = fail(o, "no reply from temporisd at %s: %s", path, strerror(errno));
+out:
+	close(fd);
+	return rc;
+}
+
+/* Print a reply; its exit status. */
+static int show_reply(const struct opts *o, const struct command *c, const char *text)
+{
+	json *reply = json_tokener_parse(text);
+	json *err;
+	int rc = EXIT_SUCCESS;
+
+	if (!json_object_is_type(reply, json_type_object))
+		rc = fail(o, "malformed reply from temporisd");
+	else if (json_object_object_get_ex(reply, "error", &err))
+		rc = fail(o, "%s", json_object_get_string(err));
+	else if (o->json)
+		printf("%s\n", text);
+	else
+		c->print(reply);
+	json_object_put(reply);
+	if (rc == EXIT_SUCCESS && fflush(stdout) != 0)
+		rc = EXIT_FAILURE;
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	const char *pos[CMD_FIELDS_MAX], *label = NULL, *path = NULL;
+	struct opts o = {0};
+	const struct command *c;
+	struct cfg cfg;
+	char *text = NULL;
+	int rc, used, npos;
+	json *req;
+
+	rc = parse_options(argc, argv, &o);
+	if (rc != 0)
+		goto usage_or_done;
+	c = optind < argc ? find_command(argc - optind, argv + optind, &used) : NULL;
+	if (c == NULL ||
+	    parse_args(c, argc - optind - used, argv + optind + used, &o, pos, &npos, &label) < 0) {
+		rc = -1;
+		goto usage_or_done;
+	}
+	if ((rc = socket_path(&o, &cfg, &path)) != 0)
+		return rc;
+	req = build_request(c, pos, npos, label);
+	if (req == NULL)
+		return fail(&o, "cannot build the request: %s", strerror(errno ? errno : ENOMEM));
+	rc = exchange(&o, path, req, &text);
+	json_object_put(req);
+	if (rc == 0)
+		rc = show_reply(&o, c, text);
+	free(text);
+	return rc;
+usage_or_done:
+	if (rc > 0)
+		return EXIT_SUCCESS;
+	usage(stderr);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,466 @@
+/*
+ * load_parse.c - input parsing for temporis-load: CSV lines (quotes, delimiter, column
+ * mapping by header name or index) and NDJSON lines (json-c), and the number typing rule
+ * shared by both (an integer literal stays an integer, anything else is a finite double).
+ * Owns the parser's reusable field buffers and json-c tokener; one parser per input stream.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "temporis/tools/load.h"
+
+#define NCOLS 3 /* timestamp, name, value */
+enum { COL_TS = 0, COL_NAME = 1, COL_VALUE = 2 };
+#define FIELDS_INITIAL 8
+#define UTF8_BOM "\xEF\xBB\xBF"
+#define UTF8_BOM_LEN 3
+#define NUM_TEXT_MAX 128 /* longer numeric text is not a value anyone writes */
+
+struct field {
+	size_t off, len; /* into parser->buf */
+};
+
+struct load_parser {
+	enum load_format fmt;
+	char delimiter;
+	bool header;
+	bool want_header;   /* the next non-blank line is the header */
+	char *names[NCOLS]; /* column given by header name, else NULL */
+	long index[NCOLS];  /* 0-based column, -1 until the header resolves it */
+	char *buf;          /* unquoted field text of the current line */
+	size_t bufcap;
+	struct field *fields;
+	size_t nfields, fieldcap;
+	struct json_tokener *tok;
+	struct json_object *obj; /* current NDJSON record; rec->name points into it */
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void trim(const char **s, size_t *len)
+{
+	while (*len > 0 && isspace((unsigned char)**s)) {
+		(*s)++;
+		(*len)--;
+	}
+	while (*len > 0 && isspace((unsigned char)(*s)[*len - 1]))
+		(*len)--;
+}
+
+/* Only these characters may appear in a decimal number; this keeps strtod from accepting
+ * "nan", "inf", hex floats and the like. */
+static bool decimal_chars(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!isdigit((unsigned char)s[i]) && !strchr("+-.eE", s[i]))
+			return false;
+	return true;
+}
+
+static bool integer_literal(const char *s, size_t len)
+{
+	size_t i = (len > 0 && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
+
+	if (i == len)
+		return false;
+	for (; i < len; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+int load_number_parse(const char *s, size_t len, struct load_value *out)
+{
+	char tmp[NUM_TEXT_MAX];
+	char *end;
+
+	trim(&s, &len);
+	if (len == 0 || len >= sizeof(tmp) || !decimal_chars(s, len)) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(tmp, s, len);
+	tmp[len] = '\0';
+	errno = 0;
+	if (integer_literal(tmp, len)) {
+		long long v = strtoll(tmp, &end, 10);
+		if (errno == ERANGE)
+			return -1;
+		out->is_int = true;
+		out->i = v;
+		out->d = 0;
+		return 0;
+	}
+	double d = strtod(tmp, &end);
+	if (*end != '\0' || !isfinite(d)) {
+		errno = EINVAL;
+		return -1;
+	}
+	out->is_int = false;
+	out->i = 0;
+	out->d = d;
+	return 0;
+}
+
+/* "12" -> 11 (0-based); anything that is not a positive decimal -> -1. */
+static long column_index(const char *spec)
+{
+	char *end;
+	long v;
+
+	if (!*spec || !integer_literal(spec, strlen(spec)) || spec[0] == '-' || spec[0] == '+')
+		return -1;
+	errno = 0;
+	v = strtol(spec, &end, 10);
+	if (errno || v < 1 || v > INT32_MAX)
+		return -1;
+	return v - 1;
+}
+
+static int parser_columns(struct load_parser *p, const struct load_csv_opts *csv, char *err,
+                          size_t errlen)
+{
+	static const char *const defaults[NCOLS] = {"timestamp", "name", "value"};
+
+	for (int c = 0; c < NCOLS; c++) {
+		const char *spec = csv->columns[c] ? csv->columns[c] : defaults[c];
+		p->index[c] = column_index(spec);
+		if (p->index[c] >= 0)
+			continue;
+		if (!csv->header && !csv->columns[c]) {
+			p->index[c] = c; /* no header, default mapping: columns 1,2,3 */
+			continue;
+		}
+		if (!csv->header) {
+			set_err(err, errlen, "column '%s' needs a header line (use an index)",
+			        spec);
+			return -1;
+		}
+		if (!*spec) {
+			set_err(err, errlen, "empty column name");
+			return -1;
+		}
+		p->names[c] = strdup(spec);
+		if (!p->names[c]) {
+			set_err(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct load_parser *load_parser_new(enum load_format fmt, const struct load_csv_opts *csv,
+                                    char *err, size_t errlen)
+{
+	struct load_parser *p = calloc(1, sizeof(*p));
+
+	if (!p) {
+		set_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	p->fmt = fmt;
+	if (fmt == LOAD_NDJSON) {
+		p->tok = json_tokener_new();
+		if (!p->tok) {
+			set_err(err, errlen, "out of memory");
+			goto fail;
+		}
+		/* trailing text is checked by hand for a clearer message */
+		json_tokener_set_flags(p->tok,
+		                       JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
+		return p;
+	}
+	p->delimiter = csv->delimiter;
+	p->header = csv->header;
+	if (parser_columns(p, csv, err, errlen) < 0)
+		goto fail;
+	p->fields = malloc(FIELDS_INITIAL * sizeof(*p->fields));
+	if (!p->fields) {
+		set_err(err, errlen, "out of memory");
+		goto fail;
+	}
+	p->fieldcap = FIELDS_INITIAL;
+	load_parser_reset(p);
+	return p;
+fail:
+	load_parser_free(p);
+	return NULL;
+}
+
+void load_parser_free(struct load_parser *p)
+{
+	if (!p)
+		return;
+	for (int c = 0; c < NCOLS; c++)
+		free(p->names[c]);
+	free(p->buf);
+	free(p->fields);
+	if (p->obj)
+		json_object_put(p->obj);
+	if (p->tok)
+		json_tokener_free(p->tok);
+	free(p);
+}
+
+void load_parser_reset(struct load_parser *p)
+{
+	p->want_header = p->fmt == LOAD_CSV && p->header;
+	for (int c = 0; c < NCOLS && p->fmt == LOAD_CSV; c++)
+		if (p->names[c])
+			p->index[c] = -1;
+}
+
+static int push_field(struct load_parser *p, size_t off, size_t len)
+{
+	if (p->nfields == p->fieldcap) {
+		struct field *n = realloc(p->fields, 2 * p->fieldcap * sizeof(*n));
+		if (!n)
+			return -1;
+		p->fields = n;
+		p->fieldcap *= 2;
+	}
+	p->fields[p->nfields].off = off;
+	p->fields[p->nfields].len = len;
+	p->nfields++;
+	return 0;
+}
+
+/* One quoted field starting at line[*i] == '"'; unescaped into buf at *o. Afterwards *i is
+ * at the delimiter or the end of the line. */
+static int split_quoted(struct load_parser *p, const char *line, size_t len, size_t *i, size_t *o,
+                        char *err, size_t errlen)
+{
+	for ((*i)++;; (*i)++) {
+		if (*i >= len) {
+			set_err(err, errlen, "unterminated quoted field");
+			return -1;
+		}
+		if (line[*i] != '"') {
+			p->buf[(*o)++] = line[*i];
+			continue;
+		}
+		if (*i + 1 < len && line[*i + 1] == '"') {
+			p->buf[(*o)++] = '"';
+			(*i)++;
+			continue;
+		}
+		(*i)++;
+		if (*i < len && line[*i] != p->delimiter) {
+			set_err(err, errlen, "unexpected character after a closing quote");
+			return -1;
+		}
+		return 0;
+	}
+}
+
+/* Split a CSV line into p->fields; field text is copied (unquoted) into p->buf. */
+static int split_csv(struct load_parser *p, const char *line, size_t len, char *err, size_t errlen)
+{
+	size_t i = 0, o = 0;
+
+	if (len + 1 > p->bufcap) {
+		char *n = realloc(p->buf, len + 1);
+		if (!n) {
+			set_err(err, errlen, "out of memory");
+			return -1;
+		}
+		p->buf = n;
+		p->bufcap = len + 1;
+	}
+	p->nfields = 0;
+	for (;;) {
+		size_t start = o;
+		if (i < len && line[i] == '"') {
+			if (split_quoted(p, line, len, &i, &o, err, errlen) < 0)
+				return -1;
+		} else {
+			while (i < len && line[i] != p->delimiter)
+				p->buf[o++] = line[i++];
+		}
+		if (push_field(p, start, o - start) < 0) {
+			set_err(err, errlen, "out of memory");
+			return -1;
+		}
+		if (i >= len)
+			return 0;
+		i++; /* the delimiter */
+	}
+}
+
+static int resolve_header(struct load_parser *p, char *err, size_t errlen)
+{
+	for (int c = 0; c < NCOLS; c++) {
+		if (!p->names[c])
+			continue;
+		for (size_t f = 0; f < p->nfields && p->index[c] < 0; f++) {
+			const char *s = p->buf + p->fields[f].off;
+			size_t n = p->fields[f].len;
+			if (f == 0 && n >= UTF8_BOM_LEN && !memcmp(s, UTF8_BOM, UTF8_BOM_LEN)) {
+				s += UTF8_BOM_LEN;
+				n -= UTF8_BOM_LEN;
+			}
+			trim(&s, &n);
+			if (n == strlen(p->names[c]) && !memcmp(s, p->names[c], n))
+				p->index[c] = (long)f;
+		}
+		if (p->index[c] < 0) {
+			set_err(err, errlen, "no column named '%s' in the header", p->names[c]);
+			return -1;
+		}
+	}
+	p->want_header = false;
+	return 0;
+}
+
+static enum load_status csv_record(struct load_parser *p, struct load_record *rec, char *err,
+                                   size_t errlen)
+{
+	long need = 0;
+	struct load_value ts;
+	const struct field *f;
+
+	for (int c = 0; c < NCOLS; c++)
+		if (p->index[c] + 1 > need)
+			need = p->index[c] + 1;
+	if ((long)p->nfields < need) {
+		set_err(err, errlen, "expected at least %ld fields, found %zu", need, p->nfields);
+		return LOAD_ERROR;
+	}
+	f = &p->fields[p->index[COL_TS]];
+	if (load_number_parse(p->buf + f->off, f->len, &ts) < 0 || !ts.is_int) {
+		set_err(err, errlen, "timestamp is not an integer");
+		return LOAD_ERROR;
+	}
+	rec->timestamp = ts.i;
+	f = &p->fields[p->index[COL_NAME]];
+	rec->name = p->buf + f->off;
+	rec->name_len = f->len;
+	f = &p->fields[p->index[COL_VALUE]];
+	if (load_number_parse(p->buf + f->off, f->len, &rec->value) < 0) {
+		set_err(err, errlen,
+		        errno == ERANGE ? "value is an integer outside the 64-bit range"
+		                        : "value is not a number");
+		return LOAD_ERROR;
+	}
+	return LOAD_RECORD;
+}
+
+/* json-c clamps out-of-range integers to INT64_MIN/MAX; a value parsed as a uint64 above
+ * INT64_MAX is how the positive overflow shows. */
+static bool json_int64_exact(struct json_object *o)
+{
+	return json_object_get_int64(o) != INT64_MAX ||
+	       json_object_get_uint64(o) <= (uint64_t)INT64_MAX;
+}
+
+static enum load_status json_fields(struct json_object *o, struct load_record *rec, char *err,
+                                    size_t errlen)
+{
+	struct json_object *ts, *name, *value;
+
+	if (!json_object_object_get_ex(o, "timestamp", &ts) ||
+	    !json_object_is_type(ts, json_type_int) || !json_int64_exact(ts)) {
+		set_err(err, errlen, "timestamp is not an integer");
+		return LOAD_ERROR;
+	}
+	if (!json_object_object_get_ex(o, "name", &name) ||
+	    !json_object_is_type(name, json_type_string)) {
+		set_err(err, errlen, "name is not a string");
+		return LOAD_ERROR;
+	}
+	if (!json_object_object_get_ex(o, "value", &value)) {
+		set_err(err, errlen, "value is not a number");
+		return LOAD_ERROR;
+	}
+	rec->timestamp = json_object_get_int64(ts);
+	rec->name = json_object_get_string(name);
+	rec->name_len = (size_t)json_object_get_string_len(name);
+	if (json_object_is_type(value, json_type_int)) {
+		if (!json_int64_exact(value)) {
+			set_err(err, errlen, "value is an integer outside the 64-bit range");
+			return LOAD_ERROR;
+		}
+		rec->value = (struct load_value){.is_int = true, .i = json_object_get_int64(value)};
+	} else if (json_object_is_type(value, json_type_double) &&
+	           isfinite(json_object_get_double(value))) {
+		rec->value =
+		    (struct load_value){.is_int = false, .d = json_object_get_double(value)};
+	} else {
+		set_err(err, errlen, "value is not a number");
+		return LOAD_ERROR;
+	}
+	return LOAD_RECORD;
+}
+
+static enum load_status ndjson_record(struct load_parser *p, const char *line, size_t len,
+                                      struct load_record *rec, char *err, size_t errlen)
+{
+	size_t end;
+
+	if (p->obj) {
+		json_object_put(p->obj);
+		p->obj = NULL;
+	}
+	json_tokener_reset(p->tok);
+	p->obj = json_tokener_parse_ex(p->tok, line, (int)len);
+	end = json_tokener_get_parse_end(p->tok);
+	if (!p->obj || json_tokener_get_error(p->tok) != json_tokener_success) {
+		set_err(err, errlen, "not valid JSON");
+		return LOAD_ERROR;
+	}
+	for (; end < len; end++)
+		if (!isspace((unsigned char)line[end])) {
+			set_err(err, errlen, "unexpected text after the JSON object");
+			return LOAD_ERROR;
+		}
+	if (!json_object_is_type(p->obj, json_type_object)) {
+		set_err(err, errlen, "line is not a JSON object");
+		return LOAD_ERROR;
+	}
+	return json_fields(p->obj, rec, err, errlen);
+}
+
+enum load_status load_parser_line(struct load_parser *p, const char *line, size_t len,
+                                  struct load_record *rec, char *err, size_t errlen)
+{
+	const char *t = line;
+	size_t tlen = len;
+
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	tlen = len;
+	trim(&t, &tlen);
+	if (tlen == 0)
+		return LOAD_SKIP;
+	if (len > INT32_MAX) {
+		set_err(err, errlen, "line too long");
+		return LOAD_ERROR;
+	}
+	if (p->fmt == LOAD_NDJSON)
+		return ndjson_record(p, line, len, rec, err, errlen);
+	if (split_csv(p, line, len, err, errlen) < 0)
+		return LOAD_ERROR;
+	if (p->want_header)
+		return resolve_header(p, err, errlen) < 0 ? LOAD_ERROR : LOAD_SKIP;
+	return csv_record(p, rec, err, errlen);
+}
