@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "temporis/base/log.h"
+#include "temporis/ipc/admin_msg.h"
 #include "temporis/ipc/proto.h"
 #include "temporis/data/record.h"
 
@@ -44,8 +45,6 @@
 #define ADMIN_SOCKET_MODE 0600
 #define ADMIN_BIND_UMASK 0177
 #define ADMIN_ERR_MAX 512
-#define RECORDS_LIMIT_DEFAULT 1000
-#define RECORDS_LIMIT_MAX 10000
 #define ENCODE_INITIAL_CAP (64u << 10)
 #define DOUBLE_DIGITS_MIN 15 /* %.15g is exact for most decimal input */
 #define DOUBLE_DIGITS_MAX 17 /* %.17g always round-trips */
@@ -193,28 +192,6 @@ static int arg_str(json *req, const char *key, bool required, const char **out, 
 	}
 	*out = json_object_get_string(v);
 	return 0;
-}
-
-/* An optional int64 argument; *present says whether it was given. 0 or -1 (*reply set). */
-static int arg_int(json *req, const char *key, const char *bad_msg, bool *present, int64_t *out,
-                   json **reply)
-{
-	json *v = NULL;
-
-	*present = false;
-	if (!json_object_object_get_ex(req, key, &v) || v == NULL)
-		return 0;
-	if (!json_object_is_type(v, json_type_int))
-		goto bad;
-	*out = json_object_get_int64(v);
-	/* json-c clamps integers above INT64_MAX; those are out of range here. */
-	if (*out == INT64_MAX && json_object_get_uint64(v) > (uint64_t)INT64_MAX)
-		goto bad;
-	*present = true;
-	return 0;
-bad:
-	*reply = error_reply(CODE_BAD_REQUEST, bad_msg);
-	return -1;
 }
 
 /* ------------------------------------------------------------------ catalog ops */
@@ -592,55 +569,6 @@ static json *op_backup(struct admin_ctx *ctx, json *req)
 
 /* ------------------------------------------------------------------ reads */
 
-struct records_query {
-	const char *account, *source, *series, *cursor;
-	int64_t start, end, limit;
-};
-
-/* A cursor is the decimal timestamp to resume from. 0 or -1. */
-static int parse_cursor(const char *text, int64_t *out)
-{
-	char *end;
-	long long v;
-
-	if (!(text[0] == '-' || (text[0] >= '0' && text[0] <= '9')))
-		return -1;
-	errno = 0;
-	v = strtoll(text, &end, 10);
-	if (*end != '\0' || end == text || errno != 0)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int records_args(json *req, struct records_query *q, json **reply)
-{
-	static const char limit_msg[] = "limit must be an integer between 1 and 10000.";
-	bool has;
-
-	q->start = INT64_MIN;
-	q->end = INT64_MAX;
-	q->limit = RECORDS_LIMIT_DEFAULT;
-	if (arg_str(req, "account", true, &q->account, reply) < 0 ||
-	    arg_str(req, "source", true, &q->source, reply) < 0 ||
-	    arg_str(req, "series", true, &q->series, reply) < 0 ||
-	    arg_str(req, "cursor", false, &q->cursor, reply) < 0 ||
-	    arg_int(req, "start", "start must be an integer.", &has, &q->start, reply) < 0 ||
-	    arg_int(req, "end", "end must be an integer.", &has, &q->end, reply) < 0 ||
-	    arg_int(req, "limit", limit_msg, &has, &q->limit, reply) < 0)
-		return -1;
-	if (q->limit < 1 || q->limit > RECORDS_LIMIT_MAX) {
-		*reply = error_reply(CODE_BAD_REQUEST, limit_msg);
-		return -1;
-	}
-	/* A cursor resumes a scan: it replaces start. */
-	if (q->cursor != NULL && parse_cursor(q->cursor, &q->start) < 0) {
-		*reply = error_reply(CODE_BAD_REQUEST, "cursor is invalid.");
-		return -1;
-	}
-	return 0;
-}
-
 static int record_item(const struct rec *r, void *arg)
 {
 	struct list_acc *acc = arg;
@@ -677,21 +605,23 @@ static json *op_records(struct admin_ctx *ctx, json *req)
 	struct list_acc acc = {0};
 	struct records_query q;
 	struct catalog_source src;
+	const char *account, *source, *detail;
 	json *reply = NULL;
 	bool more = false;
-	int64_t next_ts = 0;
+	int64_t start, end, next_ts = 0;
 	char cursor[DOUBLE_TEXT_MAX];
 	int rc;
 
-	if (records_args(req, &q, &reply) < 0)
-		return reply;
-	if ((reply = find_readable(ctx, q.account, q.source, &src)) != NULL)
+	if ((detail = records_query_from_op(req, &q, &account, &source)) != NULL)
+		return error_reply(CODE_BAD_REQUEST, detail);
+	if ((reply = find_readable(ctx, account, source, &src)) != NULL)
 		return reply;
 	acc.arr = json_object_new_array();
 	if (acc.arr == NULL)
 		return internal_error();
-	if (store_scan(ctx->store, src.id, q.series, strlen(q.series), q.start, q.end,
-	               (uint32_t)q.limit, record_item, &acc, &more, &next_ts) < 0)
+	records_query_range(&q, &start, &end);
+	if (store_scan(ctx->store, src.id, q.series, q.series_len, start, end, q.limit,
+	               record_item, &acc, &more, &next_ts) < 0)
 		acc.failed = true;
 	reply = list_reply("records", &acc);
 	if (json_object_object_get_ex(reply, "error", NULL))

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "temporis/daemon/admin.h"
+#include "temporis/daemon/fds.h"
 #include "temporis/base/log.h"
 #include "temporis/base/privileges.h"
 #include "temporis/base/proctitle.h"

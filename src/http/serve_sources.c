@@ -21,12 +21,13 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "temporis/base/jsonutil.h"
 #include "temporis/base/log.h"
+#include "temporis/ipc/admin_msg.h"
 #include "temporis/ipc/proto.h"
 #include "temporis/daemon/worker.h"
 
 #define READ_CALL_TIMEOUT_S 30
-#define RECORDS_LIMIT_MAX 10000
 #define QUERY_VALUE_MAX 512
 #define RETRY_AFTER "Retry-After: 1\r\n"
 #define JSON_TYPE "application/json"
@@ -62,23 +63,16 @@ static void strip_account(struct json_object *obj)
 		json_object_object_del(obj, "account");
 }
 
+/* The writer's error codes carry their HTTP status; a failure never shows its text. */
 static void respond_error_reply(struct http_req *req, struct json_object *reply)
 {
-	struct json_object *code = NULL, *msg = NULL;
-	const char *c = "", *m = "Internal server error.";
+	int status = admin_code_status(admin_reply_code(reply));
+	const char *msg = ju_str(reply, "error");
 
-	if (json_object_object_get_ex(reply, "code", &code))
-		c = json_object_get_string(code);
-	if (json_object_object_get_ex(reply, "error", &msg))
-		m = json_object_get_string(msg);
-	if (strcmp(c, "not_found") == 0)
-		worker_respond_error(req, 404, m, NULL);
-	else if (strcmp(c, "exists") == 0)
-		worker_respond_error(req, 409, m, NULL);
-	else if (strcmp(c, "invalid") == 0 || strcmp(c, "bad_request") == 0)
-		worker_respond_error(req, 422, m, NULL);
-	else
+	if (status >= 500 || msg == NULL)
 		worker_respond_error(req, 500, "Internal server error.", NULL);
+	else
+		worker_respond_error(req, status, msg, NULL);
 }
 
 /* GET /v1/data_sources/{name}: the object from the snapshot plus its series. */
@@ -157,24 +151,6 @@ static void call_fail(struct read_call *c)
 	call_free(c);
 }
 
-/* The frame is not NUL-terminated: parse exactly len bytes, all of them. */
-static struct json_object *parse_reply(const char *text, uint32_t len)
-{
-	struct json_tokener *tok = json_tokener_new();
-	struct json_object *obj;
-
-	if (tok == NULL)
-		return NULL;
-	obj = json_tokener_parse_ex(tok, text, (int)len);
-	if (obj != NULL && (json_tokener_get_error(tok) != json_tokener_success ||
-			    json_tokener_get_parse_end(tok) != len)) {
-		json_object_put(obj);
-		obj = NULL;
-	}
-	json_tokener_free(tok);
-	return obj;
-}
-
 static void on_call_read(struct bufferevent *bev, void *arg)
 {
 	struct read_call *c = arg;
@@ -195,7 +171,7 @@ static void on_call_read(struct bufferevent *bev, void *arg)
 	if (evbuffer_get_length(in) < sizeof(hdr) + len)
 		return;
 	text = (const char *)evbuffer_pullup(in, (ev_ssize_t)(sizeof(hdr) + len));
-	reply = text ? parse_reply(text + sizeof(hdr), len) : NULL;
+	reply = text ? ju_parse(text + sizeof(hdr), len) : NULL;
 	if (reply == NULL) {
 		log_error("malformed reply from the writer");
 		call_fail(c);
@@ -288,35 +264,6 @@ static struct json_object *new_op(const char *name, const struct req_ctx *ctx, b
 	return op;
 }
 
-/* Strict decimal int64; false on anything else. */
-static bool parse_int64(const char *text, int64_t *out)
-{
-	char *end;
-	long long v;
-
-	if (text[0] == '\0')
-		return false;
-	errno = 0;
-	v = strtoll(text, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return false;
-	*out = v;
-	return true;
-}
-
-/* An optional integer query parameter: 0 absent, 1 set, -1 malformed. */
-static int query_int(const struct http_req *req, const char *key, int64_t *out)
-{
-	char buf[QUERY_VALUE_MAX];
-	long n = req->query ? route_query_param(req->query, key, buf, sizeof(buf)) : -1;
-
-	if (n == -1)
-		return 0;
-	if (n < 0 || !parse_int64(buf, out))
-		return -1;
-	return 1;
-}
-
 static bool source_visible(struct worker *w, struct http_req *req)
 {
 	struct req_ctx *ctx = req->user;
@@ -329,30 +276,36 @@ static bool source_visible(struct worker *w, struct http_req *req)
 	return false;
 }
 
-struct records_query {
-	char series[REC_NAME_MAX + 1];
-	long series_len;
-	int64_t start, end, limit, cursor;
-	int has_start, has_end, has_limit, has_cursor;
+/* The records query of the URL, by the rules the writer checks it with again. */
+static const struct {
+	const char *param;
+	enum records_field field;
+} records_params[] = {
+	{ "start", RQ_START },
+	{ "end", RQ_END },
+	{ "limit", RQ_LIMIT },
+	{ "cursor", RQ_CURSOR },
 };
 
 /* NULL when the query is valid, else the 422 detail. */
 static const char *records_query_parse(const struct http_req *req, struct records_query *q)
 {
-	q->series_len = req->query ? route_query_param(req->query, "name", q->series,
-						       sizeof(q->series))
-				   : -1;
-	if (q->series_len <= 0)
+	char buf[QUERY_VALUE_MAX];
+	long n = req->query ? route_query_param(req->query, "name", buf, sizeof(buf)) : -1;
+	const char *detail;
+
+	records_query_init(q);
+	if (n <= 0 || (detail = records_query_set(q, RQ_SERIES, buf, (size_t)n)) != NULL)
 		return "name is required.";
-	if ((q->has_start = query_int(req, "start", &q->start)) < 0)
-		return "start must be an integer.";
-	if ((q->has_end = query_int(req, "end", &q->end)) < 0)
-		return "end must be an integer.";
-	q->has_limit = query_int(req, "limit", &q->limit);
-	if (q->has_limit < 0 || (q->has_limit && (q->limit < 1 || q->limit > RECORDS_LIMIT_MAX)))
-		return "limit must be an integer between 1 and 10000.";
-	if ((q->has_cursor = query_int(req, "cursor", &q->cursor)) < 0)
-		return "cursor is invalid.";
+	for (size_t i = 0; i < sizeof(records_params) / sizeof(records_params[0]); i++) {
+		n = route_query_param(req->query, records_params[i].param, buf, sizeof(buf));
+		if (n == -1)
+			continue;
+		detail = n < 0 ? records_query_set(q, records_params[i].field, "", 0)
+			       : records_query_set(q, records_params[i].field, buf, (size_t)n);
+		if (detail != NULL)
+			return detail;
+	}
 	return NULL;
 }
 
@@ -361,8 +314,6 @@ static void get_records(struct worker *w, struct http_req *req)
 	struct req_ctx *ctx = req->user;
 	struct records_query q;
 	const char *detail = records_query_parse(req, &q);
-	struct json_object *op;
-	char cursor[24];
 
 	if (detail != NULL) {
 		worker_respond_error(req, 422, detail, NULL);
@@ -370,25 +321,9 @@ static void get_records(struct worker *w, struct http_req *req)
 	}
 	if (!source_visible(w, req))
 		return;
-	op = new_op("records", ctx, false);
-	if (op != NULL) {
-		json_object_object_add(op, "source",
-				       json_object_new_string_len(ctx->route.name,
-								  (int)ctx->route.name_len));
-		json_object_object_add(op, "series",
-				       json_object_new_string_len(q.series, (int)q.series_len));
-		if (q.has_start)
-			json_object_object_add(op, "start", json_object_new_int64(q.start));
-		if (q.has_end)
-			json_object_object_add(op, "end", json_object_new_int64(q.end));
-		if (q.has_limit)
-			json_object_object_add(op, "limit", json_object_new_int64(q.limit));
-		if (q.has_cursor) {
-			snprintf(cursor, sizeof(cursor), "%" PRId64, q.cursor);
-			json_object_object_add(op, "cursor", json_object_new_string(cursor));
-		}
-	}
-	ask_writer(w, req, op);  /* answers 500 itself when op is NULL */
+	/* answers 500 itself when the op is NULL */
+	ask_writer(w, req, records_query_to_op(&q, ctx->account_name, ctx->route.name,
+					       ctx->route.name_len));
 }
 
 /* The "name" of a POST /v1/data_sources body, or NULL with *status and *detail set. */

@@ -16,7 +16,7 @@
 #include "temporis/base/config.h"
 #include "temporis/http/server.h"
 #include "temporis/data/ingest.h"
-#include "temporis/daemon/master.h"
+#include "temporis/daemon/fds.h"
 #include "temporis/ipc/ring.h"
 #include "temporis/http/routes.h"
 #include "temporis/ipc/shm.h"

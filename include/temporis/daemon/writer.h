@@ -5,7 +5,7 @@
 #define TEMPORIS_WRITER_H
 
 #include "temporis/base/config.h"
-#include "temporis/daemon/master.h"
+#include "temporis/daemon/fds.h"
 #include "temporis/ipc/shm.h"
 
 /* Runs in the forked child; never returns (exits 0 after a clean drain). */

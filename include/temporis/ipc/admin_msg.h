@@ -1,0 +1,77 @@
+/*
+ * admin_msg.h - the messages of the admin socket (frames are proto.h).
+ *
+ * A request is {"op": NAME, ...}; a reply is the op's object, or
+ * {"error": message, "code": CODE}. The codes are one table here: the writer sets
+ * them, temporisctl prints the message, and the workers turn them into HTTP statuses.
+ * The records query is one typed struct, encoded by the worker that parsed the URL and
+ * decoded (and checked by the same rules) by the writer that runs it.
+ */
+#ifndef TEMPORIS_IPC_ADMIN_MSG_H
+#define TEMPORIS_IPC_ADMIN_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "temporis/data/record.h"
+
+struct json_object;
+
+enum admin_code {
+	ADMIN_NOT_FOUND,                 /* no such account, source or token: 404 */
+	ADMIN_EXISTS,                    /* the name is taken: 409 */
+	ADMIN_INVALID,                   /* a name or label breaks the rules: 422 */
+	ADMIN_BAD_REQUEST,               /* a malformed request: 422 */
+	ADMIN_FAILED,                    /* storage or system failure: 500 */
+};
+
+/* {"error": msg, "code": name of code}; NULL when out of memory. */
+struct json_object *admin_error(enum admin_code code, const char *msg);
+/* The code of an error reply (ADMIN_FAILED when it names none we know). */
+enum admin_code admin_reply_code(struct json_object *reply);
+/* The HTTP status a worker answers for an error of this code. */
+int admin_code_status(enum admin_code code);
+
+/* ---- the records query: GET /v1/data_sources/{name}/records ---- */
+
+#define RECORDS_LIMIT_DEFAULT 1000
+#define RECORDS_LIMIT_MAX 10000
+
+struct records_query {
+	char series[REC_NAME_MAX + 1];   /* NUL-terminated; series_len bytes */
+	size_t series_len;
+	bool has_start, has_end, has_cursor;
+	int64_t start;                   /* inclusive */
+	int64_t end;                     /* exclusive */
+	int64_t cursor;                  /* the timestamp to resume from: replaces start */
+	uint32_t limit;                  /* 1..RECORDS_LIMIT_MAX */
+};
+
+/* The query's fields: every one is set from text by the same rules on both sides. */
+enum records_field { RQ_SERIES, RQ_START, RQ_END, RQ_LIMIT, RQ_CURSOR };
+
+/* Defaults: the whole time range, RECORDS_LIMIT_DEFAULT records. */
+void records_query_init(struct records_query *q);
+/*
+ * Set one field from its text (a URL query value or an op member): integers are
+ * strict decimal int64 (an optional '-', digits, nothing else), limit is
+ * 1..RECORDS_LIMIT_MAX. NULL when set, else the 422 detail ("limit must be ...").
+ */
+const char *records_query_set(struct records_query *q, enum records_field field,
+			      const char *text, size_t len);
+/* The range to scan: [cursor if set, else start; end). */
+void records_query_range(const struct records_query *q, int64_t *start, int64_t *end);
+
+/* The "records" op for a source of account; NULL when out of memory. */
+struct json_object *records_query_to_op(const struct records_query *q, const char *account,
+					const char *source, size_t source_len);
+/*
+ * Decode a "records" op into *q; *account and *source are borrowed from req. NULL
+ * when it is well formed, else the detail of its first bad member ("series is
+ * required.").
+ */
+const char *records_query_from_op(struct json_object *req, struct records_query *q,
+				  const char **account, const char **source);
+
+#endif
