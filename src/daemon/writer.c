@@ -25,6 +25,8 @@
 
 #include "temporis/daemon/admin.h"
 #include "temporis/data/catalog.h"
+#include "temporis/base/buf.h"
+#include "temporis/base/clock.h"
 #include "temporis/base/log.h"
 #include "temporis/http/serve_metrics.h"
 #include "temporis/base/proctitle.h"
@@ -77,14 +79,6 @@ static int install_signals(const struct server_fds *fds)
 	return 0;
 }
 
-static uint64_t micros_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* Versions handed out after a restart must beat everything already stored. */
 static void raise_next_version(struct shm *shm, uint64_t floor)
 {
@@ -98,15 +92,12 @@ static void raise_next_version(struct shm *shm, uint64_t floor)
 
 static int remember_entry(struct writer *w, struct entry_hdr *h)
 {
-	if (w->nentries == w->entries_cap) {
-		size_t cap = w->entries_cap ? w->entries_cap * 2 : WRITER_ENTRIES_INITIAL;
-		struct entry_hdr **grown = realloc(w->entries, cap * sizeof(*grown));
+	void *entries = w->entries;
 
-		if (grown == NULL)
-			return -1;
-		w->entries = grown;
-		w->entries_cap = cap;
-	}
+	if (vec_reserve(&entries, &w->entries_cap, w->nentries + 1, sizeof(*w->entries),
+			WRITER_ENTRIES_INITIAL) < 0)
+		return -1;
+	w->entries = entries;
 	w->entries[w->nentries++] = h;
 	return 0;
 }
@@ -229,7 +220,7 @@ static unsigned commit_pass(struct writer *w)
 		finish_pass(w, ENTRY_COMMITTED);
 		return busy;
 	}
-	t0 = micros_now();
+	t0 = mono_us();
 	if (store_batch_commit(w->store, w->batch, err, sizeof(err)) < 0) {
 		log_error("commit of %zu requests failed: %s", w->nentries, err);
 		atomic_fetch_add_explicit(&w->shm->hdr->stats.commit_failures, 1,
@@ -237,7 +228,7 @@ static unsigned commit_pass(struct writer *w)
 		finish_pass(w, ENTRY_FAILED);
 		return busy;
 	}
-	shm_stats_commit(w->shm, records, w->nentries, micros_now() - t0);
+	shm_stats_commit(w->shm, records, w->nentries, mono_us() - t0);
 	metrics_commit_batch(w->shm, records);
 	finish_pass(w, ENTRY_COMMITTED);
 	return busy;

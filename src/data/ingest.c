@@ -1,5 +1,5 @@
 /*
- * ingest.c - validation of an ingest request body (SPEC section 3, checks 5-7).
+ * ingest.c - validation of an ingest request body: JSON (400), schema (422), limits (413).
  *
  * Owns one reusable json-c tokener and the parser's buffers: the packed records
  * (record.h wire form), the NUL-terminated data_source copy, and a scratch copy

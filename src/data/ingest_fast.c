@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "temporis/base/buf.h"
 #include "temporis/data/record.h"
 
 /* Containers nested deeper than this are left to json-c (its limit is 32). */
@@ -53,19 +54,11 @@ struct number {
 
 int ingest_buf_reserve(struct ingest_buf *b, size_t need, size_t min_cap)
 {
-	size_t ncap = b->cap > 0 ? b->cap : min_cap;
-	unsigned char *ndata;
+	void *data = b->data;
+	int rc = vec_reserve(&data, &b->cap, need, 1, min_cap);
 
-	if (need <= b->cap)
-		return 0;
-	while (ncap < need)
-		ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
-	ndata = realloc(b->data, ncap);
-	if (ndata == NULL)
-		return -1;
-	b->data = ndata;
-	b->cap = ncap;
-	return 0;
+	b->data = data;
+	return rc;
 }
 
 static inline void skip_ws(struct fast_state *s)

@@ -14,19 +14,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
-#define MS_PER_SEC 1000
-#define NS_PER_MS 1000000
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * MS_PER_SEC + ts.tv_nsec / NS_PER_MS;
-}
+#include "temporis/base/clock.h"
 
 static ssize_t send_some(int fd, const char *p, size_t n)
 {
@@ -81,7 +71,7 @@ static int wait_readable(int fd, int64_t deadline)
 		int rc;
 
 		if (deadline >= 0) {
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - (int64_t)mono_ms();
 
 			if (left <= 0) {
 				errno = ETIMEDOUT;
@@ -126,7 +116,7 @@ static int read_full(int fd, char *p, size_t n, int64_t deadline)
 
 int proto_read_frame(int fd, char **buf, size_t *len, int timeout_ms)
 {
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : (int64_t)mono_ms() + timeout_ms;
 	uint8_t hdr[PROTO_HDR_LEN];
 	uint32_t n;
 	char *body;

@@ -16,6 +16,8 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "temporis/base/buf.h"
+#include "temporis/base/clock.h"
 #include "temporis/base/log.h"
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock free across processes");
@@ -23,8 +25,6 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock free ac
 /* Entry and pad lengths are uint32_t, so a lane never grows past 2 GiB. */
 #define SHM_LANE_MAX (1ull << 31)
 #define SHM_CATALOG_SLOTS 2u
-#define NSEC_PER_SEC 1000000000ll
-#define NSEC_PER_MSEC 1000000ll
 /*
  * How long a reader waits on a current slot that stays odd. The writer only ever
  * rewrites the idle slot, so this means a writer died or memory is damaged; the
@@ -195,20 +195,6 @@ int shm_catalog_publish(struct shm *shm, const uint8_t *bytes, size_t len)
 	return 0;
 }
 
-static int buf_reserve(uint8_t **buf, size_t *cap, size_t need)
-{
-	if (need <= *cap && *buf)
-		return 0;
-	size_t grown = need ? need : 1;
-	uint8_t *p = realloc(*buf, grown);
-
-	if (!p)
-		return -1;
-	*buf = p;
-	*cap = grown;
-	return 0;
-}
-
 enum slot_read_result { SLOT_COPIED, SLOT_BUSY, SLOT_TORN, SLOT_NOMEM };
 
 /* One seqlock read attempt of slot into *buf. */
@@ -223,7 +209,8 @@ static enum slot_read_result slot_read_once(struct shm_catalog_slot *slot, uint8
 	/* A torn len can be anything; never trust it for an allocation. */
 	if (n > SHM_CATALOG_SLOT_BYTES)
 		return SLOT_TORN;
-	if (buf_reserve(buf, cap, n) != 0)
+	/* Never NULL, even for an empty snapshot: the caller decodes what it holds. */
+	if (vec_reserve((void **)buf, cap, n ? n : 1, 1, n ? n : 1) != 0)
 		return SLOT_NOMEM;
 	memcpy(*buf, slot->bytes, n);
 	atomic_thread_fence(memory_order_acquire);
@@ -231,16 +218,6 @@ static enum slot_read_result slot_read_once(struct shm_catalog_slot *slot, uint8
 		return SLOT_TORN;
 	*len = n;
 	return SLOT_COPIED;
-}
-
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	/* CLOCK_MONOTONIC cannot fail on Linux; a zero fallback only shortens the wait. */
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		return 0;
-	return (int64_t)ts.tv_sec * (NSEC_PER_SEC / NSEC_PER_MSEC) + ts.tv_nsec / NSEC_PER_MSEC;
 }
 
 /* The current slot stayed odd: serve the other one without claiming its generation. */
@@ -280,7 +257,7 @@ int shm_catalog_fetch(struct shm *shm, uint64_t *gen, uint8_t **buf, size_t *cap
 			return 1;
 		}
 		if (r == SLOT_BUSY) {
-			int64_t now = monotonic_ms();
+			int64_t now = (int64_t)mono_ms();
 			if (busy_since < 0)
 				busy_since = now;
 			else if (now - busy_since > CATALOG_STUCK_MS)

@@ -1,5 +1,6 @@
 /*
- * ingest.h - validation of an ingest request body (SPEC section 3, checks 5-7).
+ * ingest.h - validation of an ingest request body: valid JSON (400), the schema
+ * (422 naming the field and index), and the limits (413), in that order.
  *
  * Parses the body with json-c in strict mode, checks the schema record by record,
  * and packs the records (record.h) into the parser's reusable buffer, ready to be
@@ -21,7 +22,7 @@ struct ingest_limits {
 
 struct ingest_result {
 	int status;                      /* 0 = valid; else 400, 413 or 422 */
-	char detail[INGEST_DETAIL_MAX];  /* the SPEC's detail text when status != 0 */
+	char detail[INGEST_DETAIL_MAX];  /* the answer's detail text when status != 0 */
 	const char *data_source;         /* NUL-terminated; owned by the parser */
 	size_t data_source_len;
 	uint32_t nrecords;

@@ -2,9 +2,8 @@
  * proto.h - framing on the admin Unix socket: each message is a little-endian
  * uint32 length followed by that many bytes of one JSON object.
  *
- * Requests are {"op": "...", ...}; replies are the SPEC section 5 --json shapes,
- * or {"error": "message", "code": "not_found|exists|invalid|failed|bad_request"}.
- * The full list of ops is in src/admin.c.
+ * What the JSON objects mean (ops, replies, error codes) is admin_msg.h; the
+ * replies are the shapes `temporisctl --json` prints (temporisctl(8)).
  */
 #ifndef TEMPORIS_PROTO_H
 #define TEMPORIS_PROTO_H
