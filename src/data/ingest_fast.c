@@ -25,6 +25,9 @@
 #define FAST_NUM_BUF 64
 /* 19 decimal digits always fit a uint64_t; 20 may not. */
 #define FAST_INT_MAX_DIGITS 19
+#define FAST_POW10_MAX 22          /* 10^22 is the largest exact power of ten */
+#define FAST_EXACT_DIGITS 19       /* at most this many digits cannot overflow uint64 */
+#define FAST_EXACT_MANTISSA (1ull << 53)
 #define DECIMAL_BASE 10
 
 #define KEY_IS(k, n, lit) ((n) == sizeof(lit) - 1 && memcmp((k), (lit), sizeof(lit) - 1) == 0)
@@ -163,16 +166,63 @@ static inline bool skip_digits(const unsigned char **q, const unsigned char *end
 }
 
 /*
- * Convert a fraction/exponent literal with strtod, as json-c does, so the bits
- * match. Under/overflow (ERANGE) and anything not finite are left to json-c. The
- * daemon never calls setlocale; were the decimal point ever not '.', strtod would
- * stop early and the literal would go to json-c too (slower, never wrong).
+ * Clinger's fast path: a literal whose digits form an integer m <= 2^53 and whose
+ * decimal exponent e has |e| <= 22 is exactly m * 10^e or m / 10^-e, both operands
+ * exact doubles, so one IEEE operation gives the correctly rounded result: the same
+ * bits strtod gives. Anything else returns false and goes to strtod.
+ */
+static bool fast_double(const unsigned char *lit, size_t n, double *d)
+{
+	static const double pow10[FAST_POW10_MAX + 1] = {
+		1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+		1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+	};
+	const unsigned char *p = lit, *end = lit + n;
+	uint64_t m = 0;
+	int exp = 0, digits = 0, eval = 0;
+	bool neg = p < end && *p == '-', eneg = false;
+
+	if (neg)
+		p++;
+	for (; p < end && is_digit(*p); p++, digits++)
+		m = m * DECIMAL_BASE + (uint64_t)(*p - '0');
+	if (p < end && *p == '.')
+		for (p++; p < end && is_digit(*p); p++, digits++, exp--)
+			m = m * DECIMAL_BASE + (uint64_t)(*p - '0');
+	if (p < end) {                  /* 'e' or 'E', the grammar is already checked */
+		p++;
+		eneg = *p == '-';
+		if (*p == '+' || *p == '-')
+			p++;
+		for (; p < end && eval <= FAST_POW10_MAX; p++)
+			eval = eval * DECIMAL_BASE + (*p - '0');
+		if (p < end)
+			return false;
+		exp += eneg ? -eval : eval;
+	}
+	if (digits > FAST_EXACT_DIGITS || m > FAST_EXACT_MANTISSA || exp < -FAST_POW10_MAX ||
+	    exp > FAST_POW10_MAX)
+		return false;
+	*d = exp < 0 ? (double)m / pow10[-exp] : (double)m * pow10[exp];
+	if (neg)
+		*d = -*d;
+	return true;
+}
+
+/*
+ * Convert a fraction/exponent literal exactly as json-c does (strtod), so the bits
+ * match: Clinger's fast path first, strtod otherwise. Under/overflow (ERANGE) and
+ * anything not finite are left to json-c. The daemon never calls setlocale; were
+ * the decimal point ever not '.', strtod would stop early and the literal would go
+ * to json-c too (slower, never wrong).
  */
 static enum ingest_fast_status convert_double(const unsigned char *lit, size_t n, double *d)
 {
 	char buf[FAST_NUM_BUF];
 	char *endp;
 
+	if (fast_double(lit, n, d))
+		return INGEST_FAST_ACCEPT;
 	if (n >= sizeof(buf))
 		return INGEST_FAST_UNSURE;
 	memcpy(buf, lit, n);

@@ -854,6 +854,48 @@ static void test_doubles_through_fast_path_match_strtod(void **state)
 	assert_true(single_double_value(f, "5e3") == 5000.0);
 }
 
+/*
+ * Around the exact fast path's edges (2^53 mantissas, 10^22, 15 to 19 digits,
+ * trailing zeros, exponents that cancel fractions), every literal gives strtod's bits.
+ */
+static void test_generated_doubles_match_strtod(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const exps[] = { "", "e0", "e22", "e-22", "e23", "e-23", "E+5", "e-7", "e200" };
+	char lit[64];
+
+	srand(4242);
+	for (int i = 0; i < 20000; i++) {
+		int ndigits = 1 + rand() % 19, point = rand() % (ndigits + 1), len = 0;
+		double got, want;
+
+		if (rand() & 1)
+			lit[len++] = '-';
+		for (int d = 0; d < ndigits; d++) {
+			if (d == point && d > 0)
+				lit[len++] = '.';
+			/* no leading zeros: the grammar refuses them */
+			lit[len++] = (char)('0' + (d == 0 ? 1 + rand() % 9 : rand() % 10));
+		}
+		if (point == 0 || point >= ndigits) {
+			lit[len++] = '.';
+			lit[len++] = (char)('0' + rand() % 10);
+		}
+		snprintf(lit + len, sizeof(lit) - (size_t)len, "%s", exps[rand() % 9]);
+		got = single_double_value(f, lit);
+		want = strtod(lit, NULL);
+		assert_memory_equal(&got, &want, sizeof(double));
+	}
+	/* 2^53 and 2^53 + 1 as mantissas, and ones that need strtod */
+	for (const char *const *l = (const char *const[]){ "9007199254740992.0", "9007199254740993.0",
+			"900719925474099.3", "4.7380e1", "0.0000000000000000000001", "1.00000000000000011",
+			NULL }; *l != NULL; l++) {
+		double got = single_double_value(f, *l), want = strtod(*l, NULL);
+
+		assert_memory_equal(&got, &want, sizeof(double));
+	}
+}
+
 /* BIG_COUNT valid records, then optionally one more record at the end. */
 static const char *big_body(struct fixture *f, const char *last)
 {
@@ -1100,6 +1142,7 @@ int main(void)
 		T(test_all_valid_body_over_limits_is_413),
 		T(test_one_bad_record_makes_big_body_422_not_413),
 		T(test_fast_path_agrees_with_reference_on_generated_bodies),
+		T(test_generated_doubles_match_strtod),
 #undef T
 	};
 
