@@ -32,6 +32,9 @@
 #define PORT_MAX 65535
 #define USER_NAME_MAX 32 /* useradd's limit: [a-z_][a-z0-9_-]{0,31} */
 
+/* The word that stands for "one per online CPU" in a CFG_TYPE_AUTO_COUNT key. */
+#define AUTO_WORD "auto"
+
 /* The literal that stands for "no user" (an empty value is an error). */
 #define USER_NONE_LITERAL "\"\""
 
@@ -58,7 +61,7 @@ const struct cfg_key cfg_key_table[] = {
 	{ .name = "listen", .type = CFG_TYPE_LISTEN, .default_text = "127.0.0.1:8080",
 	  .min = PORT_MIN, .max = PORT_MAX, .applies = CFG_APPLY_RESTART,
 	  .doc = "public HTTP address, host:port", CFG_FIELD(listen) },
-	{ .name = "workers", .type = CFG_TYPE_AUTO_COUNT, .default_text = "auto",
+	{ .name = "workers", .type = CFG_TYPE_AUTO_COUNT, .default_text = AUTO_WORD,
 	  .min = 1, .max = CFG_WORKERS_MAX, .unit = "processes", .applies = CFG_APPLY_RELOAD,
 	  .doc = "HTTP worker processes", CFG_FIELD(workers) },
 	{ .name = "data_dir", .type = CFG_TYPE_PATH, .default_text = "/var/lib/temporis",
@@ -358,7 +361,7 @@ static int parse_number(const struct cfg_key *k, const char *v, uint64_t *n)
 	case CFG_TYPE_ENUM:
 		return find_word(k->words, v, n);
 	case CFG_TYPE_AUTO_COUNT:
-		if (strcmp(v, "auto") == 0) {
+		if (strcmp(v, AUTO_WORD) == 0) {
 			*n = (uint64_t)cpu_count(k->max);
 			return 0;
 		}
@@ -454,7 +457,7 @@ void cfg_key_expect(const struct cfg_key *k, char *buf, size_t len)
 		expect_words(k->words, buf, len);
 		break;
 	case CFG_TYPE_AUTO_COUNT:
-		append(buf, len, &used, "expected auto or %llu-%llu", min, max);
+		append(buf, len, &used, "expected %s or %llu-%llu", AUTO_WORD, min, max);
 		break;
 	case CFG_TYPE_LISTEN:
 		append(buf, len, &used,

@@ -58,6 +58,8 @@ struct cfg {
  *      apply hook to reload_hooks[] in src/daemon/master.c (without one, the
  *      new value is only copied into the master's cfg, which children started
  *      later inherit).
+ * A new kind of value (say, a duration such as "30d") is a new enum cfg_type
+ * with its cases in cfg_key_set and cfg_key_expect (config_keys.c).
  */
 enum cfg_type {
 	CFG_TYPE_PATH,       /* a string shorter than max bytes */
