@@ -8,6 +8,7 @@
  */
 #include "temporis/daemon/master.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -24,14 +25,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "temporis/daemon/admin.h"
-#include "temporis/daemon/fds.h"
+#include "temporis/base/clock.h"
 #include "temporis/base/log.h"
 #include "temporis/base/privileges.h"
 #include "temporis/base/proctitle.h"
+#include "temporis/daemon/admin.h"
+#include "temporis/daemon/fds.h"
 #include "temporis/daemon/worker.h"
 #include "temporis/daemon/writer.h"
 
@@ -43,6 +44,8 @@
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 30000
 #define SUPERVISE_TICK_MS 100
+#define CHILD_POLL_MS 10               /* while waiting for one child to start or stop */
+#define ERR_TEXT_MAX 1024
 
 enum role { ROLE_WRITER, ROLE_WORKER };
 
@@ -50,9 +53,9 @@ struct child {
 	pid_t pid;                     /* 0 when not running */
 	enum role role;
 	unsigned index;
-	int64_t started_ms;
+	uint64_t started_ms;           /* mono_ms() */
 	unsigned fast_failures;        /* consecutive deaths before STABLE_CHILD_MS */
-	int64_t respawn_at_ms;         /* 0: no respawn scheduled */
+	uint64_t respawn_at_ms;        /* 0: no respawn scheduled */
 	bool wanted;                   /* false once retired (shutdown or fewer workers) */
 };
 
@@ -68,17 +71,23 @@ struct master {
 	bool stopping;
 };
 
-static int64_t now_ms(void)
+/* A descriptor we own and no longer need; a failure is worth a line, not a stop. */
+static void close_fd(int fd)
 {
-	struct timespec ts;
+	if (fd >= 0 && close(fd) < 0)
+		log_warn("close(%d): %s", fd, strerror(errno));
+}
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+/* A child that already exited (ESRCH; reaped later) is not an error. */
+static void signal_child(pid_t pid, int sig)
+{
+	if (kill(pid, sig) < 0 && errno != ESRCH)
+		log_warn("kill(%d, %s): %s", (int)pid, strsignal(sig), strerror(errno));
 }
 
 static int listen_tcp(const char *listen_addr)
 {
-	char host[CFG_ADDR_MAX], port[16];
+	char host[CFG_ADDR_MAX], port[CFG_PORT_TEXT_MAX];
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 	struct addrinfo *res = NULL;
@@ -106,8 +115,7 @@ static int listen_tcp(const char *listen_addr)
 	return fd;
 fail:
 	log_error("cannot listen on %s: %s", listen_addr, strerror(errno));
-	if (fd >= 0)
-		close(fd);
+	close_fd(fd);
 	freeaddrinfo(res);
 	return -1;
 }
@@ -115,7 +123,7 @@ fail:
 static int create_fds(struct master *m)
 {
 	int pipefd[2];
-	char err[512];
+	char err[ERR_TEXT_MAX];
 
 	m->fds.admin_fd = admin_listen(m->cfg->admin_socket, err, sizeof(err));
 	if (m->fds.admin_fd < 0) {
@@ -159,7 +167,8 @@ static int setup_signals(struct master *m)
 	if (m->sigfd < 0)
 		return -1;
 	/* A client closing mid-response must not kill anyone. */
-	signal(SIGPIPE, SIG_IGN);
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		return -1;
 	return 0;
 }
 
@@ -168,18 +177,19 @@ static void child_setup(struct master *m, pid_t master_pid)
 {
 	sigset_t set;
 
-	close(m->sigfd);
-	close(m->master_pipe_w);
+	close_fd(m->sigfd);
+	close_fd(m->master_pipe_w);
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		log_warn("PR_SET_PDEATHSIG: %s", strerror(errno));
 	if (getppid() != master_pid)
 		_exit(0);  /* the master died before the death signal was armed */
 	/* Ctrl-C reaches the whole process group, but only the master orders the
 	 * drain (workers first, then the writer, with SIGTERM); it also reloads. */
-	signal(SIGINT, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
+	if (signal(SIGINT, SIG_IGN) == SIG_ERR || signal(SIGHUP, SIG_IGN) == SIG_ERR)
+		log_warn("ignoring SIGINT and SIGHUP: %s", strerror(errno));
 	sigemptyset(&set);
-	sigprocmask(SIG_SETMASK, &set, NULL);
+	if (sigprocmask(SIG_SETMASK, &set, NULL) < 0)
+		log_warn("unblocking signals: %s", strerror(errno));
 }
 
 static int spawn(struct master *m, struct child *c)
@@ -194,14 +204,14 @@ static int spawn(struct master *m, struct child *c)
 	if (pid == 0) {
 		child_setup(m, master_pid);
 		if (c->role == ROLE_WRITER) {
-			close(m->fds.listen_fd);
+			close_fd(m->fds.listen_fd);
 			writer_main(m->cfg, &m->shm, &m->fds);
 		}
-		close(m->fds.admin_fd);
+		close_fd(m->fds.admin_fd);
 		worker_main(m->cfg, &m->shm, &m->fds, c->index);
 	}
 	c->pid = pid;
-	c->started_ms = now_ms();
+	c->started_ms = mono_ms();
 	c->respawn_at_ms = 0;
 	if (c->role == ROLE_WRITER)
 		log_info("started writer (pid %d)", (int)pid);
@@ -222,8 +232,8 @@ static struct child *child_by_pid(struct master *m, pid_t pid)
 
 static void schedule_respawn(struct master *m, struct child *c, int status)
 {
-	int64_t now = now_ms();
-	int64_t delay = 0;
+	uint64_t now = mono_ms();
+	uint64_t delay = 0;
 
 	if (now - c->started_ms >= STABLE_CHILD_MS)
 		c->fast_failures = 0;
@@ -272,22 +282,22 @@ static void reap(struct master *m)
 	}
 }
 
+static void respawn_if_due(struct master *m, struct child *c, uint64_t now)
+{
+	if (!c->wanted || c->pid != 0 || c->respawn_at_ms == 0 || now < c->respawn_at_ms)
+		return;
+	/* A failed fork (logged by spawn) keeps respawn_at_ms: retried next tick. */
+	if (spawn(m, c) == 0 && c->role == ROLE_WORKER)
+		atomic_fetch_add_explicit(&m->shm.hdr->workers_running, 1, memory_order_relaxed);
+}
+
 static void run_respawns(struct master *m)
 {
-	int64_t now = now_ms();
+	uint64_t now = mono_ms();
 
-	if (m->writer.wanted && m->writer.pid == 0 && m->writer.respawn_at_ms != 0 &&
-	    now >= m->writer.respawn_at_ms)
-		spawn(m, &m->writer);
-	for (unsigned i = 0; i < m->shm.hdr->nlanes; i++) {
-		struct child *c = &m->workers[i];
-
-		if (!c->wanted || c->pid != 0 || c->respawn_at_ms == 0 || now < c->respawn_at_ms)
-			continue;
-		if (spawn(m, c) == 0)
-			atomic_fetch_add_explicit(&m->shm.hdr->workers_running, 1,
-						  memory_order_relaxed);
-	}
+	respawn_if_due(m, &m->writer, now);
+	for (unsigned i = 0; i < m->shm.hdr->nlanes; i++)
+		respawn_if_due(m, &m->workers[i], now);
 }
 
 static int start_worker(struct master *m, unsigned i)
@@ -306,7 +316,7 @@ static int start_worker(struct master *m, unsigned i)
 
 static int wait_writer_ready(struct master *m)
 {
-	int64_t deadline = now_ms() + WRITER_START_TIMEOUT_MS;
+	uint64_t deadline = mono_ms() + WRITER_START_TIMEOUT_MS;
 	int status;
 
 	while (!atomic_load_explicit(&m->shm.hdr->writer_ready, memory_order_acquire)) {
@@ -317,11 +327,11 @@ static int wait_writer_ready(struct master *m)
 			m->writer.pid = 0;
 			return -1;
 		}
-		if (now_ms() > deadline) {
+		if (mono_ms() > deadline) {
 			log_error("the writer did not become ready in %d ms", WRITER_START_TIMEOUT_MS);
 			return -1;
 		}
-		poll(NULL, 0, 10);
+		poll(NULL, 0, CHILD_POLL_MS);
 	}
 	return 0;
 }
@@ -330,7 +340,7 @@ static void signal_workers(struct master *m, int sig)
 {
 	for (unsigned i = 0; i < m->shm.hdr->nlanes; i++)
 		if (m->workers[i].pid > 0)
-			kill(m->workers[i].pid, sig);
+			signal_child(m->workers[i].pid, sig);
 }
 
 static bool workers_alive(struct master *m)
@@ -354,35 +364,103 @@ static void apply_workers(struct master *m, int wanted)
 		struct child *c = &m->workers[i];
 
 		if (i < n && !c->wanted) {
-			start_worker(m, i);
+			/* A failed fork (logged by spawn) is retried like a death. */
+			if (start_worker(m, i) < 0)
+				c->respawn_at_ms = mono_ms() + BACKOFF_FIRST_MS;
 		} else if (i >= n && c->wanted) {
 			/* Retire gracefully: it stops accepting and finishes in-flight requests. */
 			c->wanted = false;
 			if (c->pid > 0)
-				kill(c->pid, SIGTERM);
+				signal_child(c->pid, SIGTERM);
 		}
 	}
 	log_info("running %u workers", n);
 }
 
+/* ---- SIGHUP ---- */
+
+/*
+ * What the running server does when a key marked CFG_APPLY_RELOAD changes; the
+ * hook runs after the new value is in the master's cfg (which later children
+ * inherit). Hooks run in this order: the new log level first, so that what the
+ * other hooks log is filtered by it.
+ */
+struct reload_hook {
+	const char *key;
+	void (*apply)(struct master *m);
+};
+
+static void apply_log_level(struct master *m)
+{
+	log_set_level(m->cfg->log_level);
+}
+
+static void apply_worker_count(struct master *m)
+{
+	apply_workers(m, m->cfg->workers);
+}
+
+static const struct reload_hook reload_hooks[] = {
+	{ "log_level", apply_log_level },
+	{ "workers", apply_worker_count },
+};
+
+#define RELOAD_HOOK_COUNT (sizeof(reload_hooks) / sizeof(reload_hooks[0]))
+
+static bool has_reload_hook(const struct cfg_key *k)
+{
+	for (size_t i = 0; i < RELOAD_HOOK_COUNT; i++)
+		if (strcmp(reload_hooks[i].key, k->name) == 0)
+			return true;
+	return false;
+}
+
+/* Every hook names a key that the table says applies on SIGHUP. */
+static bool reload_hooks_match_table(void)
+{
+	for (size_t i = 0; i < RELOAD_HOOK_COUNT; i++) {
+		const struct cfg_key *k = cfg_key_find(reload_hooks[i].key);
+
+		if (k == NULL || k->applies != CFG_APPLY_RELOAD)
+			return false;
+	}
+	return true;
+}
+
+/* Re-read the file into a copy; a bad file changes nothing. Keys missing from
+ * the file keep their running values. A changed key marked restart is only
+ * reported; one marked reload is copied in, then its hook (if any) runs. */
 static void reload(struct master *m)
 {
-	struct cfg next = *m->cfg;
-	char err[1024];
+	static struct cfg next; /* large: keep it off the stack */
+	char err[ERR_TEXT_MAX];
 
 	if (m->cfg_path == NULL) {
 		log_info("SIGHUP: no configuration file to reload");
 		return;
 	}
+	next = *m->cfg;
 	if (cfg_load(&next, m->cfg_path, err, sizeof(err)) < 0) {
 		log_error("reload failed, keeping the running configuration: %s", err);
 		return;
 	}
-	log_set_level(next.log_level);
-	m->cfg->log_level = next.log_level;
-	if (next.workers != m->cfg->workers) {
-		m->cfg->workers = next.workers;
-		apply_workers(m, next.workers);
+	for (size_t i = 0; i < cfg_key_count; i++) {
+		const struct cfg_key *k = &cfg_key_table[i];
+
+		if (!cfg_key_differs(k, m->cfg, &next))
+			continue;
+		if (k->applies == CFG_APPLY_RESTART)
+			log_warn("%s changed: takes effect after a restart", k->name);
+		else if (!has_reload_hook(k))
+			cfg_key_copy(k, m->cfg, &next);
+	}
+	for (size_t i = 0; i < RELOAD_HOOK_COUNT; i++) {
+		const struct cfg_key *k = cfg_key_find(reload_hooks[i].key);
+
+		if (k != NULL && cfg_key_differs(k, m->cfg, &next)) {
+			cfg_key_copy(k, m->cfg, &next);
+			reload_hooks[i].apply(m);
+		}
 	}
 	log_info("configuration reloaded from %s", m->cfg_path);
 }
@@ -430,21 +508,21 @@ static void supervise_tick(struct master *m)
 /* Workers first (they need the writer to acknowledge what they hold), then the writer. */
 static int drain(struct master *m)
 {
-	int64_t deadline = now_ms() + WORKER_STOP_TIMEOUT_MS;
+	uint64_t deadline = mono_ms() + WORKER_STOP_TIMEOUT_MS;
 	int status;
 
 	while (workers_alive(m)) {
-		if (now_ms() > deadline) {
+		if (mono_ms() > deadline) {
 			log_error("workers did not stop in %d ms; killing them", WORKER_STOP_TIMEOUT_MS);
 			signal_workers(m, SIGKILL);
-			deadline = now_ms() + WORKER_STOP_TIMEOUT_MS;
+			deadline = mono_ms() + WORKER_STOP_TIMEOUT_MS;
 		}
 		supervise_tick(m);
 	}
 	m->writer.wanted = false;
 	if (m->writer.pid > 0) {
-		kill(m->writer.pid, SIGTERM);
-		deadline = now_ms() + WRITER_STOP_TIMEOUT_MS;
+		signal_child(m->writer.pid, SIGTERM);
+		deadline = mono_ms() + WRITER_STOP_TIMEOUT_MS;
 		while (m->writer.pid > 0) {
 			pid_t pid = waitpid(m->writer.pid, &status, WNOHANG);
 
@@ -456,13 +534,13 @@ static int drain(struct master *m)
 				}
 				break;
 			}
-			if (now_ms() > deadline) {
+			if (mono_ms() > deadline) {
 				log_error("the writer did not stop in %d ms; killing it",
 					  WRITER_STOP_TIMEOUT_MS);
-				kill(m->writer.pid, SIGKILL);
+				signal_child(m->writer.pid, SIGKILL);
 				return 1;
 			}
-			poll(NULL, 0, 10);
+			poll(NULL, 0, CHILD_POLL_MS);
 		}
 	}
 	return 0;
@@ -473,10 +551,11 @@ static void cleanup(struct master *m)
 	struct stat st;
 
 	/* The admin socket is ours only if it is still the one we bound. */
-	if (lstat(m->cfg->admin_socket, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(m->cfg->admin_socket);
-	close(m->fds.listen_fd);
-	close(m->fds.admin_fd);
+	if (lstat(m->cfg->admin_socket, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    unlink(m->cfg->admin_socket) < 0)
+		log_warn("removing %s: %s", m->cfg->admin_socket, strerror(errno));
+	close_fd(m->fds.listen_fd);
+	close_fd(m->fds.admin_fd);
 	shm_destroy(&m->shm);
 }
 
@@ -485,6 +564,7 @@ int master_run(struct cfg *cfg, const char *cfg_path)
 	static struct master m;  /* large: keep it off the stack */
 	int rc = 1;
 
+	assert(reload_hooks_match_table());
 	m.cfg = cfg;
 	m.cfg_path = cfg_path;
 	m.fds.listen_fd = m.fds.admin_fd = -1;
@@ -522,7 +602,7 @@ out_kill:
 	m.stopping = true;
 	signal_workers(&m, SIGKILL);
 	if (m.writer.pid > 0)
-		kill(m.writer.pid, SIGKILL);
+		signal_child(m.writer.pid, SIGKILL);
 	while (waitpid(-1, NULL, 0) > 0)
 		;
 out:

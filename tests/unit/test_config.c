@@ -2,6 +2,7 @@
  * test_config.c - unit tests for src/base/config.c: defaults, every key read from a
  * real file (mkstemp), exact "FILE:LINE: message" errors, size suffixes, listen
  * splitting, and that the shipped etc/temporis.conf parses to the defaults.
+ * The key table itself and the documents are checked in test_config_keys.c.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -159,7 +160,7 @@ static uint64_t size_of(const char *text)
 
 /* ---- defaults and successful parsing ---- */
 
-static void test_defaults_match_spec(void **state)
+static void test_defaults_are_the_documented_values(void **state)
 {
 	struct cfg cfg;
 
@@ -731,7 +732,7 @@ static void test_shipped_config_sets_every_key_to_its_default(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults_match_spec),
+		cmocka_unit_test(test_defaults_are_the_documented_values),
 		cmocka_unit_test(test_default_web_root_is_the_installed_dashboard),
 		cmocka_unit_test(test_every_key_is_read_from_file),
 		cmocka_unit_test(test_keys_missing_from_file_keep_their_values),
