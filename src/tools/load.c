@@ -27,7 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "temporis/tools/load.h"
+#include "temporis/tools/load_batch.h"
+#include "temporis/tools/load_parse.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "dev"

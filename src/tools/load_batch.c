@@ -12,7 +12,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "temporis/tools/load.h"
+#include "temporis/tools/load_batch.h"
 
 #define BYTES_PER_RECORD_GUESS 64  /* initial capacity; the buffer grows as needed */
 #define GZIP_WINDOW_BITS (15 + 16) /* 32 KiB window, +16 selects the gzip wrapper */

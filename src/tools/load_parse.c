@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "temporis/tools/load.h"
+#include "temporis/tools/load_parse.h"
 
 #define NCOLS 3 /* timestamp, name, value */
 enum { COL_TS = 0, COL_NAME = 1, COL_VALUE = 2 };

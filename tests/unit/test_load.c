@@ -15,7 +15,8 @@
 #include <json-c/json.h>
 #include <zlib.h>
 
-#include "temporis/tools/load.h"
+#include "temporis/tools/load_batch.h"
+#include "temporis/tools/load_parse.h"
 
 #define GUNZIP_WINDOW_BITS (15 + 16)
 
