@@ -237,6 +237,33 @@ static void test_csv_bad_lines_say_what_is_wrong(void **state)
 	load_parser_free(p);
 }
 
+/* More fields than the parser starts with and a line longer than its first buffer: both
+ * grow, and the record comes out whole. */
+static void test_csv_wide_and_long_lines_are_read_whole(void **state)
+{
+	enum { WIDE = 40, NAME_LEN = 5000 };
+	struct load_parser *p = csv_parser("40", "39", "1", false, ',');
+	struct load_record rec;
+	char err[LOAD_ERR_MAX], *line = malloc(WIDE * 4 + NAME_LEN + 16), *o = line;
+
+	assert_non_null(line);
+	o += sprintf(o, "-7");
+	for (int f = 2; f < WIDE - 1; f++)
+		o += sprintf(o, ",%d", f);
+	*o++ = ',';
+	*o++ = '"';
+	memset(o, 'n', NAME_LEN);
+	o += NAME_LEN;
+	sprintf(o, "\",123");
+	assert_int_equal(feed(p, line, &rec, err), LOAD_RECORD);
+	assert_true(rec.timestamp == 123);
+	assert_int_equal(rec.name_len, NAME_LEN);
+	assert_true(rec.name[0] == 'n' && rec.name[NAME_LEN - 1] == 'n');
+	assert_true(rec.value.is_int && rec.value.i == -7);
+	free(line);
+	load_parser_free(p);
+}
+
 /* ---- NDJSON ---- */
 
 static struct load_parser *ndjson_parser(void)
@@ -450,6 +477,7 @@ int main(void)
 	    cmocka_unit_test(test_csv_other_delimiter_and_crlf),
 	    cmocka_unit_test(test_csv_header_with_bom_and_missing_column),
 	    cmocka_unit_test(test_csv_bad_lines_say_what_is_wrong),
+	    cmocka_unit_test(test_csv_wide_and_long_lines_are_read_whole),
 	    cmocka_unit_test(test_ndjson_keeps_value_types),
 	    cmocka_unit_test(test_ndjson_bad_lines_say_what_is_wrong),
 	    cmocka_unit_test(test_batch_body_is_the_ingest_json),
