@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "temporis/base/buf.h"
 #include "temporis/tools/load_batch.h"
 #include "temporis/tools/load_parse.h"
 
@@ -102,8 +103,7 @@ struct slot {
 	struct loader *ld;
 	struct evhttp_connection *evcon;
 	struct load_batch batch;
-	char *gz;
-	size_t gzcap, gzlen;
+	struct buf gz; /* the batch's body compressed, with --gzip */
 	enum slot_state state;
 	long attempt;  /* retries of the current batch so far */
 	int body_refs; /* body chunks libevent still references (see body_released) */
@@ -639,16 +639,15 @@ static int slot_request(struct slot *s)
 {
 	struct loader *ld = s->ld;
 	struct evhttp_request *req = evhttp_request_new(request_done, s);
-	const char *body = ld->o->gzip ? s->gz : s->batch.body;
-	size_t len = ld->o->gzip ? s->gzlen : s->batch.len;
+	const struct buf *body = ld->o->gzip ? &s->gz : &s->batch.body;
 
 	if (!req)
 		return -1;
 	evhttp_request_set_error_cb(req, request_error);
 	s->has_conn_err = false;
 	if (add_headers(ld, req) < 0 ||
-	    evbuffer_add_reference(evhttp_request_get_output_buffer(req), body, len, body_released,
-	                           s) < 0) {
+	    evbuffer_add_reference(evhttp_request_get_output_buffer(req), body->data, body->len,
+	                           body_released, s) < 0) {
 		evhttp_request_free(req);
 		return -1;
 	}
@@ -678,7 +677,7 @@ static int slot_send(struct slot *s)
 
 	if (load_batch_finish(&s->batch) < 0 ||
 	    (ld->o->gzip &&
-	     load_gzip(s->batch.body, s->batch.len, &s->gz, &s->gzcap, &s->gzlen) < 0)) {
+	     load_gzip(s->batch.body.data, s->batch.body.len, &s->gz) < 0)) {
 		say(ld, "out of memory while building a request");
 		return -1;
 	}
@@ -1012,7 +1011,7 @@ static void loader_free(struct loader *ld)
 		if (s->retry_ev)
 			event_free(s->retry_ev);
 		load_batch_free(&s->batch);
-		free(s->gz);
+		buf_free(&s->gz);
 	}
 	free(ld->slots);
 	if (ld->pump_ev)

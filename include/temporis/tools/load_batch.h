@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "temporis/base/buf.h"
 #include "temporis/tools/load_parse.h"
 
 /*
@@ -19,13 +20,12 @@
  * buffers are allocated by load_batch_init and freed by load_batch_free.
  */
 struct load_batch {
-	char *body; /* JSON text (NUL-terminated after load_batch_finish) */
-	size_t len, cap;
-	size_t count;      /* records in the batch */
-	size_t max;        /* records per batch */
-	uint64_t *lines;   /* input line of records[k] */
-	const char *file;  /* input name for messages; not owned */
-	char *source_json; /* the escaped "data_source" member, computed once */
+	struct buf body;  /* JSON text (NUL-terminated after load_batch_finish) */
+	size_t count;     /* records in the batch */
+	size_t max;       /* records per batch */
+	uint64_t *lines;  /* input line of records[k] */
+	const char *file; /* input name for messages; not owned */
+	struct buf head;  /* {"data_source":...,"records":[ that starts every body, built once */
 	bool finished;
 };
 
@@ -36,18 +36,20 @@ void load_batch_reset(struct load_batch *b, const char *file);
 /* Append one record read from line. -1 on allocation failure. The batch must not be full. */
 int load_batch_add(struct load_batch *b, const struct load_record *rec, uint64_t line);
 bool load_batch_full(const struct load_batch *b);
-/* Close the JSON text; after this body/len is the request body. -1 on allocation failure. */
+/* Close the JSON text; after this body.data[0..body.len) is the request body. -1 on
+ * allocation failure. */
 int load_batch_finish(struct load_batch *b);
 
-/* Append a JSON string literal for s (quotes and escapes included) to the batch text. */
-int load_json_string(struct load_batch *b, const char *s, size_t len);
+/* Append a JSON string literal for s[0..len) (quotes and escapes included) to out. 0, or -1
+ * when memory runs out (out->failed is then set). */
+int load_json_string(struct buf *out, const char *s, size_t len);
 /* Format a value as JSON: integers as integers, doubles with %.17g and always a '.' or an
  * exponent so the server keeps them doubles. buf must hold LOAD_NUM_MAX bytes. */
 #define LOAD_NUM_MAX 40
 size_t load_value_format(const struct load_value *v, char *buf);
 
-/* gzip-compress in[0..inlen) into *out (malloc'd or grown, capacity in *outcap), setting
- * *outlen. Returns 0, -1 on failure. */
-int load_gzip(const char *in, size_t inlen, char **out, size_t *outcap, size_t *outlen);
+/* gzip-compress in[0..inlen) into out, replacing what it held (its memory is reused).
+ * Returns 0, -1 on failure. */
+int load_gzip(const char *in, size_t inlen, struct buf *out);
 
 #endif
