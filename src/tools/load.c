@@ -66,7 +66,7 @@ struct input {
 	int nfiles, next;
 	FILE *fp;
 	const char *name;
-	struct load_parser *parser[2]; /* indexed by enum load_format */
+	struct load_parser *parser[LOAD_NDJSON + 1]; /* one per enum load_format */
 	struct load_parser *cur;
 	uint64_t line;
 	char *buf; /* getline's, reused for every line */

@@ -22,7 +22,11 @@
  * bottleneck, and JSON with repeated keys compresses well at any level. */
 #define GZIP_LEVEL Z_BEST_SPEED
 #define HEX_DIGITS "0123456789abcdef"
-#define ESCAPE_MAX 6 /* bytes of the longest escape, \u00XX */
+#define ESCAPE_MAX 6          /* bytes of the longest escape, \u00XX */
+#define JSON_CONTROL_END 0x20 /* JSON strings must escape the bytes below this */
+#define ASCII_DEL 0x7f        /* DEL, escaped as well */
+#define NIBBLE_BITS 4
+#define NIBBLE_MASK 0xf
 
 int load_json_string(struct buf *out, const char *s, size_t len)
 {
@@ -41,13 +45,13 @@ int load_json_string(struct buf *out, const char *s, size_t len)
 		if (c == '"' || c == '\\') {
 			*o++ = '\\';
 			*o++ = (char)c;
-		} else if (c < 0x20 || c == 0x7f) {
+		} else if (c < JSON_CONTROL_END || c == ASCII_DEL) {
 			*o++ = '\\';
 			*o++ = 'u';
 			*o++ = '0';
 			*o++ = '0';
-			*o++ = HEX_DIGITS[c >> 4];
-			*o++ = HEX_DIGITS[c & 0xf];
+			*o++ = HEX_DIGITS[c >> NIBBLE_BITS];
+			*o++ = HEX_DIGITS[c & NIBBLE_MASK];
 		} else {
 			*o++ = (char)c;
 		}
