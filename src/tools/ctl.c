@@ -1,5 +1,5 @@
 /*
- * ctl.c - temporisctl, the operator CLI (SPEC section 5).
+ * ctl.c - temporisctl, the operator CLI: accounts, tokens, data sources, status, backup.
  *
  * Turns one command line into one admin request frame on temporisd's admin Unix
  * socket, then prints the reply: human-readable text, or with --json the reply
@@ -23,7 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "temporis/base/buf.h"
 #include "temporis/base/config.h"
+#include "temporis/base/jsonutil.h"
 #include "temporis/ipc/proto.h"
 
 #ifndef PACKAGE_VERSION
@@ -75,31 +77,12 @@ struct command {
 
 /* ------------------------------------------------------------------ output helpers */
 
-static const char *jstr(json *o, const char *key)
+/* A reply's text field as printed: one that is missing (or not a string) prints as nothing. */
+static const char *field_text(json *o, const char *key)
 {
-	json *v;
+	const char *s = ju_str(o, key);
 
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return "";
-	return json_object_get_string(v);
-}
-
-static int64_t jint(json *o, const char *key)
-{
-	json *v;
-
-	if (!json_object_object_get_ex(o, key, &v))
-		return 0;
-	return json_object_get_int64(v);
-}
-
-static json *jarr(json *o, const char *key)
-{
-	json *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_array))
-		return NULL;
-	return v;
+	return s != NULL ? s : "";
 }
 
 /* Unix seconds as ISO-8601 UTC. */
@@ -115,7 +98,7 @@ static const char *iso_time(int64_t t, char *buf, size_t len)
 
 /* A table printed with aligned columns; cells are copied, control characters masked. */
 struct table {
-	size_t ncols, nrows, cap;
+	size_t ncols, nrows, cap; /* cap counts cells, ncols per row */
 	char **cells;
 	size_t width[TABLE_COLS_MAX];
 	bool failed;
@@ -123,19 +106,16 @@ struct table {
 
 static void table_row(struct table *t, const char *const *row)
 {
+	void *cells = t->cells;
+
 	if (t->failed)
 		return;
-	if (t->nrows == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : TABLE_ROWS_INITIAL;
-		char **grown = realloc(t->cells, cap * t->ncols * sizeof(*grown));
-
-		if (grown == NULL) {
-			t->failed = true;
-			return;
-		}
-		t->cells = grown;
-		t->cap = cap;
+	if (vec_reserve(&cells, &t->cap, (t->nrows + 1) * t->ncols, sizeof(*t->cells),
+	                TABLE_ROWS_INITIAL * t->ncols) != 0) {
+		t->failed = true;
+		return;
 	}
+	t->cells = cells;
 	for (size_t c = 0; c < t->ncols; c++) {
 		char *cell = strdup(row[c]);
 		size_t len;
@@ -181,29 +161,29 @@ static void table_print_free(struct table *t)
 
 static void print_account_created(json *r)
 {
-	printf("account %s created\n", jstr(r, "account"));
-	printf("token %s (shown once, store it now)\n", jstr(r, "token"));
-	printf("token id %s\n", jstr(r, "token_id"));
+	printf("account %s created\n", field_text(r, "account"));
+	printf("token %s (shown once, store it now)\n", field_text(r, "token"));
+	printf("token id %s\n", field_text(r, "token_id"));
 }
 
 static void print_token_created(json *r)
 {
-	printf("token %s (shown once, store it now)\n", jstr(r, "token"));
-	printf("token id %s\n", jstr(r, "token_id"));
+	printf("token %s (shown once, store it now)\n", field_text(r, "token"));
+	printf("token id %s\n", field_text(r, "token_id"));
 }
 
 static void print_accounts(json *r)
 {
 	static const char *const head[] = {"NAME", "CREATED"};
 	struct table t = {.ncols = 2};
-	json *list = jarr(r, "accounts");
+	json *list = ju_arr(r, "accounts");
 	char when[TIME_TEXT_MAX];
 
 	table_row(&t, head);
 	for (size_t i = 0; list && i < json_object_array_length(list); i++) {
 		json *a = json_object_array_get_idx(list, i);
-		const char *row[] = {jstr(a, "name"),
-		                     iso_time(jint(a, "created_at"), when, sizeof(when))};
+		const char *row[] = {field_text(a, "name"),
+		                     iso_time(ju_int_or(a, "created_at", 0), when, sizeof(when))};
 
 		table_row(&t, row);
 	}
@@ -214,14 +194,14 @@ static void print_tokens(json *r)
 {
 	static const char *const head[] = {"ID", "LABEL", "CREATED"};
 	struct table t = {.ncols = 3};
-	json *list = jarr(r, "tokens");
+	json *list = ju_arr(r, "tokens");
 	char when[TIME_TEXT_MAX];
 
 	table_row(&t, head);
 	for (size_t i = 0; list && i < json_object_array_length(list); i++) {
 		json *k = json_object_array_get_idx(list, i);
-		const char *row[] = {jstr(k, "id"), jstr(k, "label"),
-		                     iso_time(jint(k, "created_at"), when, sizeof(when))};
+		const char *row[] = {field_text(k, "id"), field_text(k, "label"),
+		                     iso_time(ju_int_or(k, "created_at", 0), when, sizeof(when))};
 
 		table_row(&t, row);
 	}
@@ -230,12 +210,14 @@ static void print_tokens(json *r)
 
 static void print_revoked(json *r)
 {
-	printf("token %s of account %s revoked\n", jstr(r, "token_id"), jstr(r, "account"));
+	printf("token %s of account %s revoked\n", field_text(r, "token_id"),
+	       field_text(r, "account"));
 }
 
 static void print_source(json *r, const char *what)
 {
-	printf("data source %s of account %s %s\n", jstr(r, "name"), jstr(r, "account"), what);
+	printf("data source %s of account %s %s\n", field_text(r, "name"), field_text(r, "account"),
+	       what);
 }
 
 static void print_source_created(json *r)
@@ -257,15 +239,16 @@ static void print_sources(json *r)
 {
 	static const char *const head[] = {"ACCOUNT", "NAME", "ARCHIVED", "CREATED"};
 	struct table t = {.ncols = 4};
-	json *list = jarr(r, "data_sources");
+	json *list = ju_arr(r, "data_sources");
 	char when[TIME_TEXT_MAX];
 
 	table_row(&t, head);
 	for (size_t i = 0; list && i < json_object_array_length(list); i++) {
 		json *s = json_object_array_get_idx(list, i);
 		bool archived = json_object_get_boolean(json_object_object_get(s, "archived"));
-		const char *row[] = {jstr(s, "account"), jstr(s, "name"), archived ? "yes" : "no",
-		                     iso_time(jint(s, "created_at"), when, sizeof(when))};
+		const char *row[] = {field_text(s, "account"), field_text(s, "name"),
+		                     archived ? "yes" : "no",
+		                     iso_time(ju_int_or(s, "created_at", 0), when, sizeof(when))};
 
 		table_row(&t, row);
 	}
@@ -274,13 +257,13 @@ static void print_sources(json *r)
 
 static void print_status(json *r)
 {
-	int64_t up = jint(r, "uptime_s");
+	int64_t up = ju_int_or(r, "uptime_s", 0);
 	json *fill = json_object_object_get(r, "ring_fill");
 
-	printf("workers            %lld\n", (long long)jint(r, "workers"));
-	printf("writer pid         %lld\n", (long long)jint(r, "writer_pid"));
+	printf("workers            %lld\n", (long long)ju_int_or(r, "workers", 0));
+	printf("writer pid         %lld\n", (long long)ju_int_or(r, "writer_pid", 0));
 	printf("ring fill          %.1f%%\n", json_object_get_double(fill) * PERCENT);
-	printf("records committed  %lld\n", (long long)jint(r, "records_committed"));
+	printf("records committed  %lld\n", (long long)ju_int_or(r, "records_committed", 0));
 	printf("uptime             %lldd %02lldh %02lldm %02llds\n", (long long)(up / SECS_PER_DAY),
 	       (long long)(up % SECS_PER_DAY / SECS_PER_HOUR),
 	       (long long)(up % SECS_PER_HOUR / SECS_PER_MIN), (long long)(up % SECS_PER_MIN));
@@ -288,7 +271,7 @@ static void print_status(json *r)
 
 static void print_backup(json *r)
 {
-	printf("backup written to %s\n", jstr(r, "backup"));
+	printf("backup written to %s\n", field_text(r, "backup"));
 }
 
 static const struct command commands[] = {
@@ -351,7 +334,7 @@ static int fail(const struct opts *o, const char *fmt, ...)
 		return EXIT_FAILURE;
 	}
 	e = json_object_new_object();
-	if (e == NULL || json_object_object_add(e, "error", json_object_new_string(msg)) != 0) {
+	if (e == NULL || ju_add_str(e, "error", msg) != 0) {
 		printf("{\"error\":\"out of memory\"}\n");
 	} else {
 		printf("%s\n", json_object_to_json_string_ext(
@@ -470,17 +453,6 @@ static int parse_args(const struct command *c, int argc, char **argv, struct opt
 
 /* ------------------------------------------------------------------ request */
 
-static int add_string(json *o, const char *key, const char *val)
-{
-	json *v = json_object_new_string(val);
-
-	if (v == NULL || json_object_object_add(o, key, v) != 0) {
-		json_object_put(v);
-		return -1;
-	}
-	return 0;
-}
-
 /* The server's working directory is not ours: send paths absolute. */
 static int absolute(const char *path, char *out, size_t len)
 {
@@ -501,7 +473,7 @@ static json *build_request(const struct command *c, const char **pos, int npos, 
 
 	if (req == NULL)
 		return NULL;
-	rc = add_string(req, "op", c->op);
+	rc = ju_add_str(req, "op", c->op);
 	for (int i = 0; i < npos && rc == 0; i++) {
 		const char *val = pos[i];
 
@@ -512,10 +484,10 @@ static json *build_request(const struct command *c, const char **pos, int npos, 
 			}
 			val = path;
 		}
-		rc = add_string(req, c->fields[i], val);
+		rc = ju_add_str(req, c->fields[i], val);
 	}
 	if (rc == 0 && label != NULL)
-		rc = add_string(req, "label", label);
+		rc = ju_add_str(req, "label", label);
 	if (rc != 0) {
 		json_object_put(req);
 		return NULL;

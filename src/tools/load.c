@@ -1,9 +1,8 @@
 /*
- * load.c - temporis-load, the bulk history loader: streams CSV/NDJSON input, cuts it into
- * batches (load_batch.c) and POSTs them to /v1/data_sources/ingest over a few keep-alive
- * libevent evhttp connections, retrying what is safe to retry (ingest is an idempotent
- * upsert). Owns the options, the event loop, the connection slots and the progress line.
- * Memory stays bounded: each slot holds one batch, input is read only when a slot is free.
+ * load.c - temporis-load, the bulk history loader: the command line, the input files read
+ * line by line into batches (load_parse.c, load_batch.c) when the HTTP client
+ * (load_client.c) has a free connection, and stderr: messages, the progress line and the
+ * summary. Owns the options, the input, the event loop and the exit status.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -11,13 +10,9 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <json-c/json.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,7 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "temporis/tools/load.h"
+#include "temporis/base/clock.h"
+#include "temporis/tools/load_batch.h"
+#include "temporis/tools/load_client.h"
+#include "temporis/tools/load_parse.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "dev"
@@ -37,35 +35,20 @@
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 #define DEFAULT_URL "http://127.0.0.1:8080"
-#define INGEST_PATH "/v1/data_sources/ingest"
 #define DEFAULT_BATCH 5000
 #define MAX_BATCH 1000000
 #define DEFAULT_CONCURRENCY 4
 #define MAX_CONCURRENCY 256
 #define DEFAULT_RETRIES 10
 #define MAX_RETRIES 1000
-#define HTTP_DEFAULT_PORT 80
-#define REQUEST_TIMEOUT_S 120    /* per request; the server answers 503 long before this */
-#define RESPONSE_MAX_BYTES 65536 /* error bodies are one short JSON object */
-#define BACKOFF_FIRST_MS 100
-#define BACKOFF_MAX_MS 10000
-#define RETRY_AFTER_MAX_S 60 /* never let a server park us longer than this per attempt */
 #define TOKEN_MAX 4096
-#define DETAIL_MAX 512
-#define MSG_MAX 1024
 #define PROGRESS_TTY_MS 200
 #define PROGRESS_PLAIN_S 5
 #define BAR_WIDTH 24
-#define MS_PER_S 1000
 #define US_PER_MS 1000
-#define NS_PER_S 1000000000.0
+#define US_PER_S 1000000.0
 #define SECS_PER_MIN 60
-#define HTTP_SUCCESS_MIN 200
-#define HTTP_SUCCESS_END 300
-#define HTTP_REQUEST_TIMEOUT_CODE 408
-#define HTTP_TOO_LARGE_CODE 413
-#define HTTP_TOO_MANY_CODE 429
-#define HTTP_SERVER_ERROR_MIN 500
+#define PERCENT 100
 
 struct opts {
 	const char *url, *token_file, *source;
@@ -83,76 +66,52 @@ struct input {
 	int nfiles, next;
 	FILE *fp;
 	const char *name;
-	struct load_parser *parser[2]; /* indexed by enum load_format */
+	struct load_parser *parser[LOAD_NDJSON + 1]; /* one per enum load_format */
 	struct load_parser *cur;
 	uint64_t line;
-	char *buf;
+	char *buf; /* getline's, reused for every line */
 	size_t bufcap;
-	bool done;
 	uint64_t bytes_read, bytes_total; /* bytes_total 0: unknown (a pipe) */
-};
-
-enum slot_state { SLOT_IDLE, SLOT_SENDING, SLOT_WAITING };
-
-struct loader;
-
-/* One connection and the batch it owns until the server accepts it (or we give up). */
-struct slot {
-	struct loader *ld;
-	struct evhttp_connection *evcon;
-	struct load_batch batch;
-	char *gz;
-	size_t gzcap, gzlen;
-	enum slot_state state;
-	long attempt;  /* retries of the current batch so far */
-	int body_refs; /* body chunks libevent still references (see body_released) */
-	struct event *retry_ev;
-	enum evhttp_request_error conn_err;
-	bool has_conn_err;
-	char last_error[MSG_MAX];
 };
 
 struct loader {
 	const struct opts *o;
 	struct event_base *base;
-	struct event *pump_ev, *progress_ev;
-	char host[256];
-	int port;
-	char *path;
-	char *auth;
-	struct slot *slots;
-	int inflight; /* slots not idle */
+	struct event *progress_ev;
+	struct load_client *client;
 	struct input in;
-	bool fatal, tty, progress_shown;
-	uint64_t records_sent, requests, retries;
-	struct timespec start;
+	bool tty, progress_shown;
+	uint64_t start_us; /* mono_us() when loading started */
 };
 
+static void vsay(struct loader *ld, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 static void say(struct loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Every message goes through here so that a TTY progress line is cleared first. */
-static void say(struct loader *ld, const char *fmt, ...)
+static void vsay(struct loader *ld, const char *fmt, va_list ap)
 {
-	va_list ap;
-
 	if (ld && ld->progress_shown) {
 		fputs("\r\033[K", stderr);
 		ld->progress_shown = false;
 	}
 	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
-	va_end(ap);
 	fputc('\n', stderr);
+}
+
+static void say(struct loader *ld, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(ld, fmt, ap);
+	va_end(ap);
 }
 
 static double elapsed_s(const struct loader *ld)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - ld->start.tv_sec) +
-	       (double)(now.tv_nsec - ld->start.tv_nsec) / NS_PER_S;
+	return (double)(mono_us() - ld->start_us) / US_PER_S;
 }
 
 /* ---- options ------------------------------------------------------------------------- */
@@ -358,7 +317,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 /* The token from --token-file (first line, trimmed) or $TEMPORIS_TOKEN; never printed. */
 static char *read_token(const struct opts *o)
 {
-	char buf[TOKEN_MAX];
+	char buf[TOKEN_MAX], *token;
 	const char *t = NULL;
 	size_t n;
 
@@ -388,46 +347,10 @@ static char *read_token(const struct opts *o)
 		say(NULL, "the access token is empty");
 		return NULL;
 	}
-	return strndup(t, n);
-}
-
-/* ---- target --------------------------------------------------------------------------- */
-
-/* Host, port and request path from --url; only plain http (put TLS in a proxy). */
-static int setup_target(struct loader *ld, const char *url)
-{
-	struct evhttp_uri *uri = evhttp_uri_parse(url);
-	const char *scheme, *host, *path;
-	size_t plen;
-	int rc = -1;
-
-	if (!uri) {
-		say(NULL, "--url %s is not a valid URL", url);
-		return -1;
-	}
-	scheme = evhttp_uri_get_scheme(uri);
-	host = evhttp_uri_get_host(uri);
-	if (!scheme || strcasecmp(scheme, "http") || !host || !*host) {
-		say(NULL, "--url must look like http://HOST[:PORT][/PREFIX] (got %s)", url);
-		goto out;
-	}
-	if (snprintf(ld->host, sizeof(ld->host), "%s", host) >= (int)sizeof(ld->host)) {
-		say(NULL, "--url host name is too long");
-		goto out;
-	}
-	ld->port = evhttp_uri_get_port(uri) > 0 ? evhttp_uri_get_port(uri) : HTTP_DEFAULT_PORT;
-	path = evhttp_uri_get_path(uri) ? evhttp_uri_get_path(uri) : "";
-	for (plen = strlen(path); plen > 0 && path[plen - 1] == '/'; plen--)
-		;
-	if (asprintf(&ld->path, "%.*s%s", (int)plen, path, INGEST_PATH) < 0) {
-		ld->path = NULL;
+	token = strndup(t, n);
+	if (!token)
 		say(NULL, "out of memory");
-		goto out;
-	}
-	rc = 0;
-out:
-	evhttp_uri_free(uri);
-	return rc;
+	return token;
 }
 
 /* ---- input ---------------------------------------------------------------------------- */
@@ -498,10 +421,8 @@ static int input_open_next(struct loader *ld, struct input *in)
 {
 	const char *file;
 
-	if (in->next >= in->nfiles) {
-		in->done = true;
+	if (in->next >= in->nfiles)
 		return 1;
-	}
 	file = in->files[in->next++];
 	if (!strcmp(file, "-")) {
 		in->fp = stdin;
@@ -550,10 +471,12 @@ static int input_record(struct loader *ld, struct input *in, struct load_record 
 	}
 }
 
-/* Fill b with up to --batch records; a batch never spans two inputs, so its line range
- * names one file. 0 ok (b->count may be 0 at the end of all input), -1 error (printed). */
-static int fill_batch(struct loader *ld, struct load_batch *b)
+/* The client's fill hook: b with up to --batch records; a batch never spans two inputs, so
+ * its line range names one file. 0 ok (b->count is 0 at the end of all input), -1 error
+ * (printed). */
+static int fill_batch(void *arg, struct load_batch *b)
 {
+	struct loader *ld = arg;
 	struct input *in = &ld->in;
 	struct load_record rec;
 	int rc;
@@ -583,322 +506,9 @@ static int fill_batch(struct loader *ld, struct load_batch *b)
 	return 0;
 }
 
-/* ---- requests ------------------------------------------------------------------------- */
-
-static void schedule_pump(struct loader *ld)
-{
-	event_active(ld->pump_ev, EV_TIMEOUT, 0);
-}
-
-static void slot_idle(struct slot *s)
-{
-	if (s->state != SLOT_IDLE)
-		s->ld->inflight--;
-	s->state = SLOT_IDLE;
-	schedule_pump(s->ld);
-}
-
-/* libevent sends the body from our buffer without copying it; the slot's batch may only be
- * rebuilt once libevent has let go of it (normally long before the response arrives). */
-static void body_released(const void *data, size_t len, void *arg)
-{
-	struct slot *s = arg;
-
-	s->body_refs--;
-	if (s->body_refs == 0 && s->state == SLOT_IDLE)
-		schedule_pump(s->ld);
-}
-
-static void request_done(struct evhttp_request *req, void *arg);
-
-static void request_error(enum evhttp_request_error err, void *arg)
-{
-	struct slot *s = arg;
-
-	s->conn_err = err;
-	s->has_conn_err = true;
-}
-
-static int add_headers(struct loader *ld, struct evhttp_request *req)
-{
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	char host[sizeof(ld->host) + 16];
-
-	snprintf(host, sizeof(host), "%s:%d", ld->host, ld->port);
-	if (evhttp_add_header(h, "Host", host) < 0 ||
-	    evhttp_add_header(h, "Authorization", ld->auth) < 0 ||
-	    evhttp_add_header(h, "Content-Type", "application/json") < 0 ||
-	    (ld->o->gzip && evhttp_add_header(h, "Content-Encoding", "gzip") < 0))
-		return -1;
-	return 0;
-}
-
-/* Issue (or re-issue) the slot's finished batch. -1: could not even start it. */
-static int slot_request(struct slot *s)
-{
-	struct loader *ld = s->ld;
-	struct evhttp_request *req = evhttp_request_new(request_done, s);
-	const char *body = ld->o->gzip ? s->gz : s->batch.body;
-	size_t len = ld->o->gzip ? s->gzlen : s->batch.len;
-
-	if (!req)
-		return -1;
-	evhttp_request_set_error_cb(req, request_error);
-	s->has_conn_err = false;
-	if (add_headers(ld, req) < 0 ||
-	    evbuffer_add_reference(evhttp_request_get_output_buffer(req), body, len, body_released,
-	                           s) < 0) {
-		evhttp_request_free(req);
-		return -1;
-	}
-	s->body_refs++;
-	s->state = SLOT_SENDING;
-	/* libevent owns req from here on, also when this fails */
-	return evhttp_make_request(s->evcon, req, EVHTTP_REQ_POST, ld->path);
-}
-
-/* Give up: no new batches, no further retries; requests on the wire may still finish. */
-static void stop_loading(struct loader *ld)
-{
-	ld->fatal = true;
-	for (long i = 0; i < ld->o->concurrency; i++) {
-		struct slot *s = &ld->slots[i];
-		if (s->state == SLOT_WAITING) {
-			evtimer_del(s->retry_ev);
-			slot_idle(s);
-		}
-	}
-	schedule_pump(ld);
-}
-
-static int slot_send(struct slot *s)
-{
-	struct loader *ld = s->ld;
-
-	if (load_batch_finish(&s->batch) < 0 ||
-	    (ld->o->gzip &&
-	     load_gzip(s->batch.body, s->batch.len, &s->gz, &s->gzcap, &s->gzlen) < 0)) {
-		say(ld, "out of memory while building a request");
-		return -1;
-	}
-	s->attempt = 0;
-	ld->inflight++;
-	s->state = SLOT_SENDING;
-	if (slot_request(s) < 0) {
-		say(ld, "cannot start a request to %s:%d", ld->host, ld->port);
-		slot_idle(s);
-		return -1;
-	}
-	return 0;
-}
-
-/* The event loop's only producer: fill every free slot with a batch and send it. Runs from
- * its own event so that callbacks never rebuild a buffer libevent is still using. */
-static void pump(evutil_socket_t fd, short what, void *arg)
-{
-	struct loader *ld = arg;
-
-	for (long i = 0; i < ld->o->concurrency && !ld->fatal && !ld->in.done; i++) {
-		struct slot *s = &ld->slots[i];
-		if (s->state != SLOT_IDLE || s->body_refs > 0)
-			continue;
-		if (fill_batch(ld, &s->batch) < 0 || (s->batch.count > 0 && slot_send(s) < 0)) {
-			stop_loading(ld);
-			break;
-		}
-	}
-	if ((ld->fatal || ld->in.done) && ld->inflight == 0)
-		event_base_loopexit(ld->base, NULL);
-}
-
-/* ---- responses ------------------------------------------------------------------------ */
-
-static const char *conn_error_text(const struct slot *s)
-{
-	if (!s->has_conn_err)
-		return "connection failed";
-	switch (s->conn_err) {
-	case EVREQ_HTTP_TIMEOUT:
-		return "request timed out";
-	case EVREQ_HTTP_EOF:
-		return "connection refused or closed";
-	case EVREQ_HTTP_INVALID_HEADER:
-		return "invalid response from the server";
-	case EVREQ_HTTP_BUFFER_ERROR:
-		return "connection error";
-	case EVREQ_HTTP_REQUEST_CANCEL:
-		return "request cancelled";
-	case EVREQ_HTTP_DATA_TOO_LONG:
-		return "response too large";
-	}
-	return "connection failed";
-}
-
-/* The "detail" of a JSON error body, else a short excerpt of whatever came back. */
-static void response_detail(struct evhttp_request *req, char *out, size_t outlen)
-{
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(in);
-	const char *text = (const char *)evbuffer_pullup(in, -1);
-	const char *reason = evhttp_request_get_response_code_line(req);
-	struct json_tokener *tok = NULL;
-	struct json_object *j = NULL, *d;
-
-	snprintf(out, outlen, "%s", reason ? reason : "");
-	if (!text || len == 0 || len > INT_MAX)
-		return;
-	tok = json_tokener_new();
-	if (!tok)
-		return;
-	j = json_tokener_parse_ex(tok, text, (int)len);
-	if (j && json_object_object_get_ex(j, "detail", &d) &&
-	    json_object_is_type(d, json_type_string))
-		snprintf(out, outlen, "%s", json_object_get_string(d));
-	else
-		snprintf(out, outlen, "%.*s", (int)(len < DETAIL_MAX / 4 ? len : DETAIL_MAX / 4),
-		         text);
-	json_object_put(j);
-	json_tokener_free(tok);
-}
-
-/* "FILE:LINES 1201-1300" for the batch of slot s. */
-static void batch_where(const struct slot *s, char *out, size_t outlen)
-{
-	const struct load_batch *b = &s->batch;
-
-	snprintf(out, outlen, "%s:LINES %" PRIu64 "-%" PRIu64, b->file ? b->file : "?",
-	         b->count ? b->lines[0] : 0, b->count ? b->lines[b->count - 1] : 0);
-}
-
-static bool retryable(int code)
-{
-	return code == 0 || code == HTTP_REQUEST_TIMEOUT_CODE || code == HTTP_TOO_MANY_CODE ||
-	       code >= HTTP_SERVER_ERROR_MIN;
-}
-
-/* Exponential back-off with jitter (so the connections do not retry in lockstep), but never
- * sooner than the server's Retry-After. */
-static long backoff_ms(long attempt, struct evhttp_request *req)
-{
-	long base = BACKOFF_FIRST_MS, ms;
-	const char *ra =
-	    req ? evhttp_find_header(evhttp_request_get_input_headers(req), "Retry-After") : NULL;
-
-	for (long i = 1; i < attempt && base < BACKOFF_MAX_MS; i++)
-		base *= 2;
-	if (base > BACKOFF_MAX_MS)
-		base = BACKOFF_MAX_MS;
-	ms = base / 2 + random() % (base / 2 + 1);
-	if (ra) {
-		char *end;
-		long secs = strtol(ra, &end, 10);
-		if (end != ra && secs > 0) {
-			if (secs > RETRY_AFTER_MAX_S)
-				secs = RETRY_AFTER_MAX_S;
-			if (secs * MS_PER_S > ms)
-				ms = secs * MS_PER_S;
-		}
-	}
-	return ms;
-}
-
-static void retry_fire(evutil_socket_t fd, short what, void *arg)
-{
-	struct slot *s = arg;
-
-	if (s->ld->fatal) {
-		slot_idle(s);
-		return;
-	}
-	if (slot_request(s) < 0) {
-		say(s->ld, "cannot start a request to %s:%d", s->ld->host, s->ld->port);
-		stop_loading(s->ld);
-		slot_idle(s);
-	}
-}
-
-static void retry_or_give_up(struct slot *s, int code, const char *detail,
-                             struct evhttp_request *req)
-{
-	struct loader *ld = s->ld;
-	char where[MSG_MAX];
-	long ms;
-
-	if (code)
-		snprintf(s->last_error, sizeof(s->last_error), "%d %s", code, detail);
-	else
-		snprintf(s->last_error, sizeof(s->last_error), "%s", detail);
-	if (ld->fatal) {
-		slot_idle(s);
-		return;
-	}
-	if (s->attempt >= ld->o->retries) {
-		batch_where(s, where, sizeof(where));
-		say(ld, "%s: giving up after %ld attempts: %s", where, s->attempt + 1,
-		    s->last_error);
-		stop_loading(ld);
-		slot_idle(s);
-		return;
-	}
-	s->attempt++;
-	ld->retries++;
-	ms = backoff_ms(s->attempt, req);
-	struct timeval tv = {.tv_sec = ms / MS_PER_S, .tv_usec = (ms % MS_PER_S) * US_PER_MS};
-	s->state = SLOT_WAITING;
-	if (evtimer_add(s->retry_ev, &tv) < 0) {
-		say(ld, "cannot schedule a retry");
-		stop_loading(ld);
-		slot_idle(s);
-	}
-}
-
-/* A 4xx that retrying cannot fix: say which input lines it concerns, and if the server
- * named a record ("records[3].value ..."), that record's own line. */
-static void report_rejection(const struct slot *s, int code, const char *detail)
-{
-	char where[MSG_MAX], hint[MSG_MAX] = "";
-	const char *r = strstr(detail, "records[");
-	unsigned long k;
-
-	batch_where(s, where, sizeof(where));
-	if (r && sscanf(r, "records[%lu]", &k) == 1 && k < s->batch.count)
-		snprintf(hint, sizeof(hint), " (record at %s:%" PRIu64 ")", s->batch.file,
-		         s->batch.lines[k]);
-	else if (code == HTTP_TOO_LARGE_CODE)
-		snprintf(hint, sizeof(hint), " (try a smaller --batch)");
-	say(s->ld, "%s: %d %s%s", where, code, detail, hint);
-}
-
-static void request_done(struct evhttp_request *req, void *arg)
-{
-	struct slot *s = arg;
-	struct loader *ld = s->ld;
-	int code = req ? evhttp_request_get_response_code(req) : 0;
-	char detail[DETAIL_MAX];
-
-	ld->requests++;
-	if (code >= HTTP_SUCCESS_MIN && code < HTTP_SUCCESS_END) {
-		ld->records_sent += s->batch.count;
-		slot_idle(s);
-		return;
-	}
-	if (code == 0)
-		snprintf(detail, sizeof(detail), "%s (%s:%d)", conn_error_text(s), ld->host,
-		         ld->port);
-	else
-		response_detail(req, detail, sizeof(detail));
-	if (retryable(code)) {
-		retry_or_give_up(s, code, detail, req);
-		return;
-	}
-	report_rejection(s, code, detail);
-	stop_loading(ld);
-	slot_idle(s);
-}
-
 /* ---- progress ------------------------------------------------------------------------- */
 
-static void progress_tty(struct loader *ld, double el, double rate)
+static void progress_tty(struct loader *ld, const struct load_stats *st, double el, double rate)
 {
 	char bar[BAR_WIDTH + 1];
 	double frac;
@@ -907,7 +517,7 @@ static void progress_tty(struct loader *ld, double el, double rate)
 
 	if (ld->in.bytes_total == 0) {
 		fprintf(stderr, "\r%" PRIu64 " records  %.0f records/s  %" PRIu64 " retries\033[K",
-		        ld->records_sent, rate, ld->retries);
+		        st->records_sent, rate, st->retries);
 		ld->progress_shown = true;
 		return;
 	}
@@ -922,7 +532,7 @@ static void progress_tty(struct loader *ld, double el, double rate)
 	fprintf(stderr,
 	        "\r[%s] %3d%%  %" PRIu64 " records  %.0f records/s  %" PRIu64
 	        " retries  ETA %ld:%02ld\033[K",
-	        bar, (int)(frac * 100), ld->records_sent, rate, ld->retries, eta / SECS_PER_MIN,
+	        bar, (int)(frac * PERCENT), st->records_sent, rate, st->retries, eta / SECS_PER_MIN,
 	        eta % SECS_PER_MIN);
 	ld->progress_shown = true;
 }
@@ -930,119 +540,108 @@ static void progress_tty(struct loader *ld, double el, double rate)
 static void progress_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct loader *ld = arg;
-	double el = elapsed_s(ld);
-	double rate = el > 0 ? (double)ld->records_sent / el : 0;
+	struct load_stats st;
+	double el = elapsed_s(ld), rate;
 
+	load_client_stats(ld->client, &st);
+	rate = el > 0 ? (double)st.records_sent / el : 0;
 	if (ld->tty) {
-		progress_tty(ld, el, rate);
+		progress_tty(ld, &st, el, rate);
 	} else if (ld->in.bytes_total) {
 		fprintf(stderr, PROG ": %" PRIu64 " records sent, %.0f records/s, %d%% read\n",
-		        ld->records_sent, rate,
-		        (int)(100.0 * (double)ld->in.bytes_read / (double)ld->in.bytes_total));
+		        st.records_sent, rate,
+		        (int)((double)PERCENT * (double)ld->in.bytes_read /
+		              (double)ld->in.bytes_total));
 	} else {
 		fprintf(stderr, PROG ": %" PRIu64 " records sent, %.0f records/s\n",
-		        ld->records_sent, rate);
+		        st.records_sent, rate);
 	}
 	fflush(stderr);
 }
 
-static void summary(struct loader *ld)
+static void summary(struct loader *ld, const struct load_stats *st)
 {
 	double el = elapsed_s(ld);
 
 	say(ld,
 	    "%" PRIu64 " records, %" PRIu64 " requests, %" PRIu64 " retries, %.2f s, %.0f "
 	    "records/s",
-	    ld->records_sent, ld->requests, ld->retries, el,
-	    el > 0 ? (double)ld->records_sent / el : 0.0);
+	    st->records_sent, st->requests, st->retries, el,
+	    el > 0 ? (double)st->records_sent / el : 0.0);
 }
 
 /* ---- set-up and main ------------------------------------------------------------------- */
 
-static int slot_init(struct loader *ld, struct slot *s)
+static void say_hook(void *arg, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+static void say_hook(void *arg, const char *fmt, va_list ap)
 {
-	s->ld = ld;
-	s->evcon = evhttp_connection_base_new(ld->base, NULL, ld->host, (unsigned short)ld->port);
-	s->retry_ev = evtimer_new(ld->base, retry_fire, s);
-	if (!s->evcon || !s->retry_ev ||
-	    load_batch_init(&s->batch, ld->o->source, (size_t)ld->o->batch) < 0)
-		return -1;
-	evhttp_connection_set_timeout(s->evcon, REQUEST_TIMEOUT_S);
-	evhttp_connection_set_max_body_size(s->evcon, RESPONSE_MAX_BYTES);
-	return 0;
+	vsay(arg, fmt, ap);
 }
 
-static int loader_init(struct loader *ld, const struct opts *o, const char *token)
+/* The HTTP client for the options; NULL after saying why (a bad --url). */
+static struct load_client *client_new(struct loader *ld)
+{
+	const struct opts *o = ld->o;
+	struct load_client_opts co = {.url = o->url,
+	                              .source = o->source,
+	                              .batch = (size_t)o->batch,
+	                              .concurrency = o->concurrency,
+	                              .retries = o->retries,
+	                              .gzip = o->gzip};
+	struct load_client_hooks hooks = {.fill = fill_batch, .vsay = say_hook, .arg = ld};
+
+	return load_client_new(&co, &hooks);
+}
+
+static int loader_init(struct loader *ld, const char *token)
 {
 	struct timeval tick = {.tv_sec = 0, .tv_usec = PROGRESS_TTY_MS * US_PER_MS};
 
-	ld->o = o;
 	ld->tty = isatty(STDERR_FILENO);
 	if (!ld->tty)
 		tick = (struct timeval){.tv_sec = PROGRESS_PLAIN_S};
-	if (asprintf(&ld->auth, "Bearer %s", token) < 0) {
-		ld->auth = NULL;
-		return -1;
-	}
 	ld->base = event_base_new();
 	if (!ld->base)
 		return -1;
-	ld->pump_ev = event_new(ld->base, -1, 0, pump, ld);
 	ld->progress_ev = event_new(ld->base, -1, EV_PERSIST, progress_tick, ld);
-	ld->slots = calloc((size_t)o->concurrency, sizeof(*ld->slots));
-	if (!ld->pump_ev || !ld->progress_ev || !ld->slots)
+	if (!ld->progress_ev || load_client_open(ld->client, ld->base, token) < 0)
 		return -1;
-	for (long i = 0; i < o->concurrency; i++)
-		if (slot_init(ld, &ld->slots[i]) < 0)
-			return -1;
-	if (!o->quiet && event_add(ld->progress_ev, &tick) < 0)
+	if (!ld->o->quiet && event_add(ld->progress_ev, &tick) < 0)
 		return -1;
 	return 0;
 }
 
 static void loader_free(struct loader *ld)
 {
-	/* connections first: freeing them releases the body references into the slots */
-	for (long i = 0; ld->slots && i < ld->o->concurrency; i++)
-		if (ld->slots[i].evcon)
-			evhttp_connection_free(ld->slots[i].evcon);
-	for (long i = 0; ld->slots && i < ld->o->concurrency; i++) {
-		struct slot *s = &ld->slots[i];
-		if (s->retry_ev)
-			event_free(s->retry_ev);
-		load_batch_free(&s->batch);
-		free(s->gz);
-	}
-	free(ld->slots);
-	if (ld->pump_ev)
-		event_free(ld->pump_ev);
+	/* the client's events and connections live on the base: they go first */
+	load_client_free(ld->client);
 	if (ld->progress_ev)
 		event_free(ld->progress_ev);
 	if (ld->base)
 		event_base_free(ld->base);
 	input_free(&ld->in);
-	free(ld->path);
-	if (ld->auth)
-		explicit_bzero(ld->auth, strlen(ld->auth));
-	free(ld->auth);
 }
 
 static int run(struct loader *ld)
 {
-	clock_gettime(CLOCK_MONOTONIC, &ld->start);
-	schedule_pump(ld);
+	struct load_stats st;
+
+	ld->start_us = mono_us();
+	load_client_start(ld->client);
 	if (event_base_dispatch(ld->base) < 0) {
 		say(ld, "event loop failed");
 		return EXIT_FAIL;
 	}
+	load_client_stats(ld->client, &st);
 	if (!ld->o->quiet)
-		summary(ld);
-	if (!ld->fatal && !ld->in.done) {
+		summary(ld, &st);
+	if (!st.failed && !st.drained) {
 		/* only if libevent kept a body reference forever; never report that as success */
 		say(ld, "stopped before the end of the input");
 		return EXIT_FAIL;
 	}
-	return ld->fatal ? EXIT_FAIL : EXIT_SUCCESS;
+	return st.failed ? EXIT_FAIL : EXIT_SUCCESS;
 }
 
 int main(int argc, char **argv)
@@ -1059,16 +658,18 @@ int main(int argc, char **argv)
 		status = rc > 0 ? EXIT_SUCCESS : EXIT_USAGE;
 		goto out;
 	}
-	if (setup_target(&ld, o.url) < 0 || input_init(&ld.in, &o) < 0)
+	ld.client = client_new(&ld);
+	if (!ld.client || input_init(&ld.in, &o) < 0)
 		goto out;
 	token = read_token(&o);
 	if (!token)
 		goto out;
 	status = EXIT_FAIL;
-	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR || loader_init(&ld, &o, token) < 0) {
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR || loader_init(&ld, token) < 0) {
 		say(NULL, "cannot set up: %s", errno ? strerror(errno) : "out of memory");
 		goto out;
 	}
+	/* the retry back-off's jitter: different for loaders started together */
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	status = run(&ld);
 out:

@@ -12,7 +12,8 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "temporis/tools/load.h"
+#include "temporis/base/buf.h"
+#include "temporis/tools/load_batch.h"
 
 #define BYTES_PER_RECORD_GUESS 64  /* initial capacity; the buffer grows as needed */
 #define GZIP_WINDOW_BITS (15 + 16) /* 32 KiB window, +16 selects the gzip wrapper */
@@ -21,61 +22,42 @@
  * bottleneck, and JSON with repeated keys compresses well at any level. */
 #define GZIP_LEVEL Z_BEST_SPEED
 #define HEX_DIGITS "0123456789abcdef"
+#define ESCAPE_MAX 6          /* bytes of the longest escape, \u00XX */
+#define JSON_CONTROL_END 0x20 /* JSON strings must escape the bytes below this */
+#define ASCII_DEL 0x7f        /* DEL, escaped as well */
+#define NIBBLE_BITS 4
+#define NIBBLE_MASK 0xf
 
-static int reserve(struct load_batch *b, size_t more)
+int load_json_string(struct buf *out, const char *s, size_t len)
 {
-	size_t cap = b->cap ? b->cap : BYTES_PER_RECORD_GUESS;
-	char *n;
+	char *o;
 
-	if (b->len + more + 1 <= b->cap)
-		return 0;
-	while (cap < b->len + more + 1) {
-		if (cap > SIZE_MAX / 2)
-			return -1;
-		cap *= 2;
+	/* worst case every byte becomes \u00XX, plus the quotes */
+	if (out->failed || len > (SIZE_MAX - 2) / ESCAPE_MAX ||
+	    buf_reserve(out, len * ESCAPE_MAX + 2, 0) < 0) {
+		out->failed = true;
+		return -1;
 	}
-	n = realloc(b->body, cap);
-	if (!n)
-		return -1;
-	b->body = n;
-	b->cap = cap;
-	return 0;
-}
-
-static int append(struct load_batch *b, const char *s, size_t n)
-{
-	if (reserve(b, n) < 0)
-		return -1;
-	memcpy(b->body + b->len, s, n);
-	b->len += n;
-	return 0;
-}
-
-int load_json_string(struct load_batch *b, const char *s, size_t len)
-{
-	/* worst case every byte becomes \u00XX (6 bytes), plus the quotes */
-	if (len > (SIZE_MAX - 2) / 6 || reserve(b, len * 6 + 2) < 0)
-		return -1;
-	char *o = b->body + b->len;
+	o = out->data + out->len;
 	*o++ = '"';
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c == '"' || c == '\\') {
 			*o++ = '\\';
 			*o++ = (char)c;
-		} else if (c < 0x20 || c == 0x7f) {
+		} else if (c < JSON_CONTROL_END || c == ASCII_DEL) {
 			*o++ = '\\';
 			*o++ = 'u';
 			*o++ = '0';
 			*o++ = '0';
-			*o++ = HEX_DIGITS[c >> 4];
-			*o++ = HEX_DIGITS[c & 0xf];
+			*o++ = HEX_DIGITS[c >> NIBBLE_BITS];
+			*o++ = HEX_DIGITS[c & NIBBLE_MASK];
 		} else {
 			*o++ = (char)c;
 		}
 	}
 	*o++ = '"';
-	b->len = (size_t)(o - b->body);
+	out->len = (size_t)(o - out->data);
 	return 0;
 }
 
@@ -96,18 +78,21 @@ size_t load_value_format(const struct load_value *v, char *buf)
 
 static const char body_head[] = "{\"data_source\":";
 static const char body_records[] = ",\"records\":[";
+static const char record_value[] = ",\"value\":";
+static const char body_tail[] = "]}";
 
 int load_batch_init(struct load_batch *b, const char *source, size_t max_records)
 {
 	memset(b, 0, sizeof(*b));
 	b->max = max_records;
 	b->lines = malloc((max_records ? max_records : 1) * sizeof(*b->lines));
-	if (!b->lines || reserve(b, max_records * BYTES_PER_RECORD_GUESS) < 0)
+	if (!b->lines || max_records > SIZE_MAX / BYTES_PER_RECORD_GUESS ||
+	    buf_reserve(&b->body, max_records * BYTES_PER_RECORD_GUESS, BYTES_PER_RECORD_GUESS) < 0)
 		goto fail;
-	if (load_json_string(b, source, strlen(source)) < 0)
-		goto fail;
-	b->source_json = strndup(b->body, b->len);
-	if (!b->source_json || reserve(b, sizeof(body_head) + b->len + sizeof(body_records)) < 0)
+	if (buf_append(&b->head, body_head, sizeof(body_head) - 1) < 0 ||
+	    load_json_string(&b->head, source, strlen(source)) < 0 ||
+	    buf_append(&b->head, body_records, sizeof(body_records) - 1) < 0 ||
+	    buf_reserve(&b->body, b->head.len, 0) < 0)
 		goto fail;
 	load_batch_reset(b, NULL);
 	return 0;
@@ -118,25 +103,19 @@ fail:
 
 void load_batch_free(struct load_batch *b)
 {
-	free(b->body);
+	buf_free(&b->body);
+	buf_free(&b->head);
 	free(b->lines);
-	free(b->source_json);
 	memset(b, 0, sizeof(*b));
 }
 
 void load_batch_reset(struct load_batch *b, const char *file)
 {
-	size_t src = strlen(b->source_json);
-
-	/* init reserved room for this prefix and capacity never shrinks */
-	assert(b->cap > sizeof(body_head) + src + sizeof(body_records));
-	b->len = 0;
-	memcpy(b->body, body_head, sizeof(body_head) - 1);
-	b->len += sizeof(body_head) - 1;
-	memcpy(b->body + b->len, b->source_json, src);
-	b->len += src;
-	memcpy(b->body + b->len, body_records, sizeof(body_records) - 1);
-	b->len += sizeof(body_records) - 1;
+	/* init reserved room for the head and capacity never shrinks */
+	assert(b->body.cap >= b->head.len);
+	buf_reset(&b->body);
+	memcpy(b->body.data, b->head.data, b->head.len);
+	b->body.len = b->head.len;
 	b->count = 0;
 	b->file = file;
 	b->finished = false;
@@ -150,18 +129,16 @@ bool load_batch_full(const struct load_batch *b)
 int load_batch_add(struct load_batch *b, const struct load_record *rec, uint64_t line)
 {
 	char num[LOAD_NUM_MAX];
-	int n;
 	size_t vn;
 
 	if (b->count >= b->max || b->finished)
 		return -1;
-	n = snprintf(num, sizeof(num),
-	             "%s{\"timestamp\":%" PRId64 ",\"name\":", b->count ? "," : "", rec->timestamp);
-	if (append(b, num, (size_t)n) < 0 || load_json_string(b, rec->name, rec->name_len) < 0 ||
-	    append(b, ",\"value\":", sizeof(",\"value\":") - 1) < 0)
-		return -1;
 	vn = load_value_format(&rec->value, num);
-	if (append(b, num, vn) < 0 || append(b, "}", 1) < 0)
+	if (buf_printf(&b->body, "%s{\"timestamp\":%" PRId64 ",\"name\":", b->count ? "," : "",
+	               rec->timestamp) < 0 ||
+	    load_json_string(&b->body, rec->name, rec->name_len) < 0 ||
+	    buf_append(&b->body, record_value, sizeof(record_value) - 1) < 0 ||
+	    buf_append(&b->body, num, vn) < 0 || buf_append(&b->body, "}", 1) < 0)
 		return -1;
 	b->lines[b->count++] = line;
 	return 0;
@@ -169,14 +146,15 @@ int load_batch_add(struct load_batch *b, const struct load_record *rec, uint64_t
 
 int load_batch_finish(struct load_batch *b)
 {
-	if (append(b, "]}", 2) < 0)
+	/* the NUL goes in with the tail but is not counted: body.len is the request's length */
+	if (buf_append(&b->body, body_tail, sizeof(body_tail)) < 0)
 		return -1;
-	b->body[b->len] = '\0'; /* reserve() always leaves room for it */
+	b->body.len--;
 	b->finished = true;
 	return 0;
 }
 
-int load_gzip(const char *in, size_t inlen, char **out, size_t *outcap, size_t *outlen)
+int load_gzip(const char *in, size_t inlen, struct buf *out)
 {
 	z_stream zs;
 	uLong bound;
@@ -189,24 +167,18 @@ int load_gzip(const char *in, size_t inlen, char **out, size_t *outcap, size_t *
 	                 Z_DEFAULT_STRATEGY) != Z_OK)
 		return -1;
 	bound = deflateBound(&zs, (uLong)inlen);
-	if (bound > UINT_MAX)
+	buf_reset(out);
+	if (bound > UINT_MAX || buf_reserve(out, bound, 0) < 0)
 		goto out;
-	if (*outcap < bound) {
-		char *n = realloc(*out, bound);
-		if (!n)
-			goto out;
-		*out = n;
-		*outcap = bound;
-	}
 	zs.next_in = (Bytef *)(uintptr_t)in;
 	zs.avail_in = (uInt)inlen;
-	zs.next_out = (Bytef *)*out;
+	zs.next_out = (Bytef *)out->data;
 	zs.avail_out = (uInt)bound;
 	if (deflate(&zs, Z_FINISH) != Z_STREAM_END)
 		goto out;
-	*outlen = zs.total_out;
+	out->len = zs.total_out;
 	rc = 0;
 out:
-	deflateEnd(&zs);
+	deflateEnd(&zs); /* only frees the stream: the outcome is already known */
 	return rc;
 }

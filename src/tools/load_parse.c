@@ -8,12 +8,12 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "temporis/tools/load.h"
+#include "temporis/base/buf.h"
+#include "temporis/base/err.h"
+#include "temporis/tools/load_parse.h"
 
 #define NCOLS 3 /* timestamp, name, value */
 enum { COL_TS = 0, COL_NAME = 1, COL_VALUE = 2 };
@@ -23,7 +23,7 @@ enum { COL_TS = 0, COL_NAME = 1, COL_VALUE = 2 };
 #define NUM_TEXT_MAX 128 /* longer numeric text is not a value anyone writes */
 
 struct field {
-	size_t off, len; /* into parser->buf */
+	size_t off, len; /* into parser->text */
 };
 
 struct load_parser {
@@ -33,27 +33,12 @@ struct load_parser {
 	bool want_header;   /* the next non-blank line is the header */
 	char *names[NCOLS]; /* column given by header name, else NULL */
 	long index[NCOLS];  /* 0-based column, -1 until the header resolves it */
-	char *buf;          /* unquoted field text of the current line */
-	size_t bufcap;
+	struct buf text;    /* unquoted field text of the current line */
 	struct field *fields;
 	size_t nfields, fieldcap;
 	struct json_tokener *tok;
 	struct json_object *obj; /* current NDJSON record; rec->name points into it */
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void trim(const char **s, size_t *len)
 {
@@ -150,21 +135,31 @@ static int parser_columns(struct load_parser *p, const struct load_csv_opts *csv
 			continue;
 		}
 		if (!csv->header) {
-			set_err(err, errlen, "column '%s' needs a header line (use an index)",
+			err_set(err, errlen, "column '%s' needs a header line (use an index)",
 			        spec);
 			return -1;
 		}
 		if (!*spec) {
-			set_err(err, errlen, "empty column name");
+			err_set(err, errlen, "empty column name");
 			return -1;
 		}
 		p->names[c] = strdup(spec);
 		if (!p->names[c]) {
-			set_err(err, errlen, "out of memory");
+			err_set(err, errlen, "out of memory");
 			return -1;
 		}
 	}
 	return 0;
+}
+
+/* Room for need fields; the array only grows, so a warm parser does not allocate. */
+static int reserve_fields(struct load_parser *p, size_t need)
+{
+	void *fields = p->fields;
+	int rc = vec_reserve(&fields, &p->fieldcap, need, sizeof(*p->fields), FIELDS_INITIAL);
+
+	p->fields = fields;
+	return rc;
 }
 
 struct load_parser *load_parser_new(enum load_format fmt, const struct load_csv_opts *csv,
@@ -173,14 +168,14 @@ struct load_parser *load_parser_new(enum load_format fmt, const struct load_csv_
 	struct load_parser *p = calloc(1, sizeof(*p));
 
 	if (!p) {
-		set_err(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		return NULL;
 	}
 	p->fmt = fmt;
 	if (fmt == LOAD_NDJSON) {
 		p->tok = json_tokener_new();
 		if (!p->tok) {
-			set_err(err, errlen, "out of memory");
+			err_set(err, errlen, "out of memory");
 			goto fail;
 		}
 		/* trailing text is checked by hand for a clearer message */
@@ -192,12 +187,10 @@ struct load_parser *load_parser_new(enum load_format fmt, const struct load_csv_
 	p->header = csv->header;
 	if (parser_columns(p, csv, err, errlen) < 0)
 		goto fail;
-	p->fields = malloc(FIELDS_INITIAL * sizeof(*p->fields));
-	if (!p->fields) {
-		set_err(err, errlen, "out of memory");
+	if (reserve_fields(p, FIELDS_INITIAL) < 0) {
+		err_set(err, errlen, "out of memory");
 		goto fail;
 	}
-	p->fieldcap = FIELDS_INITIAL;
 	load_parser_reset(p);
 	return p;
 fail:
@@ -211,7 +204,7 @@ void load_parser_free(struct load_parser *p)
 		return;
 	for (int c = 0; c < NCOLS; c++)
 		free(p->names[c]);
-	free(p->buf);
+	buf_free(&p->text);
 	free(p->fields);
 	if (p->obj)
 		json_object_put(p->obj);
@@ -230,60 +223,52 @@ void load_parser_reset(struct load_parser *p)
 
 static int push_field(struct load_parser *p, size_t off, size_t len)
 {
-	if (p->nfields == p->fieldcap) {
-		struct field *n = realloc(p->fields, 2 * p->fieldcap * sizeof(*n));
-		if (!n)
-			return -1;
-		p->fields = n;
-		p->fieldcap *= 2;
-	}
+	if (reserve_fields(p, p->nfields + 1) < 0)
+		return -1;
 	p->fields[p->nfields].off = off;
 	p->fields[p->nfields].len = len;
 	p->nfields++;
 	return 0;
 }
 
-/* One quoted field starting at line[*i] == '"'; unescaped into buf at *o. Afterwards *i is
+/* One quoted field starting at line[*i] == '"'; unescaped into p->text at *o. Afterwards *i is
  * at the delimiter or the end of the line. */
 static int split_quoted(struct load_parser *p, const char *line, size_t len, size_t *i, size_t *o,
                         char *err, size_t errlen)
 {
 	for ((*i)++;; (*i)++) {
 		if (*i >= len) {
-			set_err(err, errlen, "unterminated quoted field");
+			err_set(err, errlen, "unterminated quoted field");
 			return -1;
 		}
 		if (line[*i] != '"') {
-			p->buf[(*o)++] = line[*i];
+			p->text.data[(*o)++] = line[*i];
 			continue;
 		}
 		if (*i + 1 < len && line[*i + 1] == '"') {
-			p->buf[(*o)++] = '"';
+			p->text.data[(*o)++] = '"';
 			(*i)++;
 			continue;
 		}
 		(*i)++;
 		if (*i < len && line[*i] != p->delimiter) {
-			set_err(err, errlen, "unexpected character after a closing quote");
+			err_set(err, errlen, "unexpected character after a closing quote");
 			return -1;
 		}
 		return 0;
 	}
 }
 
-/* Split a CSV line into p->fields; field text is copied (unquoted) into p->buf. */
+/* Split a CSV line into p->fields; field text is copied (unquoted) into p->text, which
+ * unquoting only shortens, so the line's length is all the room it needs. */
 static int split_csv(struct load_parser *p, const char *line, size_t len, char *err, size_t errlen)
 {
 	size_t i = 0, o = 0;
 
-	if (len + 1 > p->bufcap) {
-		char *n = realloc(p->buf, len + 1);
-		if (!n) {
-			set_err(err, errlen, "out of memory");
-			return -1;
-		}
-		p->buf = n;
-		p->bufcap = len + 1;
+	buf_reset(&p->text);
+	if (buf_reserve(&p->text, len, 0) < 0) {
+		err_set(err, errlen, "out of memory");
+		return -1;
 	}
 	p->nfields = 0;
 	for (;;) {
@@ -293,14 +278,16 @@ static int split_csv(struct load_parser *p, const char *line, size_t len, char *
 				return -1;
 		} else {
 			while (i < len && line[i] != p->delimiter)
-				p->buf[o++] = line[i++];
+				p->text.data[o++] = line[i++];
 		}
 		if (push_field(p, start, o - start) < 0) {
-			set_err(err, errlen, "out of memory");
+			err_set(err, errlen, "out of memory");
 			return -1;
 		}
-		if (i >= len)
+		if (i >= len) {
+			p->text.len = o;
 			return 0;
+		}
 		i++; /* the delimiter */
 	}
 }
@@ -311,7 +298,7 @@ static int resolve_header(struct load_parser *p, char *err, size_t errlen)
 		if (!p->names[c])
 			continue;
 		for (size_t f = 0; f < p->nfields && p->index[c] < 0; f++) {
-			const char *s = p->buf + p->fields[f].off;
+			const char *s = p->text.data + p->fields[f].off;
 			size_t n = p->fields[f].len;
 			if (f == 0 && n >= UTF8_BOM_LEN && !memcmp(s, UTF8_BOM, UTF8_BOM_LEN)) {
 				s += UTF8_BOM_LEN;
@@ -322,7 +309,7 @@ static int resolve_header(struct load_parser *p, char *err, size_t errlen)
 				p->index[c] = (long)f;
 		}
 		if (p->index[c] < 0) {
-			set_err(err, errlen, "no column named '%s' in the header", p->names[c]);
+			err_set(err, errlen, "no column named '%s' in the header", p->names[c]);
 			return -1;
 		}
 	}
@@ -341,21 +328,21 @@ static enum load_status csv_record(struct load_parser *p, struct load_record *re
 		if (p->index[c] + 1 > need)
 			need = p->index[c] + 1;
 	if ((long)p->nfields < need) {
-		set_err(err, errlen, "expected at least %ld fields, found %zu", need, p->nfields);
+		err_set(err, errlen, "expected at least %ld fields, found %zu", need, p->nfields);
 		return LOAD_ERROR;
 	}
 	f = &p->fields[p->index[COL_TS]];
-	if (load_number_parse(p->buf + f->off, f->len, &ts) < 0 || !ts.is_int) {
-		set_err(err, errlen, "timestamp is not an integer");
+	if (load_number_parse(p->text.data + f->off, f->len, &ts) < 0 || !ts.is_int) {
+		err_set(err, errlen, "timestamp is not an integer");
 		return LOAD_ERROR;
 	}
 	rec->timestamp = ts.i;
 	f = &p->fields[p->index[COL_NAME]];
-	rec->name = p->buf + f->off;
+	rec->name = p->text.data + f->off;
 	rec->name_len = f->len;
 	f = &p->fields[p->index[COL_VALUE]];
-	if (load_number_parse(p->buf + f->off, f->len, &rec->value) < 0) {
-		set_err(err, errlen,
+	if (load_number_parse(p->text.data + f->off, f->len, &rec->value) < 0) {
+		err_set(err, errlen,
 		        errno == ERANGE ? "value is an integer outside the 64-bit range"
 		                        : "value is not a number");
 		return LOAD_ERROR;
@@ -378,16 +365,16 @@ static enum load_status json_fields(struct json_object *o, struct load_record *r
 
 	if (!json_object_object_get_ex(o, "timestamp", &ts) ||
 	    !json_object_is_type(ts, json_type_int) || !json_int64_exact(ts)) {
-		set_err(err, errlen, "timestamp is not an integer");
+		err_set(err, errlen, "timestamp is not an integer");
 		return LOAD_ERROR;
 	}
 	if (!json_object_object_get_ex(o, "name", &name) ||
 	    !json_object_is_type(name, json_type_string)) {
-		set_err(err, errlen, "name is not a string");
+		err_set(err, errlen, "name is not a string");
 		return LOAD_ERROR;
 	}
 	if (!json_object_object_get_ex(o, "value", &value)) {
-		set_err(err, errlen, "value is not a number");
+		err_set(err, errlen, "value is not a number");
 		return LOAD_ERROR;
 	}
 	rec->timestamp = json_object_get_int64(ts);
@@ -395,7 +382,7 @@ static enum load_status json_fields(struct json_object *o, struct load_record *r
 	rec->name_len = (size_t)json_object_get_string_len(name);
 	if (json_object_is_type(value, json_type_int)) {
 		if (!json_int64_exact(value)) {
-			set_err(err, errlen, "value is an integer outside the 64-bit range");
+			err_set(err, errlen, "value is an integer outside the 64-bit range");
 			return LOAD_ERROR;
 		}
 		rec->value = (struct load_value){.is_int = true, .i = json_object_get_int64(value)};
@@ -404,7 +391,7 @@ static enum load_status json_fields(struct json_object *o, struct load_record *r
 		rec->value =
 		    (struct load_value){.is_int = false, .d = json_object_get_double(value)};
 	} else {
-		set_err(err, errlen, "value is not a number");
+		err_set(err, errlen, "value is not a number");
 		return LOAD_ERROR;
 	}
 	return LOAD_RECORD;
@@ -423,16 +410,16 @@ static enum load_status ndjson_record(struct load_parser *p, const char *line, s
 	p->obj = json_tokener_parse_ex(p->tok, line, (int)len);
 	end = json_tokener_get_parse_end(p->tok);
 	if (!p->obj || json_tokener_get_error(p->tok) != json_tokener_success) {
-		set_err(err, errlen, "not valid JSON");
+		err_set(err, errlen, "not valid JSON");
 		return LOAD_ERROR;
 	}
 	for (; end < len; end++)
 		if (!isspace((unsigned char)line[end])) {
-			set_err(err, errlen, "unexpected text after the JSON object");
+			err_set(err, errlen, "unexpected text after the JSON object");
 			return LOAD_ERROR;
 		}
 	if (!json_object_is_type(p->obj, json_type_object)) {
-		set_err(err, errlen, "line is not a JSON object");
+		err_set(err, errlen, "line is not a JSON object");
 		return LOAD_ERROR;
 	}
 	return json_fields(p->obj, rec, err, errlen);
@@ -453,7 +440,7 @@ enum load_status load_parser_line(struct load_parser *p, const char *line, size_
 	if (tlen == 0)
 		return LOAD_SKIP;
 	if (len > INT32_MAX) {
-		set_err(err, errlen, "line too long");
+		err_set(err, errlen, "line too long");
 		return LOAD_ERROR;
 	}
 	if (p->fmt == LOAD_NDJSON)

@@ -15,7 +15,9 @@
 #include <json-c/json.h>
 #include <zlib.h>
 
-#include "temporis/tools/load.h"
+#include "temporis/base/buf.h"
+#include "temporis/tools/load_batch.h"
+#include "temporis/tools/load_parse.h"
 
 #define GUNZIP_WINDOW_BITS (15 + 16)
 
@@ -236,6 +238,33 @@ static void test_csv_bad_lines_say_what_is_wrong(void **state)
 	load_parser_free(p);
 }
 
+/* More fields than the parser starts with and a line longer than its first buffer: both
+ * grow, and the record comes out whole. */
+static void test_csv_wide_and_long_lines_are_read_whole(void **state)
+{
+	enum { WIDE = 40, NAME_LEN = 5000 };
+	struct load_parser *p = csv_parser("40", "39", "1", false, ',');
+	struct load_record rec;
+	char err[LOAD_ERR_MAX], *line = malloc(WIDE * 4 + NAME_LEN + 16), *o = line;
+
+	assert_non_null(line);
+	o += sprintf(o, "-7");
+	for (int f = 2; f < WIDE - 1; f++)
+		o += sprintf(o, ",%d", f);
+	*o++ = ',';
+	*o++ = '"';
+	memset(o, 'n', NAME_LEN);
+	o += NAME_LEN;
+	sprintf(o, "\",123");
+	assert_int_equal(feed(p, line, &rec, err), LOAD_RECORD);
+	assert_true(rec.timestamp == 123);
+	assert_int_equal(rec.name_len, NAME_LEN);
+	assert_true(rec.name[0] == 'n' && rec.name[NAME_LEN - 1] == 'n');
+	assert_true(rec.value.is_int && rec.value.i == -7);
+	free(line);
+	load_parser_free(p);
+}
+
 /* ---- NDJSON ---- */
 
 static struct load_parser *ndjson_parser(void)
@@ -308,9 +337,9 @@ static struct json_object *parse_body(const struct load_batch *b)
 
 	assert_non_null(tok);
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	j = json_tokener_parse_ex(tok, b->body, (int)b->len);
+	j = json_tokener_parse_ex(tok, b->body.data, (int)b->body.len);
 	assert_non_null(j);
-	assert_int_equal(json_tokener_get_parse_end(tok), b->len);
+	assert_int_equal(json_tokener_get_parse_end(tok), b->body.len);
 	json_tokener_free(tok);
 	return j;
 }
@@ -413,23 +442,91 @@ static void test_batch_doubles_round_trip_through_json(void **state)
 static void test_gzip_body_inflates_to_the_original(void **state)
 {
 	static const char text[] = "{\"data_source\":\"s\",\"records\":[]}";
-	char *gz = NULL, out[sizeof(text) * 2];
-	size_t cap = 0, len = 0;
+	char out[sizeof(text) * 2];
+	struct buf gz = {0};
 	z_stream zs;
 
-	assert_int_equal(load_gzip(text, sizeof(text) - 1, &gz, &cap, &len), 0);
-	assert_true(len > 2 && (unsigned char)gz[0] == 0x1f && (unsigned char)gz[1] == 0x8b);
+	assert_int_equal(load_gzip(text, sizeof(text) - 1, &gz), 0);
+	assert_true(gz.len > 2 && (unsigned char)gz.data[0] == 0x1f &&
+	            (unsigned char)gz.data[1] == 0x8b);
 	memset(&zs, 0, sizeof(zs));
 	assert_int_equal(inflateInit2(&zs, GUNZIP_WINDOW_BITS), Z_OK);
-	zs.next_in = (Bytef *)gz;
-	zs.avail_in = (uInt)len;
+	zs.next_in = (Bytef *)gz.data;
+	zs.avail_in = (uInt)gz.len;
 	zs.next_out = (Bytef *)out;
 	zs.avail_out = sizeof(out);
 	assert_int_equal(inflate(&zs, Z_FINISH), Z_STREAM_END);
 	assert_int_equal(zs.total_out, sizeof(text) - 1);
 	assert_memory_equal(out, text, sizeof(text) - 1);
 	inflateEnd(&zs);
-	free(gz);
+	buf_free(&gz);
+}
+
+/* A record far larger than the batch's first guess grows the body; the finished body is a
+ * C string of exactly body.len bytes. */
+static void test_batch_grows_past_its_guess_and_ends_in_nul(void **state)
+{
+	enum { NAME_LEN = 10000 };
+	char *name = malloc(NAME_LEN);
+	struct load_batch b;
+	struct json_object *j, *f;
+
+	assert_non_null(name);
+	memset(name, 'q', NAME_LEN);
+	struct load_record r = {
+	    .timestamp = 7, .name = name, .name_len = NAME_LEN, .value = {.is_int = true, .i = 1}};
+	assert_int_equal(load_batch_init(&b, "s", 2), 0);
+	assert_int_equal(load_batch_add(&b, &r, 1), 0);
+	assert_int_equal(load_batch_finish(&b), 0);
+	assert_int_equal(b.body.data[b.body.len], '\0');
+	assert_int_equal(strlen(b.body.data), b.body.len);
+	j = parse_body(&b);
+	assert_true(json_object_object_get_ex(record_at(j, 0), "name", &f));
+	assert_int_equal(json_object_get_string_len(f), NAME_LEN);
+	json_object_put(j);
+	load_batch_free(&b);
+	free(name);
+}
+
+/* gunzip gz into out (of outlen bytes); the inflated length. */
+static size_t gunzip(const struct buf *gz, char *out, size_t outlen)
+{
+	z_stream zs;
+	size_t n;
+
+	memset(&zs, 0, sizeof(zs));
+	assert_int_equal(inflateInit2(&zs, GUNZIP_WINDOW_BITS), Z_OK);
+	zs.next_in = (Bytef *)gz->data;
+	zs.avail_in = (uInt)gz->len;
+	zs.next_out = (Bytef *)out;
+	zs.avail_out = (uInt)outlen;
+	assert_int_equal(inflate(&zs, Z_FINISH), Z_STREAM_END);
+	n = zs.total_out;
+	inflateEnd(&zs);
+	return n;
+}
+
+/* The slot's gzip buffer is reused from batch to batch: each body replaces the last. */
+static void test_gzip_into_a_used_buffer_replaces_it(void **state)
+{
+	enum { LONG_LEN = 100000 };
+	static const char short_text[] = "{\"data_source\":\"s\",\"records\":[]}";
+	char *long_text = malloc(LONG_LEN), *out = malloc(LONG_LEN);
+	struct buf gz = {0};
+
+	assert_non_null(long_text);
+	assert_non_null(out);
+	for (size_t i = 0; i < LONG_LEN; i++)
+		long_text[i] = (char)('a' + (i * 7919) % 26);
+	assert_int_equal(load_gzip(long_text, LONG_LEN, &gz), 0);
+	assert_int_equal(gunzip(&gz, out, LONG_LEN), LONG_LEN);
+	assert_memory_equal(out, long_text, LONG_LEN);
+	assert_int_equal(load_gzip(short_text, sizeof(short_text) - 1, &gz), 0);
+	assert_int_equal(gunzip(&gz, out, LONG_LEN), sizeof(short_text) - 1);
+	assert_memory_equal(out, short_text, sizeof(short_text) - 1);
+	buf_free(&gz);
+	free(long_text);
+	free(out);
 }
 
 int main(void)
@@ -449,12 +546,15 @@ int main(void)
 	    cmocka_unit_test(test_csv_other_delimiter_and_crlf),
 	    cmocka_unit_test(test_csv_header_with_bom_and_missing_column),
 	    cmocka_unit_test(test_csv_bad_lines_say_what_is_wrong),
+	    cmocka_unit_test(test_csv_wide_and_long_lines_are_read_whole),
 	    cmocka_unit_test(test_ndjson_keeps_value_types),
 	    cmocka_unit_test(test_ndjson_bad_lines_say_what_is_wrong),
 	    cmocka_unit_test(test_batch_body_is_the_ingest_json),
 	    cmocka_unit_test(test_batch_reuse_starts_empty),
 	    cmocka_unit_test(test_batch_doubles_round_trip_through_json),
 	    cmocka_unit_test(test_gzip_body_inflates_to_the_original),
+	    cmocka_unit_test(test_batch_grows_past_its_guess_and_ends_in_nul),
+	    cmocka_unit_test(test_gzip_into_a_used_buffer_replaces_it),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,65 @@
+/*
+ * load_parse.h - temporis-load's input side: one CSV or NDJSON line in, one typed record
+ * out (load_parse.c). CSV columns are mapped by header name or 1-based index; a value keeps
+ * its JSON type (an integer literal stays an integer, anything else is a finite double).
+ */
+#ifndef TEMPORIS_TOOLS_LOAD_PARSE_H
+#define TEMPORIS_TOOLS_LOAD_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LOAD_ERR_MAX 256 /* size of an error message buffer (message without FILE:LINE) */
+
+enum load_format { LOAD_CSV, LOAD_NDJSON };
+
+/* A value keeps its JSON type: an integer literal stays an int64, anything else is a double. */
+struct load_value {
+	bool is_int;
+	int64_t i;
+	double d;
+};
+
+/* One parsed record. name points into the parser and is valid until its next call. */
+struct load_record {
+	int64_t timestamp;
+	const char *name;
+	size_t name_len;
+	struct load_value value;
+};
+
+/* CSV settings. columns[] are 1-based indexes ("2") or header names ("name"), in the order
+ * timestamp, name, value; with header == false every column must be an index. */
+struct load_csv_opts {
+	char delimiter;
+	bool header;
+	const char *columns[3];
+};
+
+enum load_status { LOAD_ERROR = -1, LOAD_SKIP = 0, LOAD_RECORD = 1 };
+
+struct load_parser;
+
+/* Parse a number the way the loader types values: an optional '-' and digits within int64 is
+ * an integer; anything else must parse completely with strtod and be finite. Surrounding
+ * spaces are ignored. Returns 0, or -1 when the text is not a number (or an integer literal
+ * outside int64). */
+int load_number_parse(const char *s, size_t len, struct load_value *out);
+
+/* csv is ignored for LOAD_NDJSON. Returns NULL on allocation failure or when a column spec
+ * is invalid (then err says why). The parser owns copies of what it needs. */
+struct load_parser *load_parser_new(enum load_format fmt, const struct load_csv_opts *csv,
+                                    char *err, size_t errlen);
+void load_parser_free(struct load_parser *p);
+
+/* Start a new input (the next file): the next line is a header again (CSV with header). */
+void load_parser_reset(struct load_parser *p);
+
+/* Feed one line, its line terminator already removed or not (a trailing "\n" or "\r\n" is
+ * ignored). LOAD_RECORD fills rec; LOAD_SKIP for a header or blank line; LOAD_ERROR fills err
+ * with a message such as "value is not a number" (the caller adds FILE:LINE). */
+enum load_status load_parser_line(struct load_parser *p, const char *line, size_t len,
+                                  struct load_record *rec, char *err, size_t errlen);
+
+#endif
