@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include "temporis/daemon/admin.h"
+#include "temporis/daemon/admin_ops.h"
 #include "temporis/ipc/proto.h"
 
 #define TEST_RING_SIZE (1u << 20)
