@@ -10,8 +10,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <json-c/json.h>
-#include <limits.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -19,23 +17,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "temporis/base/buf.h"
+#include "temporis/base/clock.h"
+#include "temporis/base/jsonutil.h"
 #include "temporis/base/log.h"
 #include "temporis/data/record.h"
 #include "temporis/ipc/admin_msg.h"
 
 #define ADMIN_ERR_MAX 512
 #define ENCODE_INITIAL_CAP (64u << 10)
-#define DOUBLE_DIGITS_MIN 15 /* %.15g is exact for most decimal input */
-#define DOUBLE_DIGITS_MAX 17 /* %.17g always round-trips */
-#define DOUBLE_TEXT_MAX 40
-
-#define CODE_NOT_FOUND "not_found"
-#define CODE_EXISTS "exists"
-#define CODE_INVALID "invalid"
-#define CODE_FAILED "failed"
-#define CODE_BAD_REQUEST "bad_request"
+#define INT64_TEXT_MAX 24                /* "-9223372036854775808" and a NUL */
 
 #define MSG_INTERNAL "Internal error."
 #define MSG_NAME_RULE                                                                              \
@@ -48,49 +40,9 @@ typedef struct json_object json;
 
 /* ------------------------------------------------------------------ replies */
 
-/* Add val under key, taking ownership of val even on failure. 0 or -1. */
-static int add_val(json *o, const char *key, json *val)
-{
-	if (val == NULL)
-		return -1;
-	if (json_object_object_add(o, key, val) != 0) {
-		json_object_put(val);
-		return -1;
-	}
-	return 0;
-}
-
-static int add_str(json *o, const char *key, const char *s)
-{
-	return add_val(o, key, json_object_new_string(s));
-}
-
-static int add_int(json *o, const char *key, int64_t v)
-{
-	return add_val(o, key, json_object_new_int64(v));
-}
-
-static int add_bool(json *o, const char *key, bool v)
-{
-	return add_val(o, key, json_object_new_boolean(v));
-}
-
-static json *error_reply(const char *code, const char *msg)
-{
-	json *o = json_object_new_object();
-
-	if (o == NULL)
-		return NULL;
-	if (add_str(o, "error", msg) < 0 || add_str(o, "code", code) < 0) {
-		json_object_put(o);
-		return NULL;
-	}
-	return o;
-}
-
 static json *internal_error(void)
 {
-	return error_reply(CODE_FAILED, MSG_INTERNAL);
+	return admin_error(ADMIN_FAILED, MSG_INTERNAL);
 }
 
 /* A reply object under construction that failed part-way is an internal error. */
@@ -106,11 +58,11 @@ static json *catalog_error(enum catalog_rc rc, const char *exists_msg, const cha
 {
 	switch (rc) {
 	case CAT_EXISTS:
-		return error_reply(CODE_EXISTS, exists_msg);
+		return admin_error(ADMIN_EXISTS, exists_msg);
 	case CAT_NOT_FOUND:
-		return error_reply(CODE_NOT_FOUND, missing_msg);
+		return admin_error(ADMIN_NOT_FOUND, missing_msg);
 	case CAT_INVALID:
-		return error_reply(CODE_INVALID, MSG_NAME_RULE);
+		return admin_error(ADMIN_INVALID, MSG_NAME_RULE);
 	default:
 		return internal_error();
 	}
@@ -122,28 +74,8 @@ static json *missing_reply(struct admin_ctx *ctx, const char *account, const cha
 	struct catalog_account a;
 
 	if (catalog_account_find(ctx->catalog, account, &a) == CAT_NOT_FOUND)
-		return error_reply(CODE_NOT_FOUND, MSG_ACCOUNT_NOT_FOUND);
-	return error_reply(CODE_NOT_FOUND, thing_msg);
-}
-
-/*
- * A double as the shortest decimal text that reads back to the same bits, kept
- * recognisably a double ("42.0", "-0.0") so a reader never mistakes it for an int.
- */
-static json *double_json(double d)
-{
-	char text[DOUBLE_TEXT_MAX];
-
-	if (!isfinite(d))
-		return json_object_new_double(d);
-	for (int prec = DOUBLE_DIGITS_MIN; prec <= DOUBLE_DIGITS_MAX; prec++) {
-		snprintf(text, sizeof(text), "%.*g", prec, d);
-		if (strtod(text, NULL) == d)
-			break;
-	}
-	if (strpbrk(text, ".e") == NULL)
-		strcat(text, ".0");
-	return json_object_new_double_s(d, text);
+		return admin_error(ADMIN_NOT_FOUND, MSG_ACCOUNT_NOT_FOUND);
+	return admin_error(ADMIN_NOT_FOUND, thing_msg);
 }
 
 /* ------------------------------------------------------------------ arguments */
@@ -162,12 +94,12 @@ static int arg_str(json *req, const char *key, bool required, const char **out, 
 		if (!required)
 			return 0;
 		snprintf(msg, sizeof(msg), "%s is required.", key);
-		*reply = error_reply(CODE_BAD_REQUEST, msg);
+		*reply = admin_error(ADMIN_BAD_REQUEST, msg);
 		return -1;
 	}
 	if (!json_object_is_type(v, json_type_string)) {
 		snprintf(msg, sizeof(msg), "%s must be a string.", key);
-		*reply = error_reply(CODE_BAD_REQUEST, msg);
+		*reply = admin_error(ADMIN_BAD_REQUEST, msg);
 		return -1;
 	}
 	*out = json_object_get_string(v);
@@ -176,9 +108,37 @@ static int arg_str(json *req, const char *key, bool required, const char **out, 
 
 /* ------------------------------------------------------------------ catalog ops */
 
+/* A mutex that fails means our own state is corrupt: stop rather than race. */
+static void publish_mutex(int rc)
+{
+	if (rc != 0) {
+		log_error("admin: publish mutex: %s", strerror(rc));
+		abort();
+	}
+}
+
 static pthread_mutex_t publish_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint8_t *publish_buf; /* guarded by publish_lock; lives for the process */
+static void *publish_buf; /* guarded by publish_lock; grows, and lives for the process */
 static size_t publish_cap;
+
+/* Encode the catalog into publish_buf, growing it; the byte count, or 0. Under publish_lock. */
+static size_t encode_catalog(struct admin_ctx *ctx)
+{
+	for (;;) {
+		size_t need = catalog_encode(ctx->catalog, publish_buf, publish_cap);
+
+		if (need == 0) {
+			log_error("admin: catalog encoding failed");
+			return 0;
+		}
+		if (need <= publish_cap)
+			return need;
+		if (vec_reserve(&publish_buf, &publish_cap, need, 1, ENCODE_INITIAL_CAP) < 0) {
+			log_error("admin: out of memory encoding the catalog");
+			return 0;
+		}
+	}
+}
 
 /*
  * Encode and publish under one lock: concurrent mutations may each publish, but
@@ -190,25 +150,10 @@ int admin_publish_catalog(struct admin_ctx *ctx)
 	size_t need;
 	int rc = -1;
 
-	pthread_mutex_lock(&publish_lock);
-	for (;;) {
-		need = catalog_encode(ctx->catalog, publish_buf, publish_cap);
-		if (need > 0 && need <= publish_cap)
-			break;
-		if (need == 0) {
-			log_error("admin: catalog encoding failed");
-			goto out;
-		}
-		size_t cap = need > ENCODE_INITIAL_CAP ? need * 2 : ENCODE_INITIAL_CAP;
-		uint8_t *grown = realloc(publish_buf, cap);
-
-		if (grown == NULL) {
-			log_error("admin: out of memory encoding the catalog");
-			goto out;
-		}
-		publish_buf = grown;
-		publish_cap = cap;
-	}
+	publish_mutex(pthread_mutex_lock(&publish_lock));
+	need = encode_catalog(ctx);
+	if (need == 0)
+		goto out;
 	if (shm_catalog_publish(ctx->shm, publish_buf, need) < 0) {
 		log_error("admin: cannot publish the catalog (%zu bytes): %s", need,
 		          strerror(errno));
@@ -216,7 +161,7 @@ int admin_publish_catalog(struct admin_ctx *ctx)
 	}
 	rc = 0;
 out:
-	pthread_mutex_unlock(&publish_lock);
+	publish_mutex(pthread_mutex_unlock(&publish_lock));
 	return rc;
 }
 
@@ -227,10 +172,10 @@ static json *source_json(const char *account, const struct catalog_source *s)
 
 	if (o == NULL)
 		return internal_error();
-	rc = add_str(o, "account", account);
-	rc = rc ? rc : add_str(o, "name", s->name);
-	rc = rc ? rc : add_bool(o, "archived", s->archived);
-	rc = rc ? rc : add_int(o, "created_at", s->created_at);
+	rc = ju_add_str(o, "account", account);
+	rc = rc ? rc : ju_add_str(o, "name", s->name);
+	rc = rc ? rc : ju_add_bool(o, "archived", s->archived);
+	rc = rc ? rc : ju_add_int(o, "created_at", s->created_at);
 	return finish(o, rc);
 }
 
@@ -254,9 +199,9 @@ static json *op_account_create(struct admin_ctx *ctx, json *req)
 	else if ((reply = json_object_new_object()) == NULL)
 		rc = -1;
 	else {
-		rc = add_str(reply, "account", acct.name);
-		rc = rc ? rc : add_str(reply, "token", token);
-		rc = rc ? rc : add_str(reply, "token_id", tok.id);
+		rc = ju_add_str(reply, "account", acct.name);
+		rc = rc ? rc : ju_add_str(reply, "token", token);
+		rc = rc ? rc : ju_add_str(reply, "token_id", tok.id);
 	}
 	explicit_bzero(token, sizeof(token));
 	return finish(reply, rc);
@@ -282,8 +227,8 @@ static void account_item(const struct catalog_account *a, void *arg)
 	int rc = -1;
 
 	if (o != NULL) {
-		rc = add_str(o, "name", a->name);
-		rc = rc ? rc : add_int(o, "created_at", a->created_at);
+		rc = ju_add_str(o, "name", a->name);
+		rc = rc ? rc : ju_add_int(o, "created_at", a->created_at);
 	}
 	list_push(arg, o, rc);
 }
@@ -302,7 +247,7 @@ static json *list_reply(const char *key, struct list_acc *acc)
 		json_object_put(acc->arr);
 		return internal_error();
 	}
-	return finish(o, add_val(o, key, acc->arr));
+	return finish(o, ju_add(o, key, acc->arr));
 }
 
 static json *op_account_list(struct admin_ctx *ctx, json *req)
@@ -330,7 +275,7 @@ static json *op_token_create(struct admin_ctx *ctx, json *req)
 	if (label == NULL)
 		label = "";
 	if (strlen(label) > CATALOG_LABEL_MAX)
-		return error_reply(CODE_INVALID, "Label is too long.");
+		return admin_error(ADMIN_INVALID, "Label is too long.");
 	crc = catalog_token_create(ctx->catalog, account, label, token, &tok);
 	if (crc != CAT_OK)
 		return catalog_error(crc, "Token already exists.", MSG_ACCOUNT_NOT_FOUND);
@@ -339,8 +284,8 @@ static json *op_token_create(struct admin_ctx *ctx, json *req)
 	else if ((reply = json_object_new_object()) == NULL)
 		rc = -1;
 	else {
-		rc = add_str(reply, "token", token);
-		rc = rc ? rc : add_str(reply, "token_id", tok.id);
+		rc = ju_add_str(reply, "token", token);
+		rc = rc ? rc : ju_add_str(reply, "token_id", tok.id);
 	}
 	explicit_bzero(token, sizeof(token));
 	return finish(reply, rc);
@@ -356,9 +301,9 @@ static void token_item(const struct catalog_token *t, void *arg)
 		return;
 	o = json_object_new_object();
 	if (o != NULL) {
-		rc = add_str(o, "id", t->id);
-		rc = rc ? rc : add_str(o, "label", t->label);
-		rc = rc ? rc : add_int(o, "created_at", t->created_at);
+		rc = ju_add_str(o, "id", t->id);
+		rc = rc ? rc : ju_add_str(o, "label", t->label);
+		rc = rc ? rc : ju_add_int(o, "created_at", t->created_at);
 	}
 	list_push(arg, o, rc);
 }
@@ -403,9 +348,9 @@ static json *op_token_revoke(struct admin_ctx *ctx, json *req)
 	reply = json_object_new_object();
 	if (reply == NULL)
 		return internal_error();
-	rc = add_str(reply, "account", account);
-	rc = rc ? rc : add_str(reply, "token_id", token_id);
-	rc = rc ? rc : add_bool(reply, "revoked", true);
+	rc = ju_add_str(reply, "account", account);
+	rc = rc ? rc : ju_add_str(reply, "token_id", token_id);
+	rc = rc ? rc : ju_add_bool(reply, "revoked", true);
 	return finish(reply, rc);
 }
 
@@ -509,19 +454,22 @@ static json *op_source_list(struct admin_ctx *ctx, json *req)
 static json *op_status(struct admin_ctx *ctx, json *req)
 {
 	struct shm_header *hdr = ctx->shm->hdr;
-	int64_t uptime = (int64_t)time(NULL) - hdr->started_at;
-	json *reply = json_object_new_object();
+	json *reply;
+	int64_t now, uptime;
 	int rc;
 
+	/* An unreadable clock reports no uptime rather than failing the whole status. */
+	uptime = wall_time_s(&now) == 0 ? now - hdr->started_at : 0;
+	reply = json_object_new_object();
 	if (reply == NULL)
 		return internal_error();
-	rc = add_int(reply, "workers", atomic_load(&hdr->workers_running));
-	rc = rc ? rc : add_int(reply, "writer_pid", atomic_load(&hdr->writer_pid));
-	rc = rc ? rc : add_val(reply, "ring_fill", double_json(shm_ring_fill(ctx->shm)));
+	rc = ju_add_int(reply, "workers", atomic_load(&hdr->workers_running));
+	rc = rc ? rc : ju_add_int(reply, "writer_pid", atomic_load(&hdr->writer_pid));
+	rc = rc ? rc : ju_add(reply, "ring_fill", ju_double(shm_ring_fill(ctx->shm)));
 	rc = rc ? rc
-	        : add_int(reply, "records_committed",
-	                  (int64_t)atomic_load(&hdr->stats.records_committed));
-	rc = rc ? rc : add_int(reply, "uptime_s", uptime > 0 ? uptime : 0);
+	        : ju_add_int(reply, "records_committed",
+	                     (int64_t)atomic_load(&hdr->stats.records_committed));
+	rc = rc ? rc : ju_add_int(reply, "uptime_s", uptime > 0 ? uptime : 0);
 	return finish(reply, rc);
 }
 
@@ -535,16 +483,16 @@ static json *op_backup(struct admin_ctx *ctx, json *req)
 		return reply;
 	/* The writer's working directory means nothing to the operator. */
 	if (dir[0] != '/')
-		return error_reply(CODE_BAD_REQUEST, "dir must be an absolute path.");
+		return admin_error(ADMIN_BAD_REQUEST, "dir must be an absolute path.");
 	if (store_checkpoint(ctx->store, dir, err, sizeof(err)) < 0) {
 		log_error("admin: backup failed: %s", err);
-		return error_reply(CODE_FAILED, err[0] ? err : MSG_INTERNAL);
+		return admin_error(ADMIN_FAILED, err[0] ? err : MSG_INTERNAL);
 	}
 	log_info("admin: backup written");
 	reply = json_object_new_object();
 	if (reply == NULL)
 		return internal_error();
-	return finish(reply, add_str(reply, "backup", dir));
+	return finish(reply, ju_add_str(reply, "backup", dir));
 }
 
 /* ------------------------------------------------------------------ reads */
@@ -556,12 +504,11 @@ static int record_item(const struct rec *r, void *arg)
 	int rc = -1;
 
 	if (o != NULL) {
-		rc = add_int(o, "timestamp", r->ts);
-		rc = rc ? rc : add_val(o, "name", json_object_new_string_len(r->name, r->name_len));
+		rc = ju_add_int(o, "timestamp", r->ts);
+		rc = rc ? rc : ju_add_strn(o, "name", r->name, r->name_len);
 		rc = rc ? rc
-		        : add_val(o, "value",
-		                  r->type == REC_INT ? json_object_new_int64(r->v.i)
-		                                     : double_json(r->v.d));
+		        : ju_add(o, "value", r->type == REC_INT ? json_object_new_int64(r->v.i)
+		                                                : ju_double(r->v.d));
 	}
 	list_push(acc, o, rc);
 	return acc->failed ? 1 : 0;
@@ -577,7 +524,7 @@ static json *find_readable(struct admin_ctx *ctx, const char *account, const cha
 		return NULL;
 	if (crc == CAT_FAILED)
 		return internal_error();
-	return error_reply(CODE_NOT_FOUND, MSG_SOURCE_NOT_FOUND);
+	return admin_error(ADMIN_NOT_FOUND, MSG_SOURCE_NOT_FOUND);
 }
 
 static json *op_records(struct admin_ctx *ctx, json *req)
@@ -589,11 +536,11 @@ static json *op_records(struct admin_ctx *ctx, json *req)
 	json *reply = NULL;
 	bool more = false;
 	int64_t start, end, next_ts = 0;
-	char cursor[DOUBLE_TEXT_MAX];
+	char cursor[INT64_TEXT_MAX];
 	int rc;
 
 	if ((detail = records_query_from_op(req, &q, &account, &source)) != NULL)
-		return error_reply(CODE_BAD_REQUEST, detail);
+		return admin_error(ADMIN_BAD_REQUEST, detail);
 	if ((reply = find_readable(ctx, account, source, &src)) != NULL)
 		return reply;
 	acc.arr = json_object_new_array();
@@ -608,8 +555,9 @@ static json *op_records(struct admin_ctx *ctx, json *req)
 		return reply;
 	if (more) {
 		snprintf(cursor, sizeof(cursor), "%" PRId64, next_ts);
-		rc = add_str(reply, "next_cursor", cursor);
+		rc = ju_add_str(reply, "next_cursor", cursor);
 	} else {
+		/* JSON null: the last page (ju_add takes NULL for a failed constructor) */
 		rc = json_object_object_add(reply, "next_cursor", NULL);
 	}
 	return finish(reply, rc);
@@ -622,9 +570,9 @@ static int series_item(const char *name, size_t name_len, int64_t first, int64_t
 	int rc = -1;
 
 	if (o != NULL) {
-		rc = add_val(o, "name", json_object_new_string_len(name, (int)name_len));
-		rc = rc ? rc : add_int(o, "first_timestamp", first);
-		rc = rc ? rc : add_int(o, "last_timestamp", last);
+		rc = ju_add_strn(o, "name", name, name_len);
+		rc = rc ? rc : ju_add_int(o, "first_timestamp", first);
+		rc = rc ? rc : ju_add_int(o, "last_timestamp", last);
 	}
 	list_push(acc, o, rc);
 	return acc->failed ? 1 : 0;
@@ -680,13 +628,13 @@ json *admin_execute(struct admin_ctx *ctx, json *req)
 	const char *name;
 
 	if (!json_object_is_type(req, json_type_object))
-		return error_reply(CODE_BAD_REQUEST, "Request must be a JSON object.");
+		return admin_error(ADMIN_BAD_REQUEST, "Request must be a JSON object.");
 	if (!json_object_object_get_ex(req, "op", &op) ||
 	    !json_object_is_type(op, json_type_string))
-		return error_reply(CODE_BAD_REQUEST, "op must be a string.");
+		return admin_error(ADMIN_BAD_REQUEST, "op must be a string.");
 	name = json_object_get_string(op);
 	for (size_t i = 0; i < sizeof(admin_ops) / sizeof(admin_ops[0]); i++)
 		if (strcmp(name, admin_ops[i].name) == 0)
 			return admin_ops[i].fn(ctx, req);
-	return error_reply(CODE_BAD_REQUEST, "Unknown op.");
+	return admin_error(ADMIN_BAD_REQUEST, "Unknown op.");
 }
