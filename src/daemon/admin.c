@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "temporis/base/err.h"
+#include "temporis/base/jsonutil.h"
 #include "temporis/base/log.h"
 #include "temporis/daemon/admin_ops.h"
 #include "temporis/ipc/admin_msg.h"
@@ -38,6 +40,7 @@
 #define ADMIN_DIR_MODE 0700
 #define ADMIN_SOCKET_MODE 0600
 #define ADMIN_BIND_UMASK 0177
+#define MODE_PERM_BITS 0777               /* the rwx bits of st_mode */
 #define JSON_OUT_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 #define MSG_INTERNAL "Internal error."
@@ -53,8 +56,8 @@ static int fill_addr(const char *path, struct sockaddr_un *addr, char *err, size
 	memset(addr, 0, sizeof(*addr));
 	addr->sun_family = AF_UNIX;
 	if (len == 0 || len >= sizeof(addr->sun_path)) {
-		snprintf(err, errlen, "admin socket path \"%s\" is empty or longer than %zu bytes",
-		         path, sizeof(addr->sun_path) - 1);
+		err_set(err, errlen, "admin socket path \"%s\" is empty or longer than %zu bytes",
+		        path, sizeof(addr->sun_path) - 1);
 		return -1;
 	}
 	memcpy(addr->sun_path, path, len + 1);
@@ -88,29 +91,29 @@ static int clear_stale(const char *path, const struct sockaddr_un *addr, char *e
 	if (lstat(path, &st) < 0) {
 		if (errno == ENOENT)
 			return 0;
-		snprintf(err, errlen, "admin socket %s: %s", path, strerror(errno));
+		err_set(err, errlen, "admin socket %s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "admin socket %s exists and is not a socket", path);
+		err_set(err, errlen, "admin socket %s exists and is not a socket", path);
 		return -1;
 	}
 	if (st.st_uid != geteuid()) {
-		snprintf(err, errlen, "admin socket %s is owned by another user (uid %u)", path,
-		         (unsigned)st.st_uid);
+		err_set(err, errlen, "admin socket %s is owned by another user (uid %u)", path,
+		        (unsigned)st.st_uid);
 		return -1;
 	}
 	live = socket_is_live(addr);
 	if (live != 0) {
-		snprintf(err, errlen,
-		         live > 0 ? "admin socket %s is in use"
-		                  : "admin socket %s: cannot tell whether it is in use",
-		         path);
+		err_set(err, errlen,
+		        live > 0 ? "admin socket %s is in use"
+		                 : "admin socket %s: cannot tell whether it is in use",
+		        path);
 		return -1;
 	}
 	if (unlink(path) < 0 && errno != ENOENT) {
-		snprintf(err, errlen, "cannot remove stale admin socket %s: %s", path,
-		         strerror(errno));
+		err_set(err, errlen, "cannot remove stale admin socket %s: %s", path,
+		        strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -134,8 +137,8 @@ static int make_parent(const char *path, char *err, size_t errlen)
 			continue;
 		*p = '\0';
 		if (mkdir(dir, ADMIN_DIR_MODE) < 0 && errno != EEXIST) {
-			snprintf(err, errlen, "cannot create directory %s: %s", dir,
-			         strerror(errno));
+			err_set(err, errlen, "cannot create directory %s: %s", dir,
+			        strerror(errno));
 			return -1;
 		}
 		if (last)
@@ -153,7 +156,7 @@ static int bind_listen(const char *path, const struct sockaddr_un *addr, char *e
 	/* No SOCK_CLOEXEC: the writer inherits this fd across fork (no exec). */
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (fd < 0) {
-		snprintf(err, errlen, "admin socket: %s", strerror(errno));
+		err_set(err, errlen, "admin socket: %s", strerror(errno));
 		return -1;
 	}
 	/* The umask closes the window between bind and chmod. */
@@ -161,21 +164,21 @@ static int bind_listen(const char *path, const struct sockaddr_un *addr, char *e
 	rc = bind(fd, (const struct sockaddr *)addr, sizeof(*addr));
 	umask(old_mask);
 	if (rc < 0) {
-		snprintf(err, errlen, "cannot bind admin socket %s: %s", path, strerror(errno));
+		err_set(err, errlen, "cannot bind admin socket %s: %s", path, strerror(errno));
 		goto fail_nounlink;
 	}
 	if (chmod(path, ADMIN_SOCKET_MODE) < 0 || lstat(path, &st) < 0) {
-		snprintf(err, errlen, "admin socket %s: %s", path, strerror(errno));
+		err_set(err, errlen, "admin socket %s: %s", path, strerror(errno));
 		goto fail;
 	}
-	if (!S_ISSOCK(st.st_mode) || (st.st_mode & 0777) != ADMIN_SOCKET_MODE) {
-		snprintf(err, errlen, "admin socket %s: mode is %o, not %o", path,
-		         (unsigned)(st.st_mode & 0777), (unsigned)ADMIN_SOCKET_MODE);
+	if (!S_ISSOCK(st.st_mode) || (st.st_mode & MODE_PERM_BITS) != ADMIN_SOCKET_MODE) {
+		err_set(err, errlen, "admin socket %s: mode is %o, not %o", path,
+		        (unsigned)(st.st_mode & MODE_PERM_BITS), (unsigned)ADMIN_SOCKET_MODE);
 		goto fail;
 	}
 	if (listen(fd, SOMAXCONN) < 0) {
-		snprintf(err, errlen, "cannot listen on admin socket %s: %s", path,
-		         strerror(errno));
+		err_set(err, errlen, "cannot listen on admin socket %s: %s", path,
+		        strerror(errno));
 		goto fail;
 	}
 	return fd;
@@ -219,6 +222,25 @@ static struct {
     .wake = {-1, -1},
 };
 
+/* A mutex or condition that fails means our own state is corrupt: stop rather than race. */
+static void srv_check(int rc, const char *what)
+{
+	if (rc != 0) {
+		log_error("admin: %s: %s", what, strerror(rc));
+		abort();
+	}
+}
+
+static void srv_lock(void)
+{
+	srv_check(pthread_mutex_lock(&srv.lock), "mutex lock");
+}
+
+static void srv_unlock(void)
+{
+	srv_check(pthread_mutex_unlock(&srv.lock), "mutex unlock");
+}
+
 static int send_reply(int fd, json *reply)
 {
 	const char *text = json_object_to_json_string_ext(reply, JSON_OUT_FLAGS);
@@ -237,35 +259,24 @@ static void send_error(int fd, enum admin_code code, const char *msg)
 	json_object_put(reply);
 }
 
-/* Parse and run one frame. NULL only when out of memory. */
-static json *handle_frame(struct admin_ctx *ctx, struct json_tokener *tok, const char *buf,
-                          size_t len)
+/* Parse (strictly, the whole frame) and run one request. NULL only when out of memory. */
+static json *handle_frame(struct admin_ctx *ctx, const char *buf, size_t len)
 {
-	json *req, *reply;
+	json *req = ju_parse(buf, len), *reply;
 
-	json_tokener_reset(tok);
-	req = len > 0 ? json_tokener_parse_ex(tok, buf, (int)len) : NULL;
-	if (req == NULL || json_tokener_get_error(tok) != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != len) {
-		json_object_put(req);
+	if (req == NULL)
 		return admin_error(ADMIN_BAD_REQUEST, "Request is not valid JSON.");
-	}
 	reply = admin_execute(ctx, req);
 	json_object_put(req);
 	return reply;
 }
 
+/* One request after another until the peer leaves, idles out or a reply fails. */
 static void conn_serve(struct admin_ctx *ctx, int fd)
 {
-	struct json_tokener *tok = json_tokener_new();
 	char *buf;
 	size_t len;
 
-	if (tok == NULL) {
-		send_error(fd, ADMIN_FAILED, MSG_INTERNAL);
-		return;
-	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	for (;;) {
 		int rc = proto_read_frame(fd, &buf, &len, ADMIN_IDLE_TIMEOUT_MS);
 		json *reply;
@@ -279,14 +290,40 @@ static void conn_serve(struct admin_ctx *ctx, int fd)
 				log_warn("admin: connection read failed: %s", strerror(errno));
 			break;
 		}
-		reply = handle_frame(ctx, tok, buf, len);
+		reply = handle_frame(ctx, buf, len);
 		free(buf);
 		rc = reply != NULL ? send_reply(fd, reply) : -1;
 		json_object_put(reply);
 		if (rc < 0)
 			break;
 	}
-	json_tokener_free(tok);
+}
+
+/* Register fd in a free slot; the slot index, or -1 when at the cap. */
+static int claim_slot(int fd)
+{
+	int slot = -1;
+
+	srv_lock();
+	for (int i = 0; i < ADMIN_MAX_CONNS && slot < 0; i++) {
+		if (srv.conn_fds[i] < 0) {
+			srv.conn_fds[i] = fd;
+			srv.nconns++;
+			slot = i;
+		}
+	}
+	srv_unlock();
+	return slot;
+}
+
+/* Leave the slot before the fd is closed, so admin_stop never shuts a reused fd. */
+static void release_slot(int slot)
+{
+	srv_lock();
+	srv.conn_fds[slot] = -1;
+	if (--srv.nconns == 0)
+		srv_check(pthread_cond_broadcast(&srv.idle), "cond broadcast");
+	srv_unlock();
 }
 
 static void *conn_main(void *arg)
@@ -295,46 +332,15 @@ static void *conn_main(void *arg)
 	struct admin_ctx *ctx;
 	int fd;
 
-	pthread_mutex_lock(&srv.lock);
+	srv_lock();
 	fd = srv.conn_fds[slot];
 	ctx = srv.ctx;
-	pthread_mutex_unlock(&srv.lock);
+	srv_unlock();
 
 	conn_serve(ctx, fd);
-
-	pthread_mutex_lock(&srv.lock);
-	srv.conn_fds[slot] = -1;
-	if (--srv.nconns == 0)
-		pthread_cond_broadcast(&srv.idle);
-	pthread_mutex_unlock(&srv.lock);
+	release_slot(slot);
 	close(fd);
 	return NULL;
-}
-
-/* Register fd in a free slot; the slot index, or -1 when at the cap. */
-static int claim_slot(int fd)
-{
-	int slot = -1;
-
-	pthread_mutex_lock(&srv.lock);
-	for (int i = 0; i < ADMIN_MAX_CONNS && slot < 0; i++) {
-		if (srv.conn_fds[i] < 0) {
-			srv.conn_fds[i] = fd;
-			srv.nconns++;
-			slot = i;
-		}
-	}
-	pthread_mutex_unlock(&srv.lock);
-	return slot;
-}
-
-static void release_slot(int slot)
-{
-	pthread_mutex_lock(&srv.lock);
-	srv.conn_fds[slot] = -1;
-	if (--srv.nconns == 0)
-		pthread_cond_broadcast(&srv.idle);
-	pthread_mutex_unlock(&srv.lock);
 }
 
 static int spawn_conn(int slot)
@@ -415,14 +421,33 @@ static void *accept_main(void *arg)
 	return NULL;
 }
 
-int admin_start(struct admin_ctx *ctx, int listen_fd)
+/*
+ * The accept thread takes no signals (nor do the connection threads it starts): the
+ * writer's main thread handles them. 0, or an errno value.
+ */
+static int spawn_accept(void)
 {
 	sigset_t all, old;
 	int rc;
 
-	pthread_mutex_lock(&srv.lock);
+	if (sigfillset(&all) != 0)
+		return EINVAL;
+	rc = pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (rc != 0)
+		return rc;
+	rc = pthread_create(&srv.accept_thread, NULL, accept_main, NULL);
+	/* the caller must get its own mask back, or the writer would ignore SIGTERM */
+	srv_check(pthread_sigmask(SIG_SETMASK, &old, NULL), "restoring the signal mask");
+	return rc;
+}
+
+int admin_start(struct admin_ctx *ctx, int listen_fd)
+{
+	int rc;
+
+	srv_lock();
 	if (srv.running || srv.nconns > 0) {
-		pthread_mutex_unlock(&srv.lock);
+		srv_unlock();
 		errno = EBUSY;
 		return -1;
 	}
@@ -432,23 +457,20 @@ int admin_start(struct admin_ctx *ctx, int listen_fd)
 	srv.listen_fd = listen_fd;
 	for (int i = 0; i < ADMIN_MAX_CONNS; i++)
 		srv.conn_fds[i] = -1;
-	/* Our threads take no signals: the writer's main thread handles them. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&srv.accept_thread, NULL, accept_main, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	rc = spawn_accept();
 	if (rc != 0) {
 		close(srv.wake[0]);
 		close(srv.wake[1]);
+		srv.wake[0] = srv.wake[1] = -1;
 		errno = rc;
 		goto fail;
 	}
 	srv.running = true;
-	pthread_mutex_unlock(&srv.lock);
+	srv_unlock();
 	return 0;
 fail:
 	log_error("admin: cannot start: %s", strerror(errno));
-	pthread_mutex_unlock(&srv.lock);
+	srv_unlock();
 	return -1;
 }
 
@@ -456,39 +478,59 @@ fail:
 static void stop_accepting(void)
 {
 	const char byte = 0;
+	ssize_t n;
+	int rc;
 
-	while (write(srv.wake[1], &byte, 1) < 0 && errno == EINTR)
-		;
-	pthread_join(srv.accept_thread, NULL);
+	do
+		n = write(srv.wake[1], &byte, 1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		log_error("admin: cannot wake the accept thread: %s", strerror(errno));
+	rc = pthread_join(srv.accept_thread, NULL);
+	if (rc != 0)
+		log_error("admin: cannot join the accept thread: %s", strerror(rc));
 	close(srv.wake[0]);
 	close(srv.wake[1]);
 	srv.wake[0] = srv.wake[1] = -1;
 }
 
-void admin_stop(void)
+/* Wait up to ADMIN_STOP_WAIT_S for the connections to finish. Under srv.lock. */
+static void wait_connections(void)
 {
 	struct timespec deadline;
+	int rc = 0;
 
-	pthread_mutex_lock(&srv.lock);
-	if (!srv.running) {
-		pthread_mutex_unlock(&srv.lock);
+	if (clock_gettime(CLOCK_REALTIME, &deadline) != 0) {
+		log_warn("admin: no clock to wait by: %s", strerror(errno));
 		return;
 	}
-	pthread_mutex_unlock(&srv.lock);
+	deadline.tv_sec += ADMIN_STOP_WAIT_S;
+	while (srv.nconns > 0 && rc != ETIMEDOUT) {
+		rc = pthread_cond_timedwait(&srv.idle, &srv.lock, &deadline);
+		if (rc != ETIMEDOUT)
+			srv_check(rc, "cond wait");
+	}
+}
+
+void admin_stop(void)
+{
+	srv_lock();
+	if (!srv.running) {
+		srv_unlock();
+		return;
+	}
+	srv_unlock();
 	stop_accepting();
 
-	pthread_mutex_lock(&srv.lock);
+	srv_lock();
 	/* Idle connections see EOF at once; a request in progress still gets its reply. */
 	for (int i = 0; i < ADMIN_MAX_CONNS; i++)
-		if (srv.conn_fds[i] >= 0)
-			shutdown(srv.conn_fds[i], SHUT_RD);
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += ADMIN_STOP_WAIT_S;
-	while (srv.nconns > 0)
-		if (pthread_cond_timedwait(&srv.idle, &srv.lock, &deadline) == ETIMEDOUT)
-			break;
+		if (srv.conn_fds[i] >= 0 && shutdown(srv.conn_fds[i], SHUT_RD) < 0 &&
+		    errno != ENOTCONN)
+			log_warn("admin: cannot shut a connection down: %s", strerror(errno));
+	wait_connections();
 	if (srv.nconns > 0)
 		log_warn("admin: %u connection(s) still busy at shutdown", srv.nconns);
 	srv.running = false;
-	pthread_mutex_unlock(&srv.lock);
+	srv_unlock();
 }
