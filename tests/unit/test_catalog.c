@@ -1,7 +1,8 @@
 /*
  * test_catalog.c - the catalog against a real RocksDB store in a temporary directory:
- * persistence across reopen, name rules, token secrecy, ownership, and the worker
- * snapshot (round trip, lookups, strict rejection of malformed bytes).
+ * persistence across reopen, the persisted records' JSON and their checks on load,
+ * name rules, token secrecy, ownership, and the worker snapshot (round trip, lookups,
+ * strict rejection of malformed bytes).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
