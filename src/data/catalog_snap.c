@@ -13,6 +13,13 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+/*
+ * Snapshot layout, little-endian, no padding:
+ *   "TCS1" | u32 n_accounts | u32 n_tokens | u32 n_sources
+ *   n_accounts x { u32 id | i64 created_at | u8 name_len | name }
+ *   n_tokens   x { u32 account_id | 32-byte SHA-256 }          (live tokens only)
+ *   n_sources  x { u32 id | u32 account_id | u8 archived | i64 created_at | u8 name_len | name }
+ */
 #define SNAP_MAGIC "TCS1"
 #define SNAP_MAGIC_LEN 4
 #define SNAP_COUNT_BYTES 4
@@ -58,13 +65,6 @@ int catalog_token_hash(const char *token, size_t len, uint8_t out[CATALOG_HASH_L
 
 /* ---------------------------------------------------------------- encoding */
 
-/*
- * Snapshot layout, little-endian, no padding:
- *   "TCS1" | u32 n_accounts | u32 n_tokens | u32 n_sources
- *   n_accounts x { u32 id | i64 created_at | u8 name_len | name }
- *   n_tokens   x { u32 account_id | 32-byte SHA-256 }          (live tokens only)
- *   n_sources  x { u32 id | u32 account_id | u8 archived | i64 created_at | u8 name_len | name }
- */
 struct wbuf {
 	uint8_t *p;
 	size_t cap;
