@@ -355,7 +355,7 @@ static void test_snapshot_round_trip_sources(void **state)
 	catalog_snap_free(s);
 }
 
-/* A test-side writer of the documented snapshot layout (see catalog.c). */
+/* A test-side writer of the documented snapshot layout (see catalog_snap.c). */
 struct sbuf {
 	uint8_t *p;
 	size_t len;
