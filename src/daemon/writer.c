@@ -24,6 +24,7 @@
 #include <rocksdb/c.h>
 
 #include "temporis/daemon/admin.h"
+#include "temporis/daemon/admin_ops.h"
 #include "temporis/data/catalog.h"
 #include "temporis/base/buf.h"
 #include "temporis/base/clock.h"

@@ -3,7 +3,7 @@
  *
  * Workers decode whatever bytes sit in shared memory, so the decoder must reject any
  * malformed snapshot cleanly. When it accepts one, an independent reading of the
- * layout (catalog.c's "Snapshot layout" comment) must agree with every lookup: each
+ * layout (catalog_snap.c's "Snapshot layout" comment) must agree with every lookup: each
  * token hash finds its account, each (account, name) finds its source.
  */
 #include <stdbool.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "temporis/data/catalog.h"
+#include "temporis/data/catalog_snap.h"
 
 #define SNAP_MAGIC_LEN 4
 #define SNAP_COUNTS 3

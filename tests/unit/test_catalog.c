@@ -1,7 +1,8 @@
 /*
  * test_catalog.c - the catalog against a real RocksDB store in a temporary directory:
- * persistence across reopen, name rules, token secrecy, ownership, and the worker
- * snapshot (round trip, lookups, strict rejection of malformed bytes).
+ * persistence across reopen, the persisted records' JSON and their checks on load,
+ * name rules, token secrecy, ownership, and the worker snapshot (round trip, lookups,
+ * strict rejection of malformed bytes).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -354,7 +355,7 @@ static void test_snapshot_round_trip_sources(void **state)
 	catalog_snap_free(s);
 }
 
-/* A test-side writer of the documented snapshot layout (see catalog.c). */
+/* A test-side writer of the documented snapshot layout (see catalog_snap.c). */
 struct sbuf {
 	uint8_t *p;
 	size_t len;
@@ -733,6 +734,123 @@ static void test_any_label_bytes_survive_reopen(void **state)
 	}
 }
 
+/* ---- the persisted records: their JSON shape is the on-disk format ---- */
+
+struct record_check {
+	const char *key;                 /* the one record expected under the scanned prefix */
+	const char *pattern;             /* its whole JSON text, as an extended regex */
+	int seen;
+};
+
+static int record_cb(const char *key, size_t klen, const char *val, size_t vlen, void *arg)
+{
+	struct record_check *rc = arg;
+	char text[512];
+	regex_t re;
+
+	assert_true(vlen < sizeof(text));
+	memcpy(text, val, vlen);
+	text[vlen] = '\0';
+	if (rc->key != NULL) {
+		assert_int_equal(klen, strlen(rc->key));
+		assert_memory_equal(key, rc->key, klen);
+	}
+	assert_int_equal(regcomp(&re, rc->pattern, REG_EXTENDED | REG_NOSUB), 0);
+	if (regexec(&re, text, 0, NULL, 0) != 0)
+		fail_msg("record %.*s is %s", (int)klen, key, text);
+	regfree(&re);
+	rc->seen++;
+	return 0;
+}
+
+static void expect_record(struct fx *f, const char *prefix, const char *key, const char *pattern)
+{
+	struct record_check rc = { .key = key, .pattern = pattern, .seen = 0 };
+
+	assert_int_equal(store_catalog_scan(f->st, prefix, record_cb, &rc), 0);
+	assert_int_equal(rc.seen, 1);
+}
+
+static void test_records_keep_their_json_shape(void **state)
+{
+	struct fx *f = *state;
+	char tok[CATALOG_TOKEN_LEN + 1];
+	struct catalog_account a;
+
+	make_account(f->c, "acme", tok, &a);
+	assert_int_equal(catalog_source_create(f->c, "acme", "store_metrics", NULL), CAT_OK);
+	assert_int_equal(catalog_source_set_archived(f->c, "acme", "store_metrics", true, NULL),
+			 CAT_OK);
+	expect_record(f, "a/", "a/acme", "^\\{\"id\":1,\"name\":\"acme\",\"created_at\":[0-9]+\\}$");
+	expect_record(f, "t/", NULL,
+		      "^\\{\"id\":\"[0-9a-f]{16}\",\"account_id\":1,\"label\":\"default\","
+		      "\"created_at\":[0-9]+,\"hash\":\"[0-9a-f]{64}\",\"revoked\":false\\}$");
+	expect_record(f, "s/", "s/0000000001",
+		      "^\\{\"id\":1,\"account_id\":1,\"name\":\"store_metrics\",\"archived\":true,"
+		      "\"created_at\":[0-9]+\\}$");
+}
+
+static void put_record(struct fx *f, const char *key, const char *val)
+{
+	char err[256];
+
+	if (store_catalog_put(f->st, key, strlen(key), val, strlen(val), err, sizeof(err)) != 0)
+		fail_msg("store_catalog_put: %s", err);
+}
+
+static void expect_open_fails(struct fx *f, const char *why)
+{
+	struct catalog *c = NULL;
+	char err[256] = "";
+
+	assert_int_not_equal(catalog_open(f->st, &c, err, sizeof(err)), 0);
+	assert_null(c);
+	assert_string_equal(err, why);
+}
+
+static void put_token_record(struct fx *f, const char *hash)
+{
+	char val[256];
+
+	snprintf(val, sizeof(val),
+		 "{\"id\":\"0123456789abcdef\",\"account_id\":1,\"label\":\"\",\"created_at\":0,"
+		 "\"hash\":\"%s\",\"revoked\":false}",
+		 hash);
+	put_record(f, "t/0123456789abcdef", val);
+}
+
+/* A record that is not what the catalog writes stops the writer with its key named. */
+static void test_malformed_record_refuses_open(void **state)
+{
+	struct fx *f = *state;
+	const char *good = "{\"id\":1,\"name\":\"acme\",\"created_at\":0}";
+	char err[256];
+
+	catalog_close(f->c);
+	f->c = NULL;
+	put_record(f, "a/acme", "{\"id\":1,\"name\":\"acme\",\"created_at\":0}x");
+	expect_open_fails(f, "catalog record a/acme: malformed account");
+	put_record(f, "a/acme", "[1]");
+	expect_open_fails(f, "catalog record a/acme: malformed account");
+	put_record(f, "a/acme", "{\"id\":1,\"name\":\"beta\",\"created_at\":0}");
+	expect_open_fails(f, "catalog record a/acme: key does not match name");
+	put_record(f, "a/acme", good);
+	put_record(f, "s/0000000002",
+		   "{\"id\":1,\"account_id\":1,\"name\":\"s\",\"archived\":false,\"created_at\":0}");
+	expect_open_fails(f, "catalog record s/0000000002: key does not match id");
+	put_record(f, "s/0000000002",
+		   "{\"id\":2,\"account_id\":9,\"name\":\"s\",\"archived\":false,\"created_at\":0}");
+	expect_open_fails(f, "catalog record s/0000000002: unknown account");
+	put_record(f, "s/0000000002",
+		   "{\"id\":2,\"account_id\":1,\"name\":\"s\",\"archived\":false,\"created_at\":0}");
+	/* hashes are lowercase hex, as written: anything else is not ours */
+	put_token_record(f, "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789");
+	expect_open_fails(f, "catalog record t/0123456789abcdef: malformed token");
+	put_token_record(f, "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+	assert_int_equal(catalog_open(f->st, &f->c, err, sizeof(err)), 0);
+	assert_int_equal(catalog_source_find(f->c, "acme", "s", NULL), CAT_OK);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -755,6 +873,8 @@ int main(void)
 		T(test_listing_is_in_name_order),
 		T(test_any_label_bytes_survive_reopen),
 		T(test_encode_reports_size_when_buffer_small),
+		T(test_records_keep_their_json_shape),
+		T(test_malformed_record_refuses_open),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

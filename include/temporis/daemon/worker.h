@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "temporis/data/catalog.h"
+#include "temporis/data/catalog_snap.h"
 #include "temporis/base/config.h"
 #include "temporis/http/server.h"
 #include "temporis/data/ingest.h"

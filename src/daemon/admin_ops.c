@@ -1,0 +1,640 @@
+/*
+ * admin_ops.c - every op of the admin socket, run by the writer: accounts, tokens and
+ * data sources (each change published to shared memory before the reply), status,
+ * backup, and the records and series reads the workers forward. Owns the buffer the
+ * catalog is encoded into before it is published. A reply is the op's object, or
+ * {"error": message, "code": code} (admin_msg.h).
+ */
+#include "temporis/daemon/admin_ops.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "temporis/base/buf.h"
+#include "temporis/base/clock.h"
+#include "temporis/base/jsonutil.h"
+#include "temporis/base/log.h"
+#include "temporis/data/record.h"
+#include "temporis/ipc/admin_msg.h"
+
+#define ADMIN_ERR_MAX 512
+#define ENCODE_INITIAL_CAP (64u << 10)
+#define INT64_TEXT_MAX 24                /* "-9223372036854775808" and a NUL */
+
+#define MSG_INTERNAL "Internal error."
+#define MSG_NAME_RULE                                                                              \
+	"Invalid name: use 1-48 characters, start with a lowercase letter, then lowercase "        \
+	"letters, digits or underscores."
+#define MSG_ACCOUNT_NOT_FOUND "Account not found."
+#define MSG_SOURCE_NOT_FOUND "Data source not found."
+
+typedef struct json_object json;
+
+/* ------------------------------------------------------------------ replies */
+
+static json *internal_error(void)
+{
+	return admin_error(ADMIN_FAILED, MSG_INTERNAL);
+}
+
+/* A reply object under construction that failed part-way is an internal error. */
+static json *finish(json *o, int rc)
+{
+	if (rc == 0 && o != NULL)
+		return o;
+	json_object_put(o);
+	return internal_error();
+}
+
+static json *catalog_error(enum catalog_rc rc, const char *exists_msg, const char *missing_msg)
+{
+	switch (rc) {
+	case CAT_EXISTS:
+		return admin_error(ADMIN_EXISTS, exists_msg);
+	case CAT_NOT_FOUND:
+		return admin_error(ADMIN_NOT_FOUND, missing_msg);
+	case CAT_INVALID:
+		return admin_error(ADMIN_INVALID, MSG_NAME_RULE);
+	default:
+		return internal_error();
+	}
+}
+
+/* For lookups of (account, thing): say which of the two is missing. */
+static json *missing_reply(struct admin_ctx *ctx, const char *account, const char *thing_msg)
+{
+	struct catalog_account a;
+
+	if (catalog_account_find(ctx->catalog, account, &a) == CAT_NOT_FOUND)
+		return admin_error(ADMIN_NOT_FOUND, MSG_ACCOUNT_NOT_FOUND);
+	return admin_error(ADMIN_NOT_FOUND, thing_msg);
+}
+
+/* ------------------------------------------------------------------ arguments */
+
+/*
+ * A string argument. Absent (or null) is fine when optional (*out = NULL);
+ * otherwise *reply gets a bad_request and -1 is returned.
+ */
+static int arg_str(json *req, const char *key, bool required, const char **out, json **reply)
+{
+	char msg[ADMIN_ERR_MAX];
+	json *v = NULL;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(req, key, &v) || v == NULL) {
+		if (!required)
+			return 0;
+		snprintf(msg, sizeof(msg), "%s is required.", key);
+		*reply = admin_error(ADMIN_BAD_REQUEST, msg);
+		return -1;
+	}
+	if (!json_object_is_type(v, json_type_string)) {
+		snprintf(msg, sizeof(msg), "%s must be a string.", key);
+		*reply = admin_error(ADMIN_BAD_REQUEST, msg);
+		return -1;
+	}
+	*out = json_object_get_string(v);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ catalog ops */
+
+/* A mutex that fails means our own state is corrupt: stop rather than race. */
+static void publish_mutex(int rc)
+{
+	if (rc != 0) {
+		log_error("admin: publish mutex: %s", strerror(rc));
+		abort();
+	}
+}
+
+static pthread_mutex_t publish_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *publish_buf; /* guarded by publish_lock; grows, and lives for the process */
+static size_t publish_cap;
+
+/* Encode the catalog into publish_buf, growing it; the byte count, or 0. Under publish_lock. */
+static size_t encode_catalog(struct admin_ctx *ctx)
+{
+	for (;;) {
+		size_t need = catalog_encode(ctx->catalog, publish_buf, publish_cap);
+
+		if (need == 0) {
+			log_error("admin: catalog encoding failed");
+			return 0;
+		}
+		if (need <= publish_cap)
+			return need;
+		if (vec_reserve(&publish_buf, &publish_cap, need, 1, ENCODE_INITIAL_CAP) < 0) {
+			log_error("admin: out of memory encoding the catalog");
+			return 0;
+		}
+	}
+}
+
+/*
+ * Encode and publish under one lock: concurrent mutations may each publish, but
+ * every encode sees the catalog as it is now, so the last snapshot out is current,
+ * and shm_catalog_publish only ever has one caller at a time.
+ */
+int admin_publish_catalog(struct admin_ctx *ctx)
+{
+	size_t need;
+	int rc = -1;
+
+	publish_mutex(pthread_mutex_lock(&publish_lock));
+	need = encode_catalog(ctx);
+	if (need == 0)
+		goto out;
+	if (shm_catalog_publish(ctx->shm, publish_buf, need) < 0) {
+		log_error("admin: cannot publish the catalog (%zu bytes): %s", need,
+		          strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	publish_mutex(pthread_mutex_unlock(&publish_lock));
+	return rc;
+}
+
+static json *source_json(const char *account, const struct catalog_source *s)
+{
+	json *o = json_object_new_object();
+	int rc;
+
+	if (o == NULL)
+		return internal_error();
+	rc = ju_add_str(o, "account", account);
+	rc = rc ? rc : ju_add_str(o, "name", s->name);
+	rc = rc ? rc : ju_add_bool(o, "archived", s->archived);
+	rc = rc ? rc : ju_add_int(o, "created_at", s->created_at);
+	return finish(o, rc);
+}
+
+static json *op_account_create(struct admin_ctx *ctx, json *req)
+{
+	char token[CATALOG_TOKEN_LEN + 1];
+	struct catalog_account acct;
+	struct catalog_token tok;
+	enum catalog_rc crc;
+	const char *name;
+	json *reply = NULL;
+	int rc;
+
+	if (arg_str(req, "name", true, &name, &reply) < 0)
+		return reply;
+	crc = catalog_account_create(ctx->catalog, name, &acct, token, &tok);
+	if (crc != CAT_OK)
+		return catalog_error(crc, "Account already exists.", MSG_ACCOUNT_NOT_FOUND);
+	if (admin_publish_catalog(ctx) < 0)
+		rc = -1;
+	else if ((reply = json_object_new_object()) == NULL)
+		rc = -1;
+	else {
+		rc = ju_add_str(reply, "account", acct.name);
+		rc = rc ? rc : ju_add_str(reply, "token", token);
+		rc = rc ? rc : ju_add_str(reply, "token_id", tok.id);
+	}
+	explicit_bzero(token, sizeof(token));
+	return finish(reply, rc);
+}
+
+/* Collects catalog listing callbacks into a JSON array. */
+struct list_acc {
+	json *arr;
+	bool failed;
+};
+
+static void list_push(struct list_acc *acc, json *o, int rc)
+{
+	if (rc != 0 || o == NULL || json_object_array_add(acc->arr, o) != 0) {
+		json_object_put(o);
+		acc->failed = true;
+	}
+}
+
+static void account_item(const struct catalog_account *a, void *arg)
+{
+	json *o = json_object_new_object();
+	int rc = -1;
+
+	if (o != NULL) {
+		rc = ju_add_str(o, "name", a->name);
+		rc = rc ? rc : ju_add_int(o, "created_at", a->created_at);
+	}
+	list_push(arg, o, rc);
+}
+
+/* Wrap a filled list as {key: [...]}; consumes acc->arr. */
+static json *list_reply(const char *key, struct list_acc *acc)
+{
+	json *o;
+
+	if (acc->failed) {
+		json_object_put(acc->arr);
+		return internal_error();
+	}
+	o = json_object_new_object();
+	if (o == NULL) {
+		json_object_put(acc->arr);
+		return internal_error();
+	}
+	return finish(o, ju_add(o, key, acc->arr));
+}
+
+static json *op_account_list(struct admin_ctx *ctx, json *req)
+{
+	struct list_acc acc = {.arr = json_object_new_array()};
+
+	if (acc.arr == NULL)
+		return internal_error();
+	catalog_each_account(ctx->catalog, account_item, &acc);
+	return list_reply("accounts", &acc);
+}
+
+static json *op_token_create(struct admin_ctx *ctx, json *req)
+{
+	char token[CATALOG_TOKEN_LEN + 1];
+	struct catalog_token tok;
+	const char *account, *label;
+	enum catalog_rc crc;
+	json *reply = NULL;
+	int rc;
+
+	if (arg_str(req, "account", true, &account, &reply) < 0 ||
+	    arg_str(req, "label", false, &label, &reply) < 0)
+		return reply;
+	if (label == NULL)
+		label = "";
+	if (strlen(label) > CATALOG_LABEL_MAX)
+		return admin_error(ADMIN_INVALID, "Label is too long.");
+	crc = catalog_token_create(ctx->catalog, account, label, token, &tok);
+	if (crc != CAT_OK)
+		return catalog_error(crc, "Token already exists.", MSG_ACCOUNT_NOT_FOUND);
+	if (admin_publish_catalog(ctx) < 0)
+		rc = -1;
+	else if ((reply = json_object_new_object()) == NULL)
+		rc = -1;
+	else {
+		rc = ju_add_str(reply, "token", token);
+		rc = rc ? rc : ju_add_str(reply, "token_id", tok.id);
+	}
+	explicit_bzero(token, sizeof(token));
+	return finish(reply, rc);
+}
+
+/* Revoked tokens are gone as far as the operator is concerned: not listed. */
+static void token_item(const struct catalog_token *t, void *arg)
+{
+	json *o;
+	int rc = -1;
+
+	if (t->revoked)
+		return;
+	o = json_object_new_object();
+	if (o != NULL) {
+		rc = ju_add_str(o, "id", t->id);
+		rc = rc ? rc : ju_add_str(o, "label", t->label);
+		rc = rc ? rc : ju_add_int(o, "created_at", t->created_at);
+	}
+	list_push(arg, o, rc);
+}
+
+static json *op_token_list(struct admin_ctx *ctx, json *req)
+{
+	struct list_acc acc = {0};
+	enum catalog_rc crc;
+	const char *account;
+	json *reply = NULL;
+
+	if (arg_str(req, "account", true, &account, &reply) < 0)
+		return reply;
+	acc.arr = json_object_new_array();
+	if (acc.arr == NULL)
+		return internal_error();
+	crc = catalog_each_token(ctx->catalog, account, token_item, &acc);
+	if (crc != CAT_OK) {
+		json_object_put(acc.arr);
+		return catalog_error(crc, "", MSG_ACCOUNT_NOT_FOUND);
+	}
+	return list_reply("tokens", &acc);
+}
+
+static json *op_token_revoke(struct admin_ctx *ctx, json *req)
+{
+	const char *account, *token_id;
+	enum catalog_rc crc;
+	json *reply = NULL;
+	int rc;
+
+	if (arg_str(req, "account", true, &account, &reply) < 0 ||
+	    arg_str(req, "token_id", true, &token_id, &reply) < 0)
+		return reply;
+	crc = catalog_token_revoke(ctx->catalog, account, token_id);
+	if (crc == CAT_NOT_FOUND)
+		return missing_reply(ctx, account, "Token not found.");
+	if (crc != CAT_OK)
+		return catalog_error(crc, "", "Token not found.");
+	if (admin_publish_catalog(ctx) < 0)
+		return internal_error();
+	reply = json_object_new_object();
+	if (reply == NULL)
+		return internal_error();
+	rc = ju_add_str(reply, "account", account);
+	rc = rc ? rc : ju_add_str(reply, "token_id", token_id);
+	rc = rc ? rc : ju_add_bool(reply, "revoked", true);
+	return finish(reply, rc);
+}
+
+static json *op_source_create(struct admin_ctx *ctx, json *req)
+{
+	struct catalog_source src;
+	const char *account, *name;
+	enum catalog_rc crc;
+	json *reply = NULL;
+
+	if (arg_str(req, "account", true, &account, &reply) < 0 ||
+	    arg_str(req, "name", true, &name, &reply) < 0)
+		return reply;
+	crc = catalog_source_create(ctx->catalog, account, name, &src);
+	if (crc != CAT_OK)
+		return catalog_error(crc, "Data source already exists.", MSG_ACCOUNT_NOT_FOUND);
+	if (admin_publish_catalog(ctx) < 0)
+		return internal_error();
+	return source_json(account, &src);
+}
+
+static json *source_set_archived(struct admin_ctx *ctx, json *req, bool archived)
+{
+	struct catalog_source src;
+	const char *account, *name;
+	enum catalog_rc crc;
+	json *reply = NULL;
+
+	if (arg_str(req, "account", true, &account, &reply) < 0 ||
+	    arg_str(req, "name", true, &name, &reply) < 0)
+		return reply;
+	crc = catalog_source_set_archived(ctx->catalog, account, name, archived, &src);
+	if (crc == CAT_NOT_FOUND)
+		return missing_reply(ctx, account, MSG_SOURCE_NOT_FOUND);
+	if (crc != CAT_OK)
+		return catalog_error(crc, "", MSG_SOURCE_NOT_FOUND);
+	if (admin_publish_catalog(ctx) < 0)
+		return internal_error();
+	return source_json(account, &src);
+}
+
+static json *op_source_archive(struct admin_ctx *ctx, json *req)
+{
+	return source_set_archived(ctx, req, true);
+}
+
+static json *op_source_unarchive(struct admin_ctx *ctx, json *req)
+{
+	return source_set_archived(ctx, req, false);
+}
+
+static json *op_source_get(struct admin_ctx *ctx, json *req)
+{
+	struct catalog_source src;
+	const char *account, *name;
+	enum catalog_rc crc;
+	json *reply = NULL;
+
+	if (arg_str(req, "account", true, &account, &reply) < 0 ||
+	    arg_str(req, "name", true, &name, &reply) < 0)
+		return reply;
+	crc = catalog_source_find(ctx->catalog, account, name, &src);
+	if (crc == CAT_NOT_FOUND)
+		return missing_reply(ctx, account, MSG_SOURCE_NOT_FOUND);
+	if (crc != CAT_OK)
+		return catalog_error(crc, "", MSG_SOURCE_NOT_FOUND);
+	return source_json(account, &src);
+}
+
+static void source_item(const struct catalog_account *owner, const struct catalog_source *s,
+                        void *arg)
+{
+	json *o = source_json(owner->name, s);
+
+	/* source_json answers an error object when it fails. */
+	list_push(arg, o, json_object_object_get_ex(o, "error", NULL) ? -1 : 0);
+}
+
+static json *op_source_list(struct admin_ctx *ctx, json *req)
+{
+	struct list_acc acc = {0};
+	enum catalog_rc crc;
+	const char *account;
+	json *reply = NULL;
+
+	if (arg_str(req, "account", false, &account, &reply) < 0)
+		return reply;
+	acc.arr = json_object_new_array();
+	if (acc.arr == NULL)
+		return internal_error();
+	crc = catalog_each_source(ctx->catalog, account, source_item, &acc);
+	if (crc != CAT_OK) {
+		json_object_put(acc.arr);
+		return catalog_error(crc, "", MSG_ACCOUNT_NOT_FOUND);
+	}
+	return list_reply("data_sources", &acc);
+}
+
+/* ------------------------------------------------------------------ status, backup */
+
+static json *op_status(struct admin_ctx *ctx, json *req)
+{
+	struct shm_header *hdr = ctx->shm->hdr;
+	json *reply;
+	int64_t now, uptime;
+	int rc;
+
+	/* An unreadable clock reports no uptime rather than failing the whole status. */
+	uptime = wall_time_s(&now) == 0 ? now - hdr->started_at : 0;
+	reply = json_object_new_object();
+	if (reply == NULL)
+		return internal_error();
+	rc = ju_add_int(reply, "workers", atomic_load(&hdr->workers_running));
+	rc = rc ? rc : ju_add_int(reply, "writer_pid", atomic_load(&hdr->writer_pid));
+	rc = rc ? rc : ju_add(reply, "ring_fill", ju_double(shm_ring_fill(ctx->shm)));
+	rc = rc ? rc
+	        : ju_add_int(reply, "records_committed",
+	                     (int64_t)atomic_load(&hdr->stats.records_committed));
+	rc = rc ? rc : ju_add_int(reply, "uptime_s", uptime > 0 ? uptime : 0);
+	return finish(reply, rc);
+}
+
+static json *op_backup(struct admin_ctx *ctx, json *req)
+{
+	char err[ADMIN_ERR_MAX] = "";
+	const char *dir;
+	json *reply = NULL;
+
+	if (arg_str(req, "dir", true, &dir, &reply) < 0)
+		return reply;
+	/* The writer's working directory means nothing to the operator. */
+	if (dir[0] != '/')
+		return admin_error(ADMIN_BAD_REQUEST, "dir must be an absolute path.");
+	if (store_checkpoint(ctx->store, dir, err, sizeof(err)) < 0) {
+		log_error("admin: backup failed: %s", err);
+		return admin_error(ADMIN_FAILED, err[0] ? err : MSG_INTERNAL);
+	}
+	log_info("admin: backup written");
+	reply = json_object_new_object();
+	if (reply == NULL)
+		return internal_error();
+	return finish(reply, ju_add_str(reply, "backup", dir));
+}
+
+/* ------------------------------------------------------------------ reads */
+
+static int record_item(const struct rec *r, void *arg)
+{
+	struct list_acc *acc = arg;
+	json *o = json_object_new_object();
+	int rc = -1;
+
+	if (o != NULL) {
+		rc = ju_add_int(o, "timestamp", r->ts);
+		rc = rc ? rc : ju_add_strn(o, "name", r->name, r->name_len);
+		rc = rc ? rc
+		        : ju_add(o, "value", r->type == REC_INT ? json_object_new_int64(r->v.i)
+		                                                : ju_double(r->v.d));
+	}
+	list_push(acc, o, rc);
+	return acc->failed ? 1 : 0;
+}
+
+/* Archived sources stay readable; another account's source is simply not found. */
+static json *find_readable(struct admin_ctx *ctx, const char *account, const char *name,
+                           struct catalog_source *src)
+{
+	enum catalog_rc crc = catalog_source_find(ctx->catalog, account, name, src);
+
+	if (crc == CAT_OK)
+		return NULL;
+	if (crc == CAT_FAILED)
+		return internal_error();
+	return admin_error(ADMIN_NOT_FOUND, MSG_SOURCE_NOT_FOUND);
+}
+
+static json *op_records(struct admin_ctx *ctx, json *req)
+{
+	struct list_acc acc = {0};
+	struct records_query q;
+	struct catalog_source src;
+	const char *account, *source, *detail;
+	json *reply = NULL;
+	bool more = false;
+	int64_t start, end, next_ts = 0;
+	char cursor[INT64_TEXT_MAX];
+	int rc;
+
+	if ((detail = records_query_from_op(req, &q, &account, &source)) != NULL)
+		return admin_error(ADMIN_BAD_REQUEST, detail);
+	if ((reply = find_readable(ctx, account, source, &src)) != NULL)
+		return reply;
+	acc.arr = json_object_new_array();
+	if (acc.arr == NULL)
+		return internal_error();
+	records_query_range(&q, &start, &end);
+	if (store_scan(ctx->store, src.id, q.series, q.series_len, start, end, q.limit,
+	               record_item, &acc, &more, &next_ts) < 0)
+		acc.failed = true;
+	reply = list_reply("records", &acc);
+	if (json_object_object_get_ex(reply, "error", NULL))
+		return reply;
+	if (more) {
+		snprintf(cursor, sizeof(cursor), "%" PRId64, next_ts);
+		rc = ju_add_str(reply, "next_cursor", cursor);
+	} else {
+		/* JSON null: the last page (ju_add takes NULL for a failed constructor) */
+		rc = json_object_object_add(reply, "next_cursor", NULL);
+	}
+	return finish(reply, rc);
+}
+
+static int series_item(const char *name, size_t name_len, int64_t first, int64_t last, void *arg)
+{
+	struct list_acc *acc = arg;
+	json *o = json_object_new_object();
+	int rc = -1;
+
+	if (o != NULL) {
+		rc = ju_add_strn(o, "name", name, name_len);
+		rc = rc ? rc : ju_add_int(o, "first_timestamp", first);
+		rc = rc ? rc : ju_add_int(o, "last_timestamp", last);
+	}
+	list_push(acc, o, rc);
+	return acc->failed ? 1 : 0;
+}
+
+static json *op_series(struct admin_ctx *ctx, json *req)
+{
+	struct list_acc acc = {0};
+	struct catalog_source src;
+	const char *account, *source;
+	json *reply = NULL;
+
+	if (arg_str(req, "account", true, &account, &reply) < 0 ||
+	    arg_str(req, "source", true, &source, &reply) < 0)
+		return reply;
+	if ((reply = find_readable(ctx, account, source, &src)) != NULL)
+		return reply;
+	acc.arr = json_object_new_array();
+	if (acc.arr == NULL)
+		return internal_error();
+	if (store_series(ctx->store, src.id, series_item, &acc) < 0)
+		acc.failed = true;
+	return list_reply("series", &acc);
+}
+
+/* ------------------------------------------------------------------ dispatch */
+
+typedef json *(*admin_op_fn)(struct admin_ctx *ctx, json *req);
+
+static const struct {
+	const char *name;
+	admin_op_fn fn;
+} admin_ops[] = {
+    {"account_create", op_account_create},
+    {"account_list", op_account_list},
+    {"token_create", op_token_create},
+    {"token_list", op_token_list},
+    {"token_revoke", op_token_revoke},
+    {"source_create", op_source_create},
+    {"source_archive", op_source_archive},
+    {"source_unarchive", op_source_unarchive},
+    {"source_get", op_source_get},
+    {"source_list", op_source_list},
+    {"status", op_status},
+    {"backup", op_backup},
+    {"records", op_records},
+    {"series", op_series},
+};
+
+json *admin_execute(struct admin_ctx *ctx, json *req)
+{
+	json *op = NULL;
+	const char *name;
+
+	if (!json_object_is_type(req, json_type_object))
+		return admin_error(ADMIN_BAD_REQUEST, "Request must be a JSON object.");
+	if (!json_object_object_get_ex(req, "op", &op) ||
+	    !json_object_is_type(op, json_type_string))
+		return admin_error(ADMIN_BAD_REQUEST, "op must be a string.");
+	name = json_object_get_string(op);
+	for (size_t i = 0; i < sizeof(admin_ops) / sizeof(admin_ops[0]); i++)
+		if (strcmp(name, admin_ops[i].name) == 0)
+			return admin_ops[i].fn(ctx, req);
+	return admin_error(ADMIN_BAD_REQUEST, "Unknown op.");
+}
