@@ -21,44 +21,34 @@
 #define US_PER_S 1e6
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-enum route_label {
-	LBL_INGEST, LBL_SOURCES, LBL_SOURCE, LBL_SERIES, LBL_RECORDS, LBL_ARCHIVE,
-	LBL_HEALTHZ, LBL_METRICS, LBL_OTHER,
+static const char *const route_labels[METRIC_ROUTES] = {
+#define LABEL_TEXT(id, label) [METRIC_ROUTE_##id] = label,
+	METRIC_ROUTE_LABELS(LABEL_TEXT)
+#undef LABEL_TEXT
 };
 
-static const char *const route_labels[SHM_METRIC_ROUTES] = {
-	[LBL_INGEST] = "ingest",   [LBL_SOURCES] = "sources", [LBL_SOURCE] = "source",
-	[LBL_SERIES] = "series",   [LBL_RECORDS] = "records", [LBL_ARCHIVE] = "archive",
-	[LBL_HEALTHZ] = "healthz", [LBL_METRICS] = "metrics", [LBL_OTHER] = "other",
+/* The statuses counted one by one; any other is counted in the last column. */
+static const int status_codes[METRIC_STATUS_OTHER] = {
+#define STATUS_CODE(code) [METRIC_STATUS_##code] = code,
+	METRIC_STATUS_CODES(STATUS_CODE)
+#undef STATUS_CODE
 };
-_Static_assert(LBL_OTHER + 1 == SHM_METRIC_ROUTES, "one route label per counter row");
-
-/* Every status this server answers; anything else is counted in the last column. */
-static const int status_codes[] = {
-	200, 201, 204, 400, 401, 404, 405, 408, 409, 413, 415, 417, 422, 431, 500, 501, 503, 505,
-};
-#define STATUS_KNOWN (sizeof(status_codes) / sizeof(status_codes[0]))
-_Static_assert(STATUS_KNOWN + 1 == SHM_METRIC_STATUSES, "one counter column per status + other");
-
-/* Records per group commit: upper bounds of the histogram buckets, +Inf implied. */
-static const uint64_t batch_bounds[SHM_BATCH_BUCKETS] = {
-	1, 5, 10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000, 1000000,
-};
+#define STATUS_KNOWN METRIC_STATUS_OTHER
 
 /* ---- counting ---- */
 
-static enum route_label route_label_of(enum route_id route)
+static enum metric_route route_label_of(enum route_id route)
 {
 	switch (route) {
-	case ROUTE_INGEST: return LBL_INGEST;
-	case ROUTE_SOURCES_LIST: case ROUTE_SOURCES_CREATE: return LBL_SOURCES;
-	case ROUTE_SOURCE_GET: return LBL_SOURCE;
-	case ROUTE_SOURCE_ARCHIVE: case ROUTE_SOURCE_UNARCHIVE: return LBL_ARCHIVE;
-	case ROUTE_SOURCE_SERIES: return LBL_SERIES;
-	case ROUTE_SOURCE_RECORDS: return LBL_RECORDS;
-	case ROUTE_HEALTHZ: return LBL_HEALTHZ;
-	case ROUTE_METRICS: return LBL_METRICS;
-	default: return LBL_OTHER;
+	case ROUTE_INGEST: return METRIC_ROUTE_INGEST;
+	case ROUTE_SOURCES_LIST: case ROUTE_SOURCES_CREATE: return METRIC_ROUTE_SOURCES;
+	case ROUTE_SOURCE_GET: return METRIC_ROUTE_SOURCE;
+	case ROUTE_SOURCE_ARCHIVE: case ROUTE_SOURCE_UNARCHIVE: return METRIC_ROUTE_ARCHIVE;
+	case ROUTE_SOURCE_SERIES: return METRIC_ROUTE_SERIES;
+	case ROUTE_SOURCE_RECORDS: return METRIC_ROUTE_RECORDS;
+	case ROUTE_HEALTHZ: return METRIC_ROUTE_HEALTHZ;
+	case ROUTE_METRICS: return METRIC_ROUTE_METRICS;
+	default: return METRIC_ROUTE_OTHER;
 	}
 }
 
@@ -84,15 +74,6 @@ void metrics_bytes_received(struct worker *w, size_t len)
 	struct shm_worker_stats *ws = &w->shm->hdr->worker_stats[w->index];
 
 	atomic_fetch_add_explicit(&ws->ingest_bytes, len, memory_order_relaxed);
-}
-
-void metrics_commit_batch(struct shm *shm, uint64_t records)
-{
-	unsigned bucket = 0;
-
-	while (bucket < SHM_BATCH_BUCKETS && records > batch_bounds[bucket])
-		bucket++;
-	atomic_fetch_add_explicit(&shm->hdr->stats.commit_batch[bucket], 1, memory_order_relaxed);
 }
 
 /* ---- the text: a growing buffer; a failed append poisons it ---- */
@@ -251,7 +232,7 @@ char *metrics_render(const struct shm *shm, size_t *len)
 		  SHM_LAT_BUCKETS, US_PER_S, st->commit_lat,
 		  (double)load(&st->commit_us_sum) / US_PER_S);
 	histogram(&t, "temporis_commit_batch_records", "Records written by one group commit.",
-		  batch_bounds, SHM_BATCH_BUCKETS, 1.0, st->commit_batch,
+		  shm_batch_bounds, SHM_BATCH_BUCKETS, 1.0, st->commit_batch,
 		  (double)load(&st->records_committed));
 	if (t.failed) {
 		free(t.buf);

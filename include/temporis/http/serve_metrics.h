@@ -1,7 +1,7 @@
 /*
  * metrics.h - the Prometheus exposition served on GET /metrics, and the counters
  * behind it that are not plain shm_stats fields: requests by route and status and
- * ingest bytes (per worker slot), and the records-per-commit histogram (writer).
+ * ingest bytes (per worker slot). The writer's commit counters are shm_stats_commit's.
  * Every figure is an aggregate: no account, token or data source name is ever a label.
  */
 #ifndef TEMPORIS_METRICS_H
@@ -21,8 +21,6 @@ struct http_req;
 void metrics_count(struct worker *w, enum route_id route, int status);
 /* Worker: an ingest request body of len bytes arrived (as sent, before gunzip). */
 void metrics_bytes_received(struct worker *w, size_t len);
-/* Writer: one group commit of records records succeeded. */
-void metrics_commit_batch(struct shm *shm, uint64_t records);
 
 /*
  * The exposition text (Prometheus text format 0.0.4) of the whole server, in a
