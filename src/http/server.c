@@ -250,6 +250,8 @@ static bool respond_begin(struct http_req *req, int status)
 		return false;
 	}
 	req_release(c);
+	if (c->srv->ops.on_respond)
+		c->srv->ops.on_respond(req, status, c->srv->arg);
 	/* Answered before its body was read: the body is never read, so the stream is lost. */
 	if (c->state == CONN_BODY ||
 	    (c->state == CONN_HEAD && (req->chunked || req->content_length > 0)))

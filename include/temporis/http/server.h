@@ -33,6 +33,13 @@ struct http_handler_ops {
 	void (*on_body)(struct http_req *req, void *arg);
 	/* The connection closed before a response: forget req (it is freed after). */
 	void (*on_abort)(struct http_req *req, void *arg);
+	/*
+	 * Optional: the handler answers req with status through http_respond*; called
+	 * before the response is queued, the last moment req->user is the handler's.
+	 * Each request seen in on_head ends in exactly one on_respond or on_abort
+	 * (this layer's own protocol errors end in on_abort).
+	 */
+	void (*on_respond)(struct http_req *req, int status, void *arg);
 };
 
 struct http_limits {
