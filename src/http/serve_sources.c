@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "temporis/base/jsonutil.h"
 #include "temporis/http/handler.h"
 #include "temporis/http/server.h"
 #include "temporis/http/uri.h"
@@ -48,9 +49,9 @@ static void reply_as_is(struct handler_env *env, struct http_req *req, struct js
 
 static void reply_list(struct handler_env *env, struct http_req *req, struct json_object *reply)
 {
-	struct json_object *list = NULL;
+	struct json_object *list = ju_arr(reply, "data_sources");
 
-	if (json_object_object_get_ex(reply, "data_sources", &list))
+	if (list != NULL)
 		for (size_t i = 0; i < json_object_array_length(list); i++)
 			strip_account(json_object_array_get_idx(list, i));
 	respond_json(req, 200, reply);
@@ -76,22 +77,21 @@ static void reply_source(struct handler_env *env, struct http_req *req,
 {
 	struct req_ctx *ctx = req->user;
 	const struct catalog_source *src = handler_source(env, ctx, ctx->name, ctx->name_len);
-	struct json_object *obj, *series = NULL;
+	struct json_object *obj, *series = ju_arr(reply, "series");
 
 	if (src == NULL) {
 		http_respond_error(req, 404, "Data source not found.", NULL);
 		return;
 	}
 	obj = json_object_new_object();
-	if (obj == NULL || !json_object_object_get_ex(reply, "series", &series)) {
+	if (series == NULL || ju_add_str(obj, "name", src->name) < 0 ||
+	    ju_add_bool(obj, "archived", src->archived) < 0 ||
+	    ju_add_int(obj, "created_at", src->created_at) < 0 ||
+	    ju_add(obj, "series", json_object_get(series)) < 0) {
 		json_object_put(obj);
 		http_respond_error(req, 500, "Internal server error.", NULL);
 		return;
 	}
-	json_object_object_add(obj, "name", json_object_new_string(src->name));
-	json_object_object_add(obj, "archived", json_object_new_boolean(src->archived));
-	json_object_object_add(obj, "created_at", json_object_new_int64(src->created_at));
-	json_object_object_add(obj, "series", json_object_get(series));
 	respond_json(req, 200, obj);
 	json_object_put(obj);
 }
@@ -103,13 +103,22 @@ static struct json_object *new_op(const char *name, const struct req_ctx *ctx, b
 {
 	struct json_object *op = json_object_new_object();
 
-	if (op == NULL)
+	if (ju_add_str(op, "op", name) < 0 || ju_add_str(op, "account", ctx->account_name) < 0 ||
+	    (named && ju_add_strn(op, "name", ctx->name, ctx->name_len) < 0)) {
+		json_object_put(op);
 		return NULL;
-	json_object_object_add(op, "op", json_object_new_string(name));
-	json_object_object_add(op, "account", json_object_new_string(ctx->account_name));
-	if (named)
-		json_object_object_add(op, "name",
-				       json_object_new_string_len(ctx->name, (int)ctx->name_len));
+	}
+	return op;
+}
+
+/* Add val to op; on failure op is gone: NULL, which writer_ask answers with a 500. */
+static struct json_object *op_with(struct json_object *op, const char *key,
+				   struct json_object *val)
+{
+	if (op == NULL || ju_add(op, key, val) < 0) {
+		json_object_put(op);
+		return NULL;
+	}
 	return op;
 }
 
@@ -128,15 +137,13 @@ static bool source_visible(struct handler_env *env, struct http_req *req)
 static void ask_series(struct handler_env *env, struct http_req *req, writer_reply_fn *on_reply)
 {
 	struct req_ctx *ctx = req->user;
-	struct json_object *op;
 
 	if (!source_visible(env, req))
 		return;
-	op = new_op("series", ctx, false);
-	if (op != NULL)
-		json_object_object_add(op, "source",
-				       json_object_new_string_len(ctx->name, (int)ctx->name_len));
-	writer_ask(env, req, op, on_reply);
+	writer_ask(env, req,
+		   op_with(new_op("series", ctx, false), "source",
+			   json_object_new_string_len(ctx->name, (int)ctx->name_len)),
+		   on_reply);
 }
 
 static void ask_named(struct handler_env *env, struct http_req *req, const char *op_name)
@@ -192,9 +199,7 @@ void sources_create(struct handler_env *env, struct http_req *req)
 		http_respond_error(req, status, detail, NULL);
 		return;
 	}
-	op = new_op("source_create", req->user, false);
-	if (op != NULL)
-		json_object_object_add(op, "name", json_object_get(name));
+	op = op_with(new_op("source_create", req->user, false), "name", json_object_get(name));
 	json_object_put(body);
 	writer_ask(env, req, op, reply_created);
 }
