@@ -1,14 +1,9 @@
 /*
  * serve_ingest.c - POST /v1/data_sources/ingest: from a validated body to a 204.
  *
- * The body is validated (ingest.c), the source resolved in the catalog snapshot,
- * and the packed records copied into one entry of this worker's lane. The request
- * then waits, without blocking the loop, until the writer's committed position
- * passes the entry: 204 if the entry committed, 500 if the commit failed. When the
- * lane is full the request waits for room up to enqueue_timeout_ms, then gets 503.
- *
- * Ownership: each waiting request has one struct ack_wait, owned by the environment's
- * acks or room list; the request points to it (req_ctx.pending) until answered.
+ * The body is validated (ingest.c), the source resolved in the catalog snapshot, and
+ * the packed records copied into one entry of this worker's lane; the request waits,
+ * without blocking the loop, for the writer to commit it (204) or fail it (500).
  */
 #include "temporis/http/serve_ingest.h"
 
@@ -36,6 +31,12 @@
 #define MS_PER_S 1000
 #define US_PER_MS 1000
 
+/*
+ * One waiting request: published, it waits until the lane's committed position passes
+ * its entry; when the lane is full it waits for room, up to enqueue_timeout_ms (then
+ * 503). Owned by the environment's acks or room list; the request points to it
+ * (req_ctx.pending) until answered.
+ */
 struct ack_wait {
 	struct ack_wait *next;
 	struct http_req *req;          /* NULL once the client went away */

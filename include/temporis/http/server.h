@@ -1,13 +1,9 @@
 /*
- * server.h - a small HTTP/1.1 server on libevent bufferevents, used by the workers.
- *
- * libevent 2.1's evhttp reads a whole body before any user hook runs and answers
- * oversized bodies, bad requests and header overflows itself in HTML; the API needs
- * its checks in order (auth before size) and JSON on every error (README). This layer
- * gives the handler the head first (on_head), then the body (on_body), and answers its
- * own protocol errors with the same JSON shape. One request per connection is in
- * progress at a time (pipelined requests wait); keep-alive, Expect: 100-continue,
- * chunked bodies, and per-request deadlines are handled here.
+ * server.h - a small HTTP/1.1 server on libevent bufferevents, used by the workers: it
+ * gives the handler the head first, then the body, and answers its own protocol errors
+ * in JSON (README says why not evhttp). One request per connection is in progress at a
+ * time (pipelined requests wait); keep-alive, Expect: 100-continue, chunked bodies and
+ * per-request deadlines are handled here.
  */
 #ifndef TEMPORIS_HTTP_SERVER_H
 #define TEMPORIS_HTTP_SERVER_H
