@@ -29,7 +29,6 @@
 #include "temporis/base/buf.h"
 #include "temporis/base/clock.h"
 #include "temporis/base/log.h"
-#include "temporis/http/serve_metrics.h"
 #include "temporis/base/proctitle.h"
 #include "temporis/data/record.h"
 #include "temporis/ipc/ring.h"
@@ -230,7 +229,6 @@ static unsigned commit_pass(struct writer *w)
 		return busy;
 	}
 	shm_stats_commit(w->shm, records, w->nentries, mono_us() - t0);
-	metrics_commit_batch(w->shm, records);
 	finish_pass(w, ENTRY_COMMITTED);
 	return busy;
 }

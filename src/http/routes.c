@@ -1,180 +1,153 @@
 /*
- * route.c - maps (method, path) of the public API to a route id, and reads query
- * parameters (SPEC sections 3, 4). Pure functions over the caller's strings; owns nothing.
+ * routes.c - the public API's route table and its matching (routes.h). The table is
+ * the one place that knows every route: its method and path, whether it needs a
+ * token, what /metrics counts it as, and the handlers that answer it. The API's
+ * routes and errors are README's and man/temporisd.8's.
  */
 #include "temporis/http/routes.h"
 
-#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
-#define SOURCES_PREFIX "/v1/data_sources"
-/* The dashboard's files; http_static.c maps them to its two roots. */
-#define STATIC_INDEX "/"
-#define STATIC_PREFIX "/static/"
-#define JAVASCRIPT_PREFIX "/javascript/"
-#define HEX_BASE 16
-#define DEC_BASE 10
+#include "temporis/base/config.h"
+#include "temporis/http/handler.h"
+#include "temporis/http/serve_ingest.h"
+#include "temporis/http/serve_metrics.h"
+#include "temporis/http/serve_sources.h"
+#include "temporis/http/serve_static.h"
+#include "temporis/http/server.h"
 
-#define ALLOW_GET "GET"
-#define ALLOW_POST "POST"
-#define ALLOW_GET_POST "GET, POST"
+#define HEALTHZ_BODY "{\"status\":\"ok\"}"
+#define ALLOW_SEPARATOR ", "
 
-/* A sub-resource of /v1/data_sources/{name}: its suffix, method and route. */
-struct source_route {
-	const char *suffix;
-	enum http_method method;         /* HTTP_GET also admits HEAD */
-	enum route_id id;
-	const char *allow;
-};
+/* ---- the handlers that only need part of the environment ---- */
 
-static const struct source_route source_routes[] = {
-	{ "", HTTP_GET, ROUTE_SOURCE_GET, ALLOW_GET },
-	{ "/archive", HTTP_POST, ROUTE_SOURCE_ARCHIVE, ALLOW_POST },
-	{ "/unarchive", HTTP_POST, ROUTE_SOURCE_UNARCHIVE, ALLOW_POST },
-	{ "/series", HTTP_GET, ROUTE_SOURCE_SERIES, ALLOW_GET },
-	{ "/records", HTTP_GET, ROUTE_SOURCE_RECORDS, ALLOW_GET },
-};
-
-static int hex_value(char ch)
+static void healthz(struct handler_env *env, struct http_req *req)
 {
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + DEC_BASE;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + DEC_BASE;
-	return -1;
+	http_respond(req, 200, "application/json", NULL, HEALTHZ_BODY, strlen(HEALTHZ_BODY));
 }
+
+static void metrics(struct handler_env *env, struct http_req *req)
+{
+	metrics_serve(req, env->shm);
+}
+
+static void dashboard(struct handler_env *env, struct http_req *req)
+{
+	static_serve(req, env->cfg->web_root, env->cfg->web_lib_root);
+}
+
+/* ---- the table ---- */
 
 /*
- * Percent-decode n bytes of s into out (cap bytes, NUL-terminated); '+' is a space
- * only in queries. Returns the decoded length, or -1 if malformed, if it decodes a
- * NUL (the result is used as a C string), or if it does not fit.
+ * In match order: the first row whose pattern matches a path names its resource
+ * (so /v1/data_sources/ingest is never a source called "ingest"). The dashboard's
+ * files need no token (they hold no data; the page asks for one itself) and are not
+ * counted in /metrics.
  */
-static long pct_decode(const char *s, size_t n, bool plus_is_space, char *out, size_t cap)
-{
-	size_t len = 0;
+static const struct route routes[] = {
+	{ .id = ROUTE_HEALTHZ, .method = HTTP_GET, .pattern = "/healthz",
+	  .label = METRIC_ROUTE_HEALTHZ, .on_head = healthz },
+	{ .id = ROUTE_METRICS, .method = HTTP_GET, .pattern = "/metrics",
+	  .label = METRIC_ROUTE_METRICS, .on_head = metrics },
+	{ .id = ROUTE_STATIC, .method = HTTP_GET, .pattern = "/",
+	  .label = ROUTE_NOT_COUNTED, .on_head = dashboard },
+	{ .id = ROUTE_STATIC, .method = HTTP_GET, .pattern = "/static/*",
+	  .label = ROUTE_NOT_COUNTED, .on_head = dashboard },
+	{ .id = ROUTE_STATIC, .method = HTTP_GET, .pattern = "/javascript/*",
+	  .label = ROUTE_NOT_COUNTED, .on_head = dashboard },
+	{ .id = ROUTE_INGEST, .method = HTTP_POST, .pattern = "/v1/data_sources/ingest",
+	  .auth = true, .label = METRIC_ROUTE_INGEST,
+	  .on_head = ingest_on_head, .on_body = ingest_on_body },
+	{ .id = ROUTE_SOURCES_LIST, .method = HTTP_GET, .pattern = "/v1/data_sources",
+	  .auth = true, .label = METRIC_ROUTE_SOURCES, .on_body = sources_list },
+	{ .id = ROUTE_SOURCES_CREATE, .method = HTTP_POST, .pattern = "/v1/data_sources",
+	  .auth = true, .label = METRIC_ROUTE_SOURCES, .on_body = sources_create },
+	{ .id = ROUTE_SOURCE_GET, .method = HTTP_GET, .pattern = "/v1/data_sources/{name}",
+	  .auth = true, .label = METRIC_ROUTE_SOURCE, .on_body = source_get },
+	{ .id = ROUTE_SOURCE_ARCHIVE, .method = HTTP_POST,
+	  .pattern = "/v1/data_sources/{name}/archive",
+	  .auth = true, .label = METRIC_ROUTE_ARCHIVE, .on_body = source_archive },
+	{ .id = ROUTE_SOURCE_UNARCHIVE, .method = HTTP_POST,
+	  .pattern = "/v1/data_sources/{name}/unarchive",
+	  .auth = true, .label = METRIC_ROUTE_ARCHIVE, .on_body = source_unarchive },
+	{ .id = ROUTE_SOURCE_SERIES, .method = HTTP_GET,
+	  .pattern = "/v1/data_sources/{name}/series",
+	  .auth = true, .label = METRIC_ROUTE_SERIES, .on_body = source_series },
+	{ .id = ROUTE_SOURCE_RECORDS, .method = HTTP_GET,
+	  .pattern = "/v1/data_sources/{name}/records",
+	  .auth = true, .label = METRIC_ROUTE_RECORDS, .on_body = source_records },
+};
 
-	if (cap == 0)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
-		if (ch == '%') {
-			int hi = i + 2 < n ? hex_value(s[i + 1]) : -1;
-			int lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
+/* ---- matching ---- */
 
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-				return -1;
-			ch = (char)(hi * HEX_BASE + lo);
-			i += 2;
-		} else if (ch == '+' && plus_is_space) {
-			ch = ' ';
-		}
-		if (len + 1 >= cap)
-			return -1;
-		out[len++] = ch;
-	}
-	out[len] = '\0';
-	return (long)len;
-}
+static const char *const method_names[] = {
+	[HTTP_GET] = "GET",       [HTTP_HEAD] = "HEAD",     [HTTP_POST] = "POST",
+	[HTTP_PUT] = "PUT",       [HTTP_DELETE] = "DELETE", [HTTP_PATCH] = "PATCH",
+	[HTTP_OPTIONS] = "OPTIONS",
+};
 
 static bool method_is(enum http_method method, enum http_method want)
 {
 	return method == want || (want == HTTP_GET && method == HTTP_HEAD);
 }
 
-static void set_route(struct route_match *out, enum http_method method,
-		      enum http_method want, enum route_id id, const char *allow)
+/* The methods of every row of pattern, in table order: "GET, POST". */
+static void allow_of(const char *pattern, struct route_match *out)
 {
-	if (method_is(method, want)) {
-		out->id = id;
-	} else {
-		out->id = ROUTE_METHOD_NOT_ALLOWED;
-		out->allow = allow;
+	size_t len = 0;
+
+	out->allow_text[0] = '\0';
+	for (size_t i = 0; i < NROUTES; i++) {
+		int n;
+
+		if (strcmp(routes[i].pattern, pattern) != 0)
+			continue;
+		n = snprintf(out->allow_text + len, sizeof(out->allow_text) - len, "%s%s",
+			     len ? ALLOW_SEPARATOR : "", method_names[routes[i].method]);
+		if (n < 0 || (size_t)n >= sizeof(out->allow_text) - len)
+			break;               /* the table's longest list fits: never */
+		len += (size_t)n;
 	}
-}
-
-/* rest is what follows "/v1/data_sources/". */
-static void match_source(enum http_method method, const char *rest, struct route_match *out)
-{
-	size_t seg = strcspn(rest, "/");
-	long len;
-
-	if (strcmp(rest, "ingest") == 0) {
-		set_route(out, method, HTTP_POST, ROUTE_INGEST, ALLOW_POST);
-		return;
-	}
-	if (seg == 0)
-		return;
-	len = pct_decode(rest, seg, false, out->name, sizeof(out->name));
-	if (len < 0)
-		return;
-	for (size_t i = 0; i < sizeof(source_routes) / sizeof(source_routes[0]); i++) {
-		const struct source_route *r = &source_routes[i];
-
-		if (strcmp(rest + seg, r->suffix) == 0) {
-			out->name_len = (size_t)len;
-			set_route(out, method, r->method, r->id, r->allow);
-			return;
-		}
-	}
-	out->name[0] = '\0';
-}
-
-static bool is_static_path(const char *path)
-{
-	return strcmp(path, STATIC_INDEX) == 0 ||
-	       strncmp(path, STATIC_PREFIX, strlen(STATIC_PREFIX)) == 0 ||
-	       strncmp(path, JAVASCRIPT_PREFIX, strlen(JAVASCRIPT_PREFIX)) == 0;
+	out->allow = out->allow_text;
 }
 
 void route_match(enum http_method method, const char *path, struct route_match *out)
 {
-	size_t plen = strlen(SOURCES_PREFIX);
+	const struct route *resource = NULL;
 
 	memset(out, 0, sizeof(*out));
 	out->id = ROUTE_NOT_FOUND;
-	if (strcmp(path, "/healthz") == 0) {
-		set_route(out, method, HTTP_GET, ROUTE_HEALTHZ, ALLOW_GET);
-	} else if (strcmp(path, "/metrics") == 0) {
-		set_route(out, method, HTTP_GET, ROUTE_METRICS, ALLOW_GET);
-	} else if (is_static_path(path)) {
-		set_route(out, method, HTTP_GET, ROUTE_STATIC, ALLOW_GET);
-	} else if (strncmp(path, SOURCES_PREFIX, plen) == 0) {
-		const char *rest = path + plen;
+	for (size_t i = 0; i < NROUTES; i++) {
+		const struct route *r = &routes[i];
 
-		if (*rest == '\0') {
-			if (method == HTTP_POST)
-				out->id = ROUTE_SOURCES_CREATE;
-			else
-				set_route(out, method, HTTP_GET, ROUTE_SOURCES_LIST, ALLOW_GET_POST);
-		} else if (*rest == '/') {
-			match_source(method, rest + 1, out);
+		if (resource ? strcmp(r->pattern, resource->pattern) != 0
+			     : !uri_match(r->pattern, path, out->name, sizeof(out->name),
+					  &out->name_len))
+			continue;
+		resource = r;
+		if (method_is(method, r->method)) {
+			out->id = r->id;
+			out->row = r;
+			if (out->name_len == 0)
+				out->name[0] = '\0';    /* left over from a {name} row tried before */
+			return;
 		}
 	}
+	if (resource == NULL) {
+		out->name[0] = '\0';
+		return;
+	}
+	out->id = ROUTE_METHOD_NOT_ALLOWED;
+	allow_of(resource->pattern, out);
 }
 
-long route_query_param(const char *query, const char *key, char *buf, size_t cap)
+enum metric_route route_label(enum route_id id)
 {
-	size_t klen = strlen(key);
-
-	while (query && *query) {
-		size_t pair = strcspn(query, "&");
-		size_t name = strcspn(query, "=&");
-		char decoded[ROUTE_NAME_MAX + 1];
-		long dlen = pct_decode(query, name, true, decoded, sizeof(decoded));
-
-		if (dlen >= 0 && (size_t)dlen == klen && memcmp(decoded, key, klen) == 0) {
-			const char *v = name < pair ? query + name + 1 : query + pair;
-			size_t vlen = (size_t)(query + pair - v);
-			long r = pct_decode(v, vlen, true, buf, cap);
-
-			return r < 0 ? -2 : r;
-		}
-		query += pair;
-		if (*query == '&')
-			query++;
-	}
-	return -1;
+	for (size_t i = 0; i < NROUTES; i++)
+		if (routes[i].id == id)
+			return routes[i].label;
+	return METRIC_ROUTE_OTHER;
 }

@@ -1,31 +1,42 @@
 /*
- * http_ingest.c - POST /v1/data_sources/ingest: from a validated body to a 204.
+ * serve_ingest.c - POST /v1/data_sources/ingest: from a validated body to a 204.
  *
- * The body is validated (ingest.c), the source resolved in the catalog snapshot,
- * and the packed records copied into one entry of this worker's lane. The request
- * then waits, without blocking the loop, until the writer's committed position
- * passes the entry: 204 if the entry committed, 500 if the commit failed. When the
- * lane is full the request waits for room up to enqueue_timeout_ms, then gets 503.
- *
- * Ownership: each waiting request has one struct ack_wait, owned by the worker's
- * acks or room list; the request points to it (req_ctx.wait) until answered.
+ * The body is validated (ingest.c), the source resolved in the catalog snapshot, and
+ * the packed records copied into one entry of this worker's lane; the request waits,
+ * without blocking the loop, for the writer to commit it (204) or fail it (500).
  */
+#include "temporis/http/serve_ingest.h"
+
 #include <errno.h>
 #include <event2/event.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include "temporis/base/clock.h"
 #include "temporis/base/log.h"
-#include "temporis/daemon/worker.h"
+#include "temporis/data/ingest.h"
+#include "temporis/http/handler.h"
+#include "temporis/http/serve_metrics.h"
+#include "temporis/http/server.h"
 
 #define RETRY_AFTER "Retry-After: 1\r\n"
 #define INFLATE_CHUNK (64u * 1024u)
+#define INFLATE_INITIAL (4 * INFLATE_CHUNK)
 #define GZIP_WINDOW_BITS (15 + 16)    /* zlib: gzip wrapper only */
+#define MS_PER_S 1000
+#define US_PER_MS 1000
 
+/*
+ * One waiting request: published, it waits until the lane's committed position passes
+ * its entry; when the lane is full it waits for room, up to enqueue_timeout_ms (then
+ * 503). Owned by the environment's acks or room list; the request points to it
+ * (req_ctx.pending) until answered.
+ */
 struct ack_wait {
 	struct ack_wait *next;
 	struct http_req *req;          /* NULL once the client went away */
@@ -35,14 +46,6 @@ struct ack_wait {
 	uint32_t entry_len;
 	uint64_t deadline_ms;
 };
-
-static uint64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void list_push(struct ack_wait **head, struct ack_wait **tail, struct ack_wait *a)
 {
@@ -66,51 +69,52 @@ static struct ack_wait *list_pop(struct ack_wait **head, struct ack_wait **tail)
 	return a;
 }
 
+/* req_ctx.forget: the client left; the entry (if published) still commits. */
+static void wait_forget(void *pending)
+{
+	struct ack_wait *a = pending;
+
+	a->req = NULL;
+}
+
 static void wait_answer(struct ack_wait *a, int status)
 {
 	struct http_req *req = a->req;
 
 	if (req == NULL)
 		return;
-	((struct req_ctx *)req->user)->wait = NULL;
+	((struct req_ctx *)req->user)->pending = NULL;
 	a->req = NULL;
 	if (status == 204)
-		worker_respond(req, 204, NULL, NULL, NULL, 0);
+		http_respond(req, 204, NULL, NULL, NULL, 0);
 	else if (status == 503)
-		worker_respond_error(req, 503, "Server is busy, retry later.", RETRY_AFTER);
+		http_respond_error(req, 503, "Server is busy, retry later.", RETRY_AFTER);
 	else
-		worker_respond_error(req, 500, "Internal server error.", NULL);
+		http_respond_error(req, 500, "Internal server error.", NULL);
 }
 
-/* Decompress a gzip body into the worker's buffer, at most max_body_bytes. */
-static int inflate_body(struct worker *w, const uint8_t *in, size_t len, size_t *out_len)
+/* Decompress a gzip body into env->inflate: 0, 413 past max_body_bytes, 400, or -1. */
+static int inflate_body(struct handler_env *env, const uint8_t *in, size_t len)
 {
+	struct buf *out = &env->inflate;
 	z_stream zs = { 0 };
-	size_t limit = w->cfg->max_body_bytes;
 	int rc;
 
 	if (inflateInit2(&zs, GZIP_WINDOW_BITS) != Z_OK)
 		return -1;
 	zs.next_in = (Bytef *)(uintptr_t)in;
 	zs.avail_in = (uInt)len;
-	*out_len = 0;
+	buf_reset(out);
 	do {
-		if (w->inflate_cap - *out_len < INFLATE_CHUNK) {
-			size_t cap = w->inflate_cap ? w->inflate_cap * 2 : INFLATE_CHUNK * 4;
-			uint8_t *grown = realloc(w->inflate_buf, cap);
-
-			if (grown == NULL) {
-				inflateEnd(&zs);
-				return -1;
-			}
-			w->inflate_buf = grown;
-			w->inflate_cap = cap;
+		if (buf_reserve(out, INFLATE_CHUNK, INFLATE_INITIAL) < 0) {
+			inflateEnd(&zs);
+			return -1;
 		}
-		zs.next_out = w->inflate_buf + *out_len;
-		zs.avail_out = (uInt)(w->inflate_cap - *out_len);
+		zs.next_out = (Bytef *)out->data + out->len;
+		zs.avail_out = (uInt)(out->cap - out->len);
 		rc = inflate(&zs, Z_NO_FLUSH);
-		*out_len = zs.total_out;
-		if (*out_len > limit) {
+		out->len = zs.total_out;
+		if (out->len > env->cfg->max_body_bytes) {
 			inflateEnd(&zs);
 			return 413;
 		}
@@ -119,73 +123,77 @@ static int inflate_body(struct worker *w, const uint8_t *in, size_t len, size_t 
 	return rc == Z_STREAM_END && zs.avail_in == 0 ? 0 : 400;
 }
 
-static void notify_writer(struct worker *w)
+static void notify_writer(struct handler_env *env)
 {
 	uint64_t one = 1;
 
-	if (write(w->fds->writer_wake, &one, sizeof(one)) < 0 && errno != EAGAIN)
+	if (write(env->writer_wake, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		log_error("wake the writer: %s", strerror(errno));
 }
 
 /* Copy a finished entry into the lane; false if there is no room now. */
-static bool publish(struct worker *w, struct ack_wait *a, const struct entry_hdr *h,
+static bool publish(struct handler_env *env, struct ack_wait *a, const struct entry_hdr *h,
 		    const uint8_t *payload)
 {
-	struct entry_hdr *dst = ring_reserve(&w->prod, h->len, &a->start);
+	struct entry_hdr *dst = ring_reserve(&env->prod, h->len, &a->start);
 
 	if (dst == NULL) {
 		/* The lane may have published a pad to wrap around: the writer must
 		 * consume it before the room it frees can be seen. */
-		notify_writer(w);
+		notify_writer(env);
 		return false;
 	}
 	*dst = *h;
-	dst->version = atomic_fetch_add_explicit(&w->shm->hdr->next_version, 1,
+	dst->version = atomic_fetch_add_explicit(&env->shm->hdr->next_version, 1,
 						 memory_order_relaxed);
 	atomic_store_explicit(&dst->status, ENTRY_PENDING, memory_order_relaxed);
 	memcpy(dst + 1, payload, h->payload_len);
-	a->end = ring_publish(&w->prod);
-	list_push(&w->acks_head, &w->acks_tail, a);
-	notify_writer(w);
+	a->end = ring_publish(&env->prod);
+	list_push(&env->acks_head, &env->acks_tail, a);
+	notify_writer(env);
 	return true;
 }
 
-static void arm_room_timer(struct worker *w)
+static void arm_room_timer(struct handler_env *env)
 {
-	uint64_t now = monotonic_ms(), wait;
+	uint64_t now = mono_ms(), wait;
 	struct timeval tv;
 
-	if (w->room_head == NULL) {
-		evtimer_del(w->room_timer);
+	if (env->room_head == NULL) {
+		if (evtimer_del(env->room_timer) < 0)
+			log_warn("cannot cancel the room timer");
 		return;
 	}
-	wait = w->room_head->deadline_ms > now ? w->room_head->deadline_ms - now : 0;
-	tv.tv_sec = (time_t)(wait / 1000);
-	tv.tv_usec = (suseconds_t)((wait % 1000) * 1000);
-	evtimer_add(w->room_timer, &tv);
+	wait = env->room_head->deadline_ms > now ? env->room_head->deadline_ms - now : 0;
+	tv.tv_sec = (time_t)(wait / MS_PER_S);
+	tv.tv_usec = (suseconds_t)((wait % MS_PER_S) * US_PER_MS);
+	if (evtimer_add(env->room_timer, &tv) < 0)
+		log_error("cannot arm the room timer");
 }
 
 /* Keep a copy of the entry and wait for the writer to free room in the lane. */
-static void wait_for_room(struct worker *w, struct http_req *req, struct ack_wait *a,
+static void wait_for_room(struct handler_env *env, struct http_req *req, struct ack_wait *a,
 			  const struct entry_hdr *h, const uint8_t *payload)
 {
 	a->entry = malloc(h->len);
 	if (a->entry == NULL) {
+		((struct req_ctx *)req->user)->pending = NULL;
 		free(a);
-		worker_respond_error(req, 500, "Internal server error.", NULL);
+		http_respond_error(req, 500, "Internal server error.", NULL);
 		return;
 	}
 	memcpy(a->entry, h, sizeof(*h));
 	memcpy(a->entry + sizeof(*h), payload, h->payload_len);
 	a->entry_len = h->len;
-	a->deadline_ms = monotonic_ms() + w->cfg->enqueue_timeout_ms;
-	list_push(&w->room_head, &w->room_tail, a);
-	arm_room_timer(w);
+	a->deadline_ms = mono_ms() + env->cfg->enqueue_timeout_ms;
+	list_push(&env->room_head, &env->room_tail, a);
+	arm_room_timer(env);
 }
 
-static void enqueue(struct worker *w, struct http_req *req, const struct ingest_result *res,
-		    uint32_t source_id)
+static void enqueue(struct handler_env *env, struct http_req *req,
+		    const struct ingest_result *res, uint32_t source_id)
 {
+	struct req_ctx *ctx = req->user;
 	struct ack_wait *a = calloc(1, sizeof(*a));
 	struct entry_hdr h = {
 		.magic = ENTRY_MAGIC,
@@ -196,26 +204,27 @@ static void enqueue(struct worker *w, struct http_req *req, const struct ingest_
 	};
 
 	if (a == NULL) {
-		worker_respond_error(req, 500, "Internal server error.", NULL);
+		http_respond_error(req, 500, "Internal server error.", NULL);
 		return;
 	}
 	a->req = req;
-	((struct req_ctx *)req->user)->wait = a;
+	ctx->pending = a;
+	ctx->forget = wait_forget;
 	/* Requests already waiting for room go first: no overtaking. */
-	if (w->room_head == NULL && publish(w, a, &h, res->payload))
+	if (env->room_head == NULL && publish(env, a, &h, res->payload))
 		return;
-	if (w->cfg->enqueue_timeout_ms == 0) {
-		((struct req_ctx *)req->user)->wait = NULL;
+	if (env->cfg->enqueue_timeout_ms == 0) {
+		ctx->pending = NULL;
 		free(a);
-		atomic_fetch_add_explicit(&w->shm->hdr->stats.busy_rejections, 1,
+		atomic_fetch_add_explicit(&env->shm->hdr->stats.busy_rejections, 1,
 					  memory_order_relaxed);
-		worker_respond_error(req, 503, "Server is busy, retry later.", RETRY_AFTER);
+		http_respond_error(req, 503, "Server is busy, retry later.", RETRY_AFTER);
 		return;
 	}
-	wait_for_room(w, req, a, &h, res->payload);
+	wait_for_room(env, req, a, &h, res->payload);
 }
 
-static bool body_of(struct worker *w, struct http_req *req, const char **body, size_t *len)
+static bool body_of(struct handler_env *env, struct http_req *req, const char **body, size_t *len)
 {
 	const char *enc = http_header(req, "Content-Encoding");
 	int rc;
@@ -224,26 +233,36 @@ static bool body_of(struct worker *w, struct http_req *req, const char **body, s
 	*len = req->body_len;
 	if (enc == NULL || strcasecmp(enc, "gzip") != 0)
 		return true;
-	rc = inflate_body(w, req->body, req->body_len, len);
+	rc = inflate_body(env, req->body, req->body_len);
 	if (rc == 0) {
-		*body = (const char *)w->inflate_buf;
+		*body = env->inflate.data;
+		*len = env->inflate.len;
 		return true;
 	}
 	if (rc == 413)
-		worker_respond_error(req, 413, "Request body too large.", NULL);
+		http_respond_error(req, 413, "Request body too large.", NULL);
 	else if (rc == 400)
-		worker_respond_error(req, 400, "Request body is not valid gzip.", NULL);
+		http_respond_error(req, 400, "Request body is not valid gzip.", NULL);
 	else
-		worker_respond_error(req, 500, "Internal server error.", NULL);
+		http_respond_error(req, 500, "Internal server error.", NULL);
 	return false;
 }
 
-void ingest_on_body(struct worker *w, struct http_req *req)
+void ingest_on_head(struct handler_env *env, struct http_req *req)
+{
+	const char *enc = http_header(req, "Content-Encoding");
+
+	if (enc != NULL && enc[0] != '\0' && strcasecmp(enc, "identity") != 0 &&
+	    strcasecmp(enc, "gzip") != 0)
+		http_respond_error(req, 415, "Unsupported Content-Encoding.", NULL);
+}
+
+void ingest_on_body(struct handler_env *env, struct http_req *req)
 {
 	struct req_ctx *ctx = req->user;
 	struct ingest_limits lim = {
-		.max_records = w->cfg->max_records_per_request,
-		.max_payload = ring_max_entry(&w->prod) - sizeof(struct entry_hdr),
+		.max_records = env->cfg->max_records_per_request,
+		.max_payload = ring_max_entry(&env->prod) - sizeof(struct entry_hdr),
 	};
 	struct ingest_result res;
 	const struct catalog_source *src;
@@ -251,59 +270,48 @@ void ingest_on_body(struct worker *w, struct http_req *req)
 	size_t len;
 	int rc;
 
-	if (!body_of(w, req, &body, &len))
+	metrics_bytes_received(env->stats, req->body_len);
+	if (!body_of(env, req, &body, &len))
 		return;
-	rc = ingest_parse(w->parser, body, len, &lim, &res);
+	rc = ingest_parse(env->parser, body, len, &lim, &res);
 	if (rc < 0) {
-		worker_respond_error(req, 500, "Internal server error.", NULL);
+		http_respond_error(req, 500, "Internal server error.", NULL);
 		return;
 	}
 	if (rc != 0) {
-		worker_respond_error(req, rc, res.detail, NULL);
+		http_respond_error(req, rc, res.detail, NULL);
 		return;
 	}
-	worker_refresh_catalog(w);
-	src = w->snap ? catalog_snap_source(w->snap, ctx->account_id, res.data_source,
-					    res.data_source_len)
-		      : NULL;
+	src = handler_source(env, ctx, res.data_source, res.data_source_len);
 	if (src == NULL) {
-		worker_respond_error(req, 404, "Data source not found.", NULL);
+		http_respond_error(req, 404, "Data source not found.", NULL);
 		return;
 	}
 	if (src->archived) {
-		worker_respond_error(req, 409, "Data source is archived.", NULL);
+		http_respond_error(req, 409, "Data source is archived.", NULL);
 		return;
 	}
 	if (res.nrecords == 0) {
-		worker_respond(req, 204, NULL, NULL, NULL, 0);
+		http_respond(req, 204, NULL, NULL, NULL, 0);
 		return;
 	}
-	enqueue(w, req, &res, src->id);
-}
-
-void ingest_on_abort(struct worker *w, struct http_req *req)
-{
-	struct req_ctx *ctx = req->user;
-
-	/* The entry (if published) still commits; nobody is told. */
-	ctx->wait->req = NULL;
-	ctx->wait = NULL;
+	enqueue(env, req, &res, src->id);
 }
 
 /* Push requests that waited for room, oldest first, while the lane has room. */
-static void drain_room(struct worker *w)
+static void drain_room(struct handler_env *env)
 {
 	struct ack_wait *a;
 
-	while ((a = list_pop(&w->room_head, &w->room_tail)) != NULL) {
+	while ((a = list_pop(&env->room_head, &env->room_tail)) != NULL) {
 		const struct entry_hdr *h = (const struct entry_hdr *)a->entry;
 
-		if (a->req != NULL && !publish(w, a, h, a->entry + sizeof(*h))) {
+		if (a->req != NULL && !publish(env, a, h, a->entry + sizeof(*h))) {
 			/* Still no room: back to the front, order kept. */
-			a->next = w->room_head;
-			w->room_head = a;
-			if (w->room_tail == NULL)
-				w->room_tail = a;
+			a->next = env->room_head;
+			env->room_head = a;
+			if (env->room_tail == NULL)
+				env->room_tail = a;
 			break;
 		}
 		free(a->entry);
@@ -311,48 +319,46 @@ static void drain_room(struct worker *w)
 		if (a->req == NULL)
 			free(a);  /* the client left while waiting; never published */
 	}
-	arm_room_timer(w);
+	arm_room_timer(env);
 }
 
-void ingest_on_commit(struct worker *w)
+void ingest_on_commit(struct handler_env *env)
 {
-	uint64_t committed = ring_committed(&w->prod);
+	uint64_t committed = ring_committed(&env->prod);
 
-	while (w->acks_head != NULL && w->acks_head->end <= committed) {
-		struct ack_wait *a = list_pop(&w->acks_head, &w->acks_tail);
-		const struct entry_hdr *h = ring_entry_at(&w->prod, a->start);
+	while (env->acks_head != NULL && env->acks_head->end <= committed) {
+		struct ack_wait *a = list_pop(&env->acks_head, &env->acks_tail);
+		const struct entry_hdr *h = ring_entry_at(&env->prod, a->start);
 		uint32_t status = atomic_load_explicit(&h->status, memory_order_acquire);
 
 		wait_answer(a, status == ENTRY_COMMITTED ? 204 : 500);
 		free(a);
 	}
 	/* Every status below committed has been read: the space can be reused. */
-	ring_release(&w->prod, committed);
-	drain_room(w);
-	worker_check_drained(w);
+	ring_release(&env->prod, committed);
+	drain_room(env);
 }
 
-void ingest_on_room_timer(struct worker *w)
+void ingest_on_room_timer(struct handler_env *env)
 {
-	uint64_t now = monotonic_ms();
+	uint64_t now = mono_ms();
 
-	while (w->room_head != NULL && w->room_head->deadline_ms <= now) {
-		struct ack_wait *a = list_pop(&w->room_head, &w->room_tail);
+	while (env->room_head != NULL && env->room_head->deadline_ms <= now) {
+		struct ack_wait *a = list_pop(&env->room_head, &env->room_tail);
 
-		atomic_fetch_add_explicit(&w->shm->hdr->stats.busy_rejections, 1,
+		atomic_fetch_add_explicit(&env->shm->hdr->stats.busy_rejections, 1,
 					  memory_order_relaxed);
 		wait_answer(a, 503);
 		free(a->entry);
 		free(a);
 	}
-	arm_room_timer(w);
-	worker_check_drained(w);
+	arm_room_timer(env);
 }
 
-void ingest_fail_all(struct worker *w)
+void ingest_fail_all(struct handler_env *env)
 {
-	while (w->room_head != NULL) {
-		struct ack_wait *a = list_pop(&w->room_head, &w->room_tail);
+	while (env->room_head != NULL) {
+		struct ack_wait *a = list_pop(&env->room_head, &env->room_tail);
 
 		wait_answer(a, 503);
 		free(a->entry);
@@ -360,13 +366,13 @@ void ingest_fail_all(struct worker *w)
 	}
 }
 
-size_t ingest_waiting(const struct worker *w)
+size_t ingest_waiting(const struct handler_env *env)
 {
 	size_t n = 0;
 
-	for (const struct ack_wait *a = w->acks_head; a; a = a->next)
+	for (const struct ack_wait *a = env->acks_head; a; a = a->next)
 		n++;
-	for (const struct ack_wait *a = w->room_head; a; a = a->next)
+	for (const struct ack_wait *a = env->room_head; a; a = a->next)
 		n++;
 	return n;
 }

@@ -1,66 +1,41 @@
 /*
- * metrics.c - GET /metrics: the Prometheus text exposition of the whole server.
+ * serve_metrics.c - GET /metrics: the Prometheus text exposition of the whole server,
+ * and the counting of requests into a worker slot's counters.
  *
- * Owns the meaning of the metrics counters in shared memory (route labels, status
- * codes, records-per-commit bounds) and the rendering. Everything is summed over
- * processes and worker slots; no tenant or source name is ever part of the output.
+ * The counters' keys are metric_keys.h's lists; the writer's commit counters are
+ * shm.c's. Everything is summed over processes and worker slots; no tenant or source
+ * name is ever part of the output.
  */
 #include "temporis/http/serve_metrics.h"
 
+#include <assert.h>
 #include <inttypes.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include "temporis/base/buf.h"
 #include "temporis/http/server.h"
-#include "temporis/daemon/worker.h"
 
 #define TEXT_INITIAL 8192
 #define US_PER_S 1e6
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-enum route_label {
-	LBL_INGEST, LBL_SOURCES, LBL_SOURCE, LBL_SERIES, LBL_RECORDS, LBL_ARCHIVE,
-	LBL_HEALTHZ, LBL_METRICS, LBL_OTHER,
+static const char *const route_labels[METRIC_ROUTES] = {
+#define LABEL_TEXT(id, label) [METRIC_ROUTE_##id] = label,
+	METRIC_ROUTE_LABELS(LABEL_TEXT)
+#undef LABEL_TEXT
 };
 
-static const char *const route_labels[SHM_METRIC_ROUTES] = {
-	[LBL_INGEST] = "ingest",   [LBL_SOURCES] = "sources", [LBL_SOURCE] = "source",
-	[LBL_SERIES] = "series",   [LBL_RECORDS] = "records", [LBL_ARCHIVE] = "archive",
-	[LBL_HEALTHZ] = "healthz", [LBL_METRICS] = "metrics", [LBL_OTHER] = "other",
+/* The statuses counted one by one; any other is counted in the last column. */
+static const int status_codes[METRIC_STATUS_OTHER] = {
+#define STATUS_CODE(code) [METRIC_STATUS_##code] = code,
+	METRIC_STATUS_CODES(STATUS_CODE)
+#undef STATUS_CODE
 };
-_Static_assert(LBL_OTHER + 1 == SHM_METRIC_ROUTES, "one route label per counter row");
-
-/* Every status this server answers; anything else is counted in the last column. */
-static const int status_codes[] = {
-	200, 201, 204, 400, 401, 404, 405, 408, 409, 413, 415, 417, 422, 431, 500, 501, 503, 505,
-};
-#define STATUS_KNOWN (sizeof(status_codes) / sizeof(status_codes[0]))
-_Static_assert(STATUS_KNOWN + 1 == SHM_METRIC_STATUSES, "one counter column per status + other");
-
-/* Records per group commit: upper bounds of the histogram buckets, +Inf implied. */
-static const uint64_t batch_bounds[SHM_BATCH_BUCKETS] = {
-	1, 5, 10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000, 1000000,
-};
+#define STATUS_KNOWN METRIC_STATUS_OTHER
 
 /* ---- counting ---- */
-
-static enum route_label route_label_of(enum route_id route)
-{
-	switch (route) {
-	case ROUTE_INGEST: return LBL_INGEST;
-	case ROUTE_SOURCES_LIST: case ROUTE_SOURCES_CREATE: return LBL_SOURCES;
-	case ROUTE_SOURCE_GET: return LBL_SOURCE;
-	case ROUTE_SOURCE_ARCHIVE: case ROUTE_SOURCE_UNARCHIVE: return LBL_ARCHIVE;
-	case ROUTE_SOURCE_SERIES: return LBL_SERIES;
-	case ROUTE_SOURCE_RECORDS: return LBL_RECORDS;
-	case ROUTE_HEALTHZ: return LBL_HEALTHZ;
-	case ROUTE_METRICS: return LBL_METRICS;
-	default: return LBL_OTHER;
-	}
-}
 
 static unsigned status_index(int status)
 {
@@ -71,81 +46,30 @@ static unsigned status_index(int status)
 	return i;
 }
 
-void metrics_count(struct worker *w, enum route_id route, int status)
+void metrics_count(struct shm_worker_stats *ws, enum metric_route route, int status)
 {
-	struct shm_worker_stats *ws = &w->shm->hdr->worker_stats[w->index];
-
-	atomic_fetch_add_explicit(&ws->requests[route_label_of(route)][status_index(status)], 1,
+	assert(route < METRIC_ROUTES);
+	atomic_fetch_add_explicit(&ws->requests[route][status_index(status)], 1,
 				  memory_order_relaxed);
 }
 
-void metrics_bytes_received(struct worker *w, size_t len)
+void metrics_bytes_received(struct shm_worker_stats *ws, size_t len)
 {
-	struct shm_worker_stats *ws = &w->shm->hdr->worker_stats[w->index];
-
 	atomic_fetch_add_explicit(&ws->ingest_bytes, len, memory_order_relaxed);
 }
 
-void metrics_commit_batch(struct shm *shm, uint64_t records)
-{
-	unsigned bucket = 0;
+/* ---- the text: a struct buf; a failed append poisons it and the render fails ---- */
 
-	while (bucket < SHM_BATCH_BUCKETS && records > batch_bounds[bucket])
-		bucket++;
-	atomic_fetch_add_explicit(&shm->hdr->stats.commit_batch[bucket], 1, memory_order_relaxed);
+static void family(struct buf *t, const char *name, const char *type, const char *help)
+{
+	buf_printf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* ---- the text: a growing buffer; a failed append poisons it ---- */
-
-struct text {
-	char *buf;
-	size_t len, cap;
-	bool failed;
-};
-
-static void text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void text_add(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (t->failed)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			t->failed = true;
-			return;
-		}
-		if ((size_t)n < t->cap - t->len) {
-			t->len += (size_t)n;
-			return;
-		}
-		size_t cap = t->cap * 2 + (size_t)n;
-		char *grown = realloc(t->buf, cap);
-
-		if (grown == NULL) {
-			t->failed = true;
-			return;
-		}
-		t->buf = grown;
-		t->cap = cap;
-	}
-}
-
-static void family(struct text *t, const char *name, const char *type, const char *help)
-{
-	text_add(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void metric(struct text *t, const char *name, const char *type, const char *help,
+static void metric(struct buf *t, const char *name, const char *type, const char *help,
 		   uint64_t value)
 {
 	family(t, name, type, help);
-	text_add(t, "%s %" PRIu64 "\n", name, value);
+	buf_printf(t, "%s %" PRIu64 "\n", name, value);
 }
 
 /* ---- the families ---- */
@@ -156,7 +80,7 @@ static uint64_t load(_Atomic uint64_t *v)
 }
 
 /* Only pairs that ever happened: a route never called adds no series. */
-static void requests_family(struct text *t, struct shm_header *hdr)
+static void requests_family(struct buf *t, struct shm_header *hdr)
 {
 	const char *name = "temporis_http_requests_total";
 
@@ -170,17 +94,17 @@ static void requests_family(struct text *t, struct shm_header *hdr)
 			if (sum == 0)
 				continue;
 			if (s < STATUS_KNOWN)
-				text_add(t, "%s{route=\"%s\",status=\"%d\"} %" PRIu64 "\n", name,
+				buf_printf(t, "%s{route=\"%s\",status=\"%d\"} %" PRIu64 "\n", name,
 					 route_labels[r], status_codes[s], sum);
 			else
-				text_add(t, "%s{route=\"%s\",status=\"other\"} %" PRIu64 "\n", name,
+				buf_printf(t, "%s{route=\"%s\",status=\"other\"} %" PRIu64 "\n", name,
 					 route_labels[r], sum);
 		}
 	}
 }
 
 /* buckets has nbounds + 1 counters (the last is +Inf); bounds are divided by scale. */
-static void histogram(struct text *t, const char *name, const char *help,
+static void histogram(struct buf *t, const char *name, const char *help,
 		      const uint64_t *bounds, unsigned nbounds, double scale,
 		      _Atomic uint64_t *buckets, double sum)
 {
@@ -189,15 +113,15 @@ static void histogram(struct text *t, const char *name, const char *help,
 	family(t, name, "histogram", help);
 	for (unsigned i = 0; i < nbounds; i++) {
 		cumulative += load(&buckets[i]);
-		text_add(t, "%s_bucket{le=\"%.10g\"} %" PRIu64 "\n", name, (double)bounds[i] / scale,
+		buf_printf(t, "%s_bucket{le=\"%.10g\"} %" PRIu64 "\n", name, (double)bounds[i] / scale,
 			 cumulative);
 	}
 	cumulative += load(&buckets[nbounds]);
-	text_add(t, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cumulative);
-	text_add(t, "%s_sum %.6f\n%s_count %" PRIu64 "\n", name, sum, name, cumulative);
+	buf_printf(t, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cumulative);
+	buf_printf(t, "%s_sum %.6f\n%s_count %" PRIu64 "\n", name, sum, name, cumulative);
 }
 
-static void counters(struct text *t, struct shm_stats *st, struct shm_header *hdr)
+static void counters(struct buf *t, struct shm_stats *st, struct shm_header *hdr)
 {
 	uint64_t bytes = 0;
 
@@ -220,7 +144,7 @@ static void counters(struct text *t, struct shm_stats *st, struct shm_header *hd
 	       load(&st->writer_restarts));
 }
 
-static void gauges(struct text *t, const struct shm *shm)
+static void gauges(struct buf *t, const struct shm *shm)
 {
 	const struct shm_header *hdr = shm->hdr;
 	time_t now = time(NULL);
@@ -229,7 +153,7 @@ static void gauges(struct text *t, const struct shm *shm)
 	       atomic_load_explicit(&shm->hdr->workers_running, memory_order_relaxed));
 	family(t, "temporis_ring_fill_ratio", "gauge",
 	       "Fill of the fullest ring lane (uncommitted requests), 0 to 1.");
-	text_add(t, "temporis_ring_fill_ratio %.6f\n", shm_ring_fill(shm));
+	buf_printf(t, "temporis_ring_fill_ratio %.6f\n", shm_ring_fill(shm));
 	metric(t, "temporis_ring_lane_bytes", "gauge", "Capacity of one ring lane (one per worker).",
 	       hdr->lane_capacity);
 	metric(t, "temporis_uptime_seconds", "gauge", "Seconds since the server started.",
@@ -239,9 +163,9 @@ static void gauges(struct text *t, const struct shm *shm)
 char *metrics_render(const struct shm *shm, size_t *len)
 {
 	struct shm_stats *st = &shm->hdr->stats;
-	struct text t = { .buf = malloc(TEXT_INITIAL), .cap = TEXT_INITIAL };
+	struct buf t = { 0 };
 
-	if (t.buf == NULL)
+	if (buf_reserve(&t, TEXT_INITIAL, TEXT_INITIAL) < 0)
 		return NULL;
 	requests_family(&t, shm->hdr);
 	counters(&t, st, shm->hdr);
@@ -251,29 +175,26 @@ char *metrics_render(const struct shm *shm, size_t *len)
 		  SHM_LAT_BUCKETS, US_PER_S, st->commit_lat,
 		  (double)load(&st->commit_us_sum) / US_PER_S);
 	histogram(&t, "temporis_commit_batch_records", "Records written by one group commit.",
-		  batch_bounds, SHM_BATCH_BUCKETS, 1.0, st->commit_batch,
+		  shm_batch_bounds, SHM_BATCH_BUCKETS, 1.0, st->commit_batch,
 		  (double)load(&st->records_committed));
 	if (t.failed) {
-		free(t.buf);
+		buf_free(&t);
 		return NULL;
 	}
 	*len = t.len;
-	return t.buf;
+	return t.data;         /* NUL-terminated: the last append was a buf_printf */
 }
 
-void metrics_serve(struct worker *w, struct http_req *req)
+void metrics_serve(struct http_req *req, const struct shm *shm)
 {
 	size_t len;
-	char *text;
+	char *text = metrics_render(shm, &len);
 
-	text = metrics_render(w->shm, &len);
+	/* Rendered before the answer is counted: a scrape shows the scrapes before it. */
 	if (text == NULL) {
-		metrics_count(w, ROUTE_METRICS, 500);
 		http_respond_error(req, 500, "Internal server error.", NULL);
 		return;
 	}
-	/* Counted after rendering: a scrape shows the scrapes before it. */
-	metrics_count(w, ROUTE_METRICS, 200);
 	http_respond(req, 200, CONTENT_TYPE, NULL, text, len);
 	free(text);
 }

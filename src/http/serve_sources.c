@@ -1,50 +1,28 @@
 /*
- * http_read.c - the read and management routes (/metrics lives in metrics.c).
+ * serve_sources.c - the read and management routes of data sources.
  *
- * RocksDB has one owner, the writer, so every read is a question to it over the
- * admin socket: one short connection per request, asynchronous in the worker's
- * loop. A read starts after every 204 this server sent before it, and the writer
- * answers from the database that already holds those commits, so it sees them.
- * Scoping to the caller's account happens here, against the catalog snapshot,
- * before anything is asked.
+ * Every answer comes from the writer (writer_call.c), the only owner of RocksDB. A
+ * read starts after every 204 this server sent before it, and the writer answers from
+ * the database that already holds those commits, so it sees them. Scoping to the
+ * caller's account happens here, against the catalog snapshot, before anything is asked.
  */
-#include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/event.h>
-#include <inttypes.h>
+#include "temporis/http/serve_sources.h"
+
 #include <json-c/json.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "temporis/base/jsonutil.h"
-#include "temporis/base/log.h"
+#include "temporis/http/handler.h"
+#include "temporis/http/server.h"
+#include "temporis/http/uri.h"
+#include "temporis/http/writer_call.h"
 #include "temporis/ipc/admin_msg.h"
-#include "temporis/ipc/proto.h"
-#include "temporis/daemon/worker.h"
 
-#define READ_CALL_TIMEOUT_S 30
 #define QUERY_VALUE_MAX 512
-#define RETRY_AFTER "Retry-After: 1\r\n"
 #define JSON_TYPE "application/json"
 
-struct read_call {
-	struct worker *w;
-	struct http_req *req;          /* NULL once the client went away */
-	struct bufferevent *bev;
-	enum route_id route;
-};
-
-static void call_free(struct read_call *c)
-{
-	if (c->bev)
-		bufferevent_free(c->bev);
-	free(c);
-}
+/* ---- answers ---- */
 
 static void respond_json(struct http_req *req, int status, struct json_object *body)
 {
@@ -52,9 +30,9 @@ static void respond_json(struct http_req *req, int status, struct json_object *b
 	const char *text = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len);
 
 	if (text == NULL)
-		worker_respond_error(req, 500, "Internal server error.", NULL);
+		http_respond_error(req, 500, "Internal server error.", NULL);
 	else
-		worker_respond(req, status, JSON_TYPE, NULL, text, len);
+		http_respond(req, status, JSON_TYPE, NULL, text, len);
 }
 
 static void strip_account(struct json_object *obj)
@@ -63,267 +41,122 @@ static void strip_account(struct json_object *obj)
 		json_object_object_del(obj, "account");
 }
 
-/* The writer's error codes carry their HTTP status; a failure never shows its text. */
-static void respond_error_reply(struct http_req *req, struct json_object *reply)
+/* The writer's answer as it is: series and records. */
+static void reply_as_is(struct handler_env *env, struct http_req *req, struct json_object *reply)
 {
-	int status = admin_code_status(admin_reply_code(reply));
-	const char *msg = ju_str(reply, "error");
+	respond_json(req, 200, reply);
+}
 
-	if (status >= 500 || msg == NULL)
-		worker_respond_error(req, 500, "Internal server error.", NULL);
-	else
-		worker_respond_error(req, status, msg, NULL);
+static void reply_list(struct handler_env *env, struct http_req *req, struct json_object *reply)
+{
+	struct json_object *list = ju_arr(reply, "data_sources");
+
+	if (list != NULL)
+		for (size_t i = 0; i < json_object_array_length(list); i++)
+			strip_account(json_object_array_get_idx(list, i));
+	respond_json(req, 200, reply);
+}
+
+static void reply_created(struct handler_env *env, struct http_req *req,
+			  struct json_object *reply)
+{
+	strip_account(reply);
+	respond_json(req, 201, reply);
+}
+
+static void reply_archived(struct handler_env *env, struct http_req *req,
+			   struct json_object *reply)
+{
+	strip_account(reply);
+	respond_json(req, 200, reply);
 }
 
 /* GET /v1/data_sources/{name}: the object from the snapshot plus its series. */
-static void respond_source(struct worker *w, struct http_req *req, struct json_object *reply)
+static void reply_source(struct handler_env *env, struct http_req *req,
+			 struct json_object *reply)
 {
 	struct req_ctx *ctx = req->user;
-	const struct catalog_source *src;
-	struct json_object *obj, *series = NULL;
+	const struct catalog_source *src = handler_source(env, ctx, ctx->name, ctx->name_len);
+	struct json_object *obj, *series = ju_arr(reply, "series");
 
-	worker_refresh_catalog(w);
-	src = w->snap ? catalog_snap_source(w->snap, ctx->account_id, ctx->route.name,
-					    ctx->route.name_len)
-		      : NULL;
 	if (src == NULL) {
-		worker_respond_error(req, 404, "Data source not found.", NULL);
+		http_respond_error(req, 404, "Data source not found.", NULL);
 		return;
 	}
 	obj = json_object_new_object();
-	if (obj == NULL || !json_object_object_get_ex(reply, "series", &series)) {
+	if (series == NULL || ju_add_str(obj, "name", src->name) < 0 ||
+	    ju_add_bool(obj, "archived", src->archived) < 0 ||
+	    ju_add_int(obj, "created_at", src->created_at) < 0 ||
+	    ju_add(obj, "series", json_object_get(series)) < 0) {
 		json_object_put(obj);
-		worker_respond_error(req, 500, "Internal server error.", NULL);
+		http_respond_error(req, 500, "Internal server error.", NULL);
 		return;
 	}
-	json_object_object_add(obj, "name", json_object_new_string(src->name));
-	json_object_object_add(obj, "archived", json_object_new_boolean(src->archived));
-	json_object_object_add(obj, "created_at", json_object_new_int64(src->created_at));
-	json_object_object_add(obj, "series", json_object_get(series));
 	respond_json(req, 200, obj);
 	json_object_put(obj);
 }
 
-static void respond_reply(struct read_call *c, struct json_object *reply)
-{
-	struct http_req *req = c->req;
-	struct json_object *list = NULL;
+/* ---- questions ---- */
 
-	((struct req_ctx *)req->user)->call = NULL;
-	c->req = NULL;
-	if (json_object_object_get_ex(reply, "error", NULL)) {
-		respond_error_reply(req, reply);
-		return;
-	}
-	switch (c->route) {
-	case ROUTE_SOURCES_LIST:
-		if (json_object_object_get_ex(reply, "data_sources", &list))
-			for (size_t i = 0; i < json_object_array_length(list); i++)
-				strip_account(json_object_array_get_idx(list, i));
-		respond_json(req, 200, reply);
-		break;
-	case ROUTE_SOURCES_CREATE:
-		strip_account(reply);
-		respond_json(req, 201, reply);
-		break;
-	case ROUTE_SOURCE_ARCHIVE:
-	case ROUTE_SOURCE_UNARCHIVE:
-		strip_account(reply);
-		respond_json(req, 200, reply);
-		break;
-	case ROUTE_SOURCE_GET:
-		respond_source(c->w, req, reply);
-		break;
-	default:
-		respond_json(req, 200, reply);
-		break;
-	}
-}
-
-static void call_fail(struct read_call *c)
-{
-	struct http_req *req = c->req;
-
-	if (req != NULL) {
-		((struct req_ctx *)req->user)->call = NULL;
-		worker_respond_error(req, 503, "Server is busy, retry later.", RETRY_AFTER);
-	}
-	call_free(c);
-}
-
-static void on_call_read(struct bufferevent *bev, void *arg)
-{
-	struct read_call *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	uint8_t hdr[PROTO_HDR_LEN];
-	uint32_t len;
-	struct json_object *reply;
-	const char *text;
-
-	if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ev_ssize_t)sizeof(hdr))
-		return;
-	len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 |
-	      (uint32_t)hdr[3] << 24;
-	if (len > PROTO_MAX_FRAME) {
-		call_fail(c);
-		return;
-	}
-	if (evbuffer_get_length(in) < sizeof(hdr) + len)
-		return;
-	text = (const char *)evbuffer_pullup(in, (ev_ssize_t)(sizeof(hdr) + len));
-	reply = text ? ju_parse(text + sizeof(hdr), len) : NULL;
-	if (reply == NULL) {
-		log_error("malformed reply from the writer");
-		call_fail(c);
-		return;
-	}
-	if (c->req != NULL)
-		respond_reply(c, reply);
-	json_object_put(reply);
-	call_free(c);
-}
-
-static void on_call_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct read_call *c = arg;
-
-	if (what & BEV_EVENT_CONNECTED)
-		return;
-	log_warn("the writer did not answer a read (%s)",
-		 what & BEV_EVENT_TIMEOUT ? "timeout" : "connection closed");
-	call_fail(c);
-}
-
-static int call_send(struct read_call *c, struct json_object *op)
-{
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = READ_CALL_TIMEOUT_S };
-	size_t len;
-	const char *text = json_object_to_json_string_length(op, JSON_C_TO_STRING_PLAIN, &len);
-	uint8_t hdr[PROTO_HDR_LEN] = { (uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16),
-				       (uint8_t)(len >> 24) };
-	const char *path = c->w->cfg->admin_socket;
-
-	if (text == NULL || strlen(path) >= sizeof(addr.sun_path))
-		return -1;
-	memcpy(addr.sun_path, path, strlen(path) + 1);
-	c->bev = bufferevent_socket_new(c->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL)
-		return -1;
-	bufferevent_setcb(c->bev, on_call_read, NULL, on_call_event, c);
-	bufferevent_set_timeouts(c->bev, &tv, &tv);
-	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-		return -1;
-	if (bufferevent_write(c->bev, hdr, sizeof(hdr)) < 0 ||
-	    bufferevent_write(c->bev, text, len) < 0 ||
-	    bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0)
-		return -1;
-	return 0;
-}
-
-/* Ask the writer; the answer comes back through respond_reply. Consumes op. */
-static void ask_writer(struct worker *w, struct http_req *req, struct json_object *op)
-{
-	struct req_ctx *ctx = req->user;
-	struct read_call *c = calloc(1, sizeof(*c));
-
-	if (c == NULL || op == NULL) {
-		free(c);
-		json_object_put(op);
-		worker_respond_error(req, 500, "Internal server error.", NULL);
-		return;
-	}
-	c->w = w;
-	c->req = req;
-	c->route = ctx->route.id;
-	if (call_send(c, op) < 0) {
-		log_error("cannot reach the writer at %s: %s", w->cfg->admin_socket,
-			  strerror(errno));
-		json_object_put(op);
-		c->req = NULL;
-		call_free(c);
-		worker_respond_error(req, 503, "Server is busy, retry later.", RETRY_AFTER);
-		return;
-	}
-	json_object_put(op);
-	ctx->call = c;
-}
-
-static struct json_object *new_op(const char *name, const struct req_ctx *ctx, bool source)
+/* {"op": name, "account": the caller's, "name": {name} when named}; NULL if out of memory. */
+static struct json_object *new_op(const char *name, const struct req_ctx *ctx, bool named)
 {
 	struct json_object *op = json_object_new_object();
 
-	if (op == NULL)
+	if (ju_add_str(op, "op", name) < 0 || ju_add_str(op, "account", ctx->account_name) < 0 ||
+	    (named && ju_add_strn(op, "name", ctx->name, ctx->name_len) < 0)) {
+		json_object_put(op);
 		return NULL;
-	json_object_object_add(op, "op", json_object_new_string(name));
-	json_object_object_add(op, "account", json_object_new_string(ctx->account_name));
-	if (source)
-		json_object_object_add(op, "name",
-				       json_object_new_string_len(ctx->route.name,
-								  (int)ctx->route.name_len));
+	}
 	return op;
 }
 
-static bool source_visible(struct worker *w, struct http_req *req)
+/* Add val to op; on failure op is gone: NULL, which writer_ask answers with a 500. */
+static struct json_object *op_with(struct json_object *op, const char *key,
+				   struct json_object *val)
+{
+	if (op == NULL || ju_add(op, key, val) < 0) {
+		json_object_put(op);
+		return NULL;
+	}
+	return op;
+}
+
+/* The {name} of the path is a source of the caller's account; else answers 404. */
+static bool source_visible(struct handler_env *env, struct http_req *req)
 {
 	struct req_ctx *ctx = req->user;
 
-	worker_refresh_catalog(w);
-	if (w->snap && catalog_snap_source(w->snap, ctx->account_id, ctx->route.name,
-					   ctx->route.name_len))
+	if (handler_source(env, ctx, ctx->name, ctx->name_len) != NULL)
 		return true;
-	worker_respond_error(req, 404, "Data source not found.", NULL);
+	http_respond_error(req, 404, "Data source not found.", NULL);
 	return false;
 }
 
-/* The records query of the URL, by the rules the writer checks it with again. */
-static const struct {
-	const char *param;
-	enum records_field field;
-} records_params[] = {
-	{ "start", RQ_START },
-	{ "end", RQ_END },
-	{ "limit", RQ_LIMIT },
-	{ "cursor", RQ_CURSOR },
-};
-
-/* NULL when the query is valid, else the 422 detail. */
-static const char *records_query_parse(const struct http_req *req, struct records_query *q)
-{
-	char buf[QUERY_VALUE_MAX];
-	long n = req->query ? route_query_param(req->query, "name", buf, sizeof(buf)) : -1;
-	const char *detail;
-
-	records_query_init(q);
-	if (n <= 0 || (detail = records_query_set(q, RQ_SERIES, buf, (size_t)n)) != NULL)
-		return "name is required.";
-	for (size_t i = 0; i < sizeof(records_params) / sizeof(records_params[0]); i++) {
-		n = route_query_param(req->query, records_params[i].param, buf, sizeof(buf));
-		if (n == -1)
-			continue;
-		detail = n < 0 ? records_query_set(q, records_params[i].field, "", 0)
-			       : records_query_set(q, records_params[i].field, buf, (size_t)n);
-		if (detail != NULL)
-			return detail;
-	}
-	return NULL;
-}
-
-static void get_records(struct worker *w, struct http_req *req)
+/* The series of the path's source; the answer goes to on_reply. */
+static void ask_series(struct handler_env *env, struct http_req *req, writer_reply_fn *on_reply)
 {
 	struct req_ctx *ctx = req->user;
-	struct records_query q;
-	const char *detail = records_query_parse(req, &q);
 
-	if (detail != NULL) {
-		worker_respond_error(req, 422, detail, NULL);
+	if (!source_visible(env, req))
 		return;
-	}
-	if (!source_visible(w, req))
-		return;
-	/* answers 500 itself when the op is NULL */
-	ask_writer(w, req, records_query_to_op(&q, ctx->account_name, ctx->route.name,
-					       ctx->route.name_len));
+	writer_ask(env, req,
+		   op_with(new_op("series", ctx, false), "source",
+			   json_object_new_string_len(ctx->name, (int)ctx->name_len)),
+		   on_reply);
+}
+
+static void ask_named(struct handler_env *env, struct http_req *req, const char *op_name)
+{
+	if (source_visible(env, req))
+		writer_ask(env, req, new_op(op_name, req->user, true), reply_archived);
+}
+
+/* ---- the routes ---- */
+
+void sources_list(struct handler_env *env, struct http_req *req)
+{
+	writer_ask(env, req, new_op("source_list", req->user, false), reply_list);
 }
 
 /* The "name" of a POST /v1/data_sources body, or NULL with *status and *detail set. */
@@ -354,7 +187,7 @@ static struct json_object *create_body_name(const struct http_req *req, struct j
 }
 
 /* POST /v1/data_sources {"name": "..."} */
-static void create_source(struct worker *w, struct http_req *req)
+void sources_create(struct handler_env *env, struct http_req *req)
 {
 	struct json_object *body, *name, *op;
 	const char *detail;
@@ -363,62 +196,80 @@ static void create_source(struct worker *w, struct http_req *req)
 	name = create_body_name(req, &body, &status, &detail);
 	if (name == NULL) {
 		json_object_put(body);
-		worker_respond_error(req, status, detail, NULL);
+		http_respond_error(req, status, detail, NULL);
 		return;
 	}
-	op = new_op("source_create", req->user, false);
-	if (op != NULL)
-		json_object_object_add(op, "name", json_object_get(name));
+	op = op_with(new_op("source_create", req->user, false), "name", json_object_get(name));
 	json_object_put(body);
-	ask_writer(w, req, op);
+	writer_ask(env, req, op, reply_created);
 }
 
-void read_on_body(struct worker *w, struct http_req *req)
+void source_get(struct handler_env *env, struct http_req *req)
 {
-	struct req_ctx *ctx = req->user;
+	ask_series(env, req, reply_source);
+}
 
-	switch (ctx->route.id) {
-	case ROUTE_SOURCE_RECORDS:
-		get_records(w, req);
-		break;
-	case ROUTE_SOURCE_SERIES:
-	case ROUTE_SOURCE_GET:
-		if (source_visible(w, req)) {
-			struct json_object *op = new_op("series", ctx, false);
+void source_series(struct handler_env *env, struct http_req *req)
+{
+	ask_series(env, req, reply_as_is);
+}
 
-			if (op != NULL)
-				json_object_object_add(
-					op, "source",
-					json_object_new_string_len(ctx->route.name,
-								   (int)ctx->route.name_len));
-			ask_writer(w, req, op);
-		}
-		break;
-	case ROUTE_SOURCES_LIST:
-		ask_writer(w, req, new_op("source_list", ctx, false));
-		break;
-	case ROUTE_SOURCES_CREATE:
-		create_source(w, req);
-		break;
-	case ROUTE_SOURCE_ARCHIVE:
-	case ROUTE_SOURCE_UNARCHIVE:
-		if (source_visible(w, req))
-			ask_writer(w, req,
-				   new_op(ctx->route.id == ROUTE_SOURCE_ARCHIVE ? "source_archive"
-										: "source_unarchive",
-					  ctx, true));
-		break;
-	default:
-		worker_respond_error(req, 404, "Not found.", NULL);
-		break;
+void source_archive(struct handler_env *env, struct http_req *req)
+{
+	ask_named(env, req, "source_archive");
+}
+
+void source_unarchive(struct handler_env *env, struct http_req *req)
+{
+	ask_named(env, req, "source_unarchive");
+}
+
+/* The records query of the URL, by the rules the writer checks it with again. */
+static const struct {
+	const char *param;
+	enum records_field field;
+} records_params[] = {
+	{ "start", RQ_START },
+	{ "end", RQ_END },
+	{ "limit", RQ_LIMIT },
+	{ "cursor", RQ_CURSOR },
+};
+
+/* NULL when the query is valid, else the 422 detail. */
+static const char *records_query_parse(const struct http_req *req, struct records_query *q)
+{
+	char buf[QUERY_VALUE_MAX];
+	long n = req->query ? uri_query_param(req->query, "name", buf, sizeof(buf)) : -1;
+	const char *detail;
+
+	records_query_init(q);
+	if (n <= 0 || (detail = records_query_set(q, RQ_SERIES, buf, (size_t)n)) != NULL)
+		return "name is required.";
+	for (size_t i = 0; i < sizeof(records_params) / sizeof(records_params[0]); i++) {
+		n = uri_query_param(req->query, records_params[i].param, buf, sizeof(buf));
+		if (n == -1)
+			continue;
+		detail = n < 0 ? records_query_set(q, records_params[i].field, "", 0)
+			       : records_query_set(q, records_params[i].field, buf, (size_t)n);
+		if (detail != NULL)
+			return detail;
 	}
+	return NULL;
 }
 
-void read_on_abort(struct worker *w, struct http_req *req)
+void source_records(struct handler_env *env, struct http_req *req)
 {
 	struct req_ctx *ctx = req->user;
+	struct records_query q;
+	const char *detail = records_query_parse(req, &q);
 
-	/* The writer's answer, when it comes, is dropped with the call. */
-	ctx->call->req = NULL;
-	ctx->call = NULL;
+	if (detail != NULL) {
+		http_respond_error(req, 422, detail, NULL);
+		return;
+	}
+	if (!source_visible(env, req))
+		return;
+	/* answers 500 itself when the op is NULL */
+	writer_ask(env, req, records_query_to_op(&q, ctx->account_name, ctx->name, ctx->name_len),
+		   reply_as_is);
 }

@@ -1,5 +1,5 @@
 /*
- * http_static.c - serves the web dashboard's files (include/temporis/static.h).
+ * serve_static.c - serves the web dashboard's files (serve_static.h).
  *
  * Owns the URL-to-file map and its safety checks: a whitelist of path bytes, no
  * dot segments, realpath() confinement to the root, regular files only, a size

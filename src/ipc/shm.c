@@ -36,6 +36,10 @@ const uint64_t shm_lat_bounds_us[SHM_LAT_BUCKETS] = {
     100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000,
 };
 
+const uint64_t shm_batch_bounds[SHM_BATCH_BUCKETS] = {
+    1, 5, 10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000, 1000000,
+};
+
 /* Serialises publishers inside the writer process (it may publish from several threads). */
 static pthread_mutex_t catalog_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -270,15 +274,18 @@ int shm_catalog_fetch(struct shm *shm, uint64_t *gen, uint8_t **buf, size_t *cap
 void shm_stats_commit(struct shm *shm, uint64_t records, uint64_t entries, uint64_t micros)
 {
 	struct shm_stats *st = &shm->hdr->stats;
-	unsigned bucket = 0;
+	unsigned bucket = 0, batch = 0;
 
 	while (bucket < SHM_LAT_BUCKETS && micros > shm_lat_bounds_us[bucket])
 		bucket++;
+	while (batch < SHM_BATCH_BUCKETS && records > shm_batch_bounds[batch])
+		batch++;
 	atomic_fetch_add_explicit(&st->records_committed, records, memory_order_relaxed);
 	atomic_fetch_add_explicit(&st->entries_committed, entries, memory_order_relaxed);
 	atomic_fetch_add_explicit(&st->commits, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&st->commit_us_sum, micros, memory_order_relaxed);
 	atomic_fetch_add_explicit(&st->commit_lat[bucket], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&st->commit_batch[batch], 1, memory_order_relaxed);
 }
 
 double shm_ring_fill(const struct shm *shm)

@@ -1,5 +1,5 @@
 /*
- * fuzz_http.c - libFuzzer target for the HTTP/1.1 layer (src/http/server.c), in-process.
+ * fuzz_http.c - libFuzzer target for the HTTP/1.1 layer (src/http/server.c, parse.c).
  *
  * Each input is the byte stream of one client connection: a fresh server adopts one
  * end of a socketpair, the input is written into the other end (split into chunks
@@ -111,7 +111,9 @@ static void on_abort(struct http_req *req, void *arg)
 	}
 }
 
-static const struct http_handler_ops ops = { on_head, on_body, on_abort };
+static const struct http_handler_ops ops = {
+	.on_head = on_head, .on_body = on_body, .on_abort = on_abort,
+};
 
 static void init_once(void)
 {

@@ -123,7 +123,9 @@ static void on_abort(struct http_req *req, void *arg)
 	}
 }
 
-static const struct http_handler_ops ops = { on_head, on_body, on_abort };
+static const struct http_handler_ops ops = {
+	.on_head = on_head, .on_body = on_body, .on_abort = on_abort,
+};
 
 /* ---- the client side (runs in its own thread: no cmocka asserts here) --- */
 

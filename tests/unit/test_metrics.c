@@ -14,16 +14,16 @@
 #include <cmocka.h>
 
 #include "temporis/base/config.h"
+#include "temporis/http/routes.h"
 #include "temporis/http/serve_metrics.h"
 #include "temporis/ipc/shm.h"
-#include "temporis/daemon/worker.h"
 
 #define TEST_RING_SIZE (2u << 20)
 
 struct fixture {
 	struct cfg cfg;
 	struct shm shm;
-	struct worker slot0, slot1;
+	struct shm_worker_stats *slot0, *slot1;
 	char *text;
 };
 
@@ -40,8 +40,8 @@ static int setup(void **state)
 		free(f);
 		return -1;
 	}
-	f->slot0 = (struct worker){ .shm = &f->shm, .index = 0 };
-	f->slot1 = (struct worker){ .shm = &f->shm, .index = 1 };
+	f->slot0 = &f->shm.hdr->worker_stats[0];
+	f->slot1 = &f->shm.hdr->worker_stats[1];
 	*state = f;
 	return 0;
 }
@@ -91,9 +91,9 @@ static void test_requests_are_summed_over_worker_slots(void **state)
 	struct fixture *f = *state;
 
 	for (int i = 0; i < 3; i++)
-		metrics_count(&f->slot0, ROUTE_INGEST, 204);
-	metrics_count(&f->slot1, ROUTE_INGEST, 204);
-	metrics_count(&f->slot1, ROUTE_INGEST, 401);
+		metrics_count(f->slot0, route_label(ROUTE_INGEST), 204);
+	metrics_count(f->slot1, route_label(ROUTE_INGEST), 204);
+	metrics_count(f->slot1, route_label(ROUTE_INGEST), 401);
 	const char *t = render(f);
 
 	assert_int_equal(value_of(t, "temporis_http_requests_total{route=\"ingest\",status=\"204\"}"),
@@ -106,12 +106,12 @@ static void test_routes_map_to_their_labels(void **state)
 {
 	struct fixture *f = *state;
 
-	metrics_count(&f->slot0, ROUTE_SOURCES_CREATE, 201);
-	metrics_count(&f->slot0, ROUTE_SOURCES_LIST, 200);
-	metrics_count(&f->slot0, ROUTE_SOURCE_UNARCHIVE, 200);
-	metrics_count(&f->slot0, ROUTE_SOURCE_RECORDS, 422);
-	metrics_count(&f->slot0, ROUTE_NOT_FOUND, 404);
-	metrics_count(&f->slot0, ROUTE_METHOD_NOT_ALLOWED, 405);
+	metrics_count(f->slot0, route_label(ROUTE_SOURCES_CREATE), 201);
+	metrics_count(f->slot0, route_label(ROUTE_SOURCES_LIST), 200);
+	metrics_count(f->slot0, route_label(ROUTE_SOURCE_UNARCHIVE), 200);
+	metrics_count(f->slot0, route_label(ROUTE_SOURCE_RECORDS), 422);
+	metrics_count(f->slot0, route_label(ROUTE_NOT_FOUND), 404);
+	metrics_count(f->slot0, route_label(ROUTE_METHOD_NOT_ALLOWED), 405);
 	const char *t = render(f);
 
 	assert_int_equal(value_of(t, "temporis_http_requests_total{route=\"sources\",status=\"201\"}"), 1);
@@ -126,8 +126,8 @@ static void test_unlisted_status_is_counted_as_other(void **state)
 {
 	struct fixture *f = *state;
 
-	metrics_count(&f->slot0, ROUTE_HEALTHZ, 418);
-	metrics_count(&f->slot1, ROUTE_HEALTHZ, 599);
+	metrics_count(f->slot0, route_label(ROUTE_HEALTHZ), 418);
+	metrics_count(f->slot1, route_label(ROUTE_HEALTHZ), 599);
 	const char *t = render(f);
 
 	assert_int_equal(
@@ -149,11 +149,8 @@ static void test_commit_batch_histogram_is_cumulative(void **state)
 	struct fixture *f = *state;
 
 	shm_stats_commit(&f->shm, 1, 1, 10);
-	metrics_commit_batch(&f->shm, 1);
 	shm_stats_commit(&f->shm, 700, 2, 10);
-	metrics_commit_batch(&f->shm, 700);
 	shm_stats_commit(&f->shm, 2000000, 3, 10);
-	metrics_commit_batch(&f->shm, 2000000);
 	const char *t = render(f);
 
 	assert_int_equal(value_of(t, "temporis_commit_batch_records_bucket{le=\"1\"}"), 1);
@@ -171,8 +168,8 @@ static void test_ingest_bytes_are_summed(void **state)
 {
 	struct fixture *f = *state;
 
-	metrics_bytes_received(&f->slot0, 100);
-	metrics_bytes_received(&f->slot1, 23);
+	metrics_bytes_received(f->slot0, 100);
+	metrics_bytes_received(f->slot1, 23);
 	assert_int_equal(value_of(render(f), "temporis_ingest_bytes_received_total"), 123);
 }
 
@@ -184,7 +181,7 @@ static void test_every_family_is_described(void **state)
 	char described[64][128];
 	int ndescribed = 0;
 
-	metrics_count(&f->slot0, ROUTE_INGEST, 204);
+	metrics_count(f->slot0, route_label(ROUTE_INGEST), 204);
 	const char *t = render(f);
 	FILE *in = fmemopen((void *)t, strlen(t), "r");
 

@@ -1,16 +1,24 @@
 /*
- * route.h - maps (method, path) of the public API to a route (SPEC sections 3, 4).
+ * routes.h - the public API's route table: each row binds a method and a path pattern
+ * to whether a token is needed, the /metrics label its answers count under, and its
+ * handlers (routes.c). Adding a route is one row there plus its handler.
  */
-#ifndef TEMPORIS_ROUTE_H
-#define TEMPORIS_ROUTE_H
+#ifndef TEMPORIS_HTTP_ROUTES_H
+#define TEMPORIS_HTTP_ROUTES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
-#include "temporis/http/server.h"
+#include "temporis/http/parse.h"
+#include "temporis/http/uri.h"
+#include "temporis/ipc/metric_keys.h"
 
+struct handler_env;
+
+/* The routes; a route may span several rows (the dashboard's three prefixes). */
 enum route_id {
-	ROUTE_NOT_FOUND = 0,             /* 404 {"detail":"Not found."} */
-	ROUTE_METHOD_NOT_ALLOWED,        /* known path, wrong method: 405 with allow */
+	ROUTE_NOT_FOUND = 0,             /* no row's path: 404 {"detail":"Not found."} */
+	ROUTE_METHOD_NOT_ALLOWED,        /* a row's path, no row's method: 405 with Allow */
 	ROUTE_INGEST,                    /* POST /v1/data_sources/ingest */
 	ROUTE_SOURCES_LIST,              /* GET  /v1/data_sources */
 	ROUTE_SOURCES_CREATE,            /* POST /v1/data_sources */
@@ -24,22 +32,43 @@ enum route_id {
 	ROUTE_STATIC,                    /* GET  /, /static/..., /javascript/... (dashboard) */
 };
 
-#define ROUTE_NAME_MAX 255
+/* The label of a row whose answers /metrics does not count. */
+#define ROUTE_NOT_COUNTED METRIC_ROUTES
+
+/* A handler answers req (req->user is its struct req_ctx, handler.h) now or later. */
+typedef void route_handler(struct handler_env *env, struct http_req *req);
+
+struct route {
+	enum route_id id;
+	enum http_method method;         /* HTTP_GET also admits HEAD */
+	const char *pattern;             /* uri_match(): literal, {name}, final '*' */
+	bool auth;                       /* a Bearer token is required */
+	enum metric_route label;         /* or ROUTE_NOT_COUNTED */
+	route_handler *on_head;          /* after auth; may answer from the head alone */
+	route_handler *on_body;          /* the body is complete; NULL if on_head always answers */
+};
+
+#define ROUTE_NAME_MAX URI_NAME_MAX
+#define ROUTE_ALLOW_MAX 64
 
 struct route_match {
 	enum route_id id;
-	const char *allow;               /* the Allow header value for 405 */
+	const struct route *row;         /* the matched row; NULL for 404 and 405 */
+	const char *allow;               /* 405: the Allow header's value (in allow_text) */
+	char allow_text[ROUTE_ALLOW_MAX];
 	char name[ROUTE_NAME_MAX + 1];   /* {name}, percent-decoded, NUL-terminated */
 	size_t name_len;
 };
 
-/* path is the request path without the query. GET routes also match HEAD. */
+/*
+ * Match path (without the query, not decoded) against the table. The first row
+ * whose pattern matches names the resource; a row of that pattern with the method
+ * is the route, else it is ROUTE_METHOD_NOT_ALLOWED with the pattern's methods in
+ * allow ("GET, POST"). No row's pattern: ROUTE_NOT_FOUND.
+ */
 void route_match(enum http_method method, const char *path, struct route_match *out);
 
-/*
- * Find key in a query string ("a=1&b=2") and percent-decode its value into buf.
- * Returns the decoded length, -1 if absent, -2 if malformed or longer than cap-1.
- */
-long route_query_param(const char *query, const char *key, char *buf, size_t cap);
+/* The /metrics label route id counts under ("other" for 404 and 405). */
+enum metric_route route_label(enum route_id id);
 
 #endif

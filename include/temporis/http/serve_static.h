@@ -1,21 +1,23 @@
 /*
- * static.h - the web dashboard's static files (http_static.c).
- *
- * URL map, GET and HEAD only (route.c sends them here as ROUTE_STATIC, without
- * authentication: the files hold no data, the page asks for a token itself):
- *   /                   -> web_root/index.html
- *   /static/NAME        -> web_root/NAME
- *   /javascript/PATH    -> web_lib_root/PATH   (Debian's /usr/share/javascript)
- * Anything else, or anything that would leave its root, is 404 {"detail":"Not found."}.
+ * serve_static.h - the web dashboard's static files (serve_static.c), GET and HEAD
+ * only; routes.c sends them here without authentication (the files hold no data, the
+ * page asks for a token itself).
  */
-#ifndef TEMPORIS_STATIC_H
-#define TEMPORIS_STATIC_H
+#ifndef TEMPORIS_HTTP_SERVE_STATIC_H
+#define TEMPORIS_HTTP_SERVE_STATIC_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "temporis/http/server.h"
 
+/*
+ * URL map:
+ *   /                   -> web_root/index.html
+ *   /static/NAME        -> web_root/NAME
+ *   /javascript/PATH    -> web_lib_root/PATH   (Debian's /usr/share/javascript)
+ * Anything else, or anything that would leave its root, is 404 {"detail":"Not found."}.
+ */
 #define STATIC_FILE_MAX (4u * 1024u * 1024u)  /* largest file served; more is a 500 */
 #define STATIC_ETAG_MAX 64
 #define STATIC_DATE_MAX 40

@@ -1,51 +1,22 @@
 /*
- * http.h - a small HTTP/1.1 server on libevent bufferevents, used by the workers.
- *
- * libevent 2.1's evhttp reads a whole body before any user hook runs and answers
- * oversized bodies, bad requests and header overflows itself in HTML; the SPEC
- * needs its checks in order (auth before size) and JSON on every error. This layer
- * gives the handler the head first (on_head), then the body (on_body), and answers
- * its own protocol errors with the same JSON shape. One request per connection is
- * in progress at a time (pipelined requests wait); keep-alive, Expect:
- * 100-continue, chunked bodies, and per-request deadlines are handled here.
+ * server.h - a small HTTP/1.1 server on libevent bufferevents, used by the workers: it
+ * gives the handler the head first, then the body, and answers its own protocol errors
+ * in JSON (README says why not evhttp). One request per connection is in progress at a
+ * time (pipelined requests wait); keep-alive, Expect: 100-continue, chunked bodies and
+ * per-request deadlines are handled here.
  */
-#ifndef TEMPORIS_HTTP_H
-#define TEMPORIS_HTTP_H
+#ifndef TEMPORIS_HTTP_SERVER_H
+#define TEMPORIS_HTTP_SERVER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "temporis/http/parse.h"
+#include "temporis/http/response.h"
+
 struct event_base;
 struct http_server;
-struct http_conn;
-
-enum http_method { HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE, HTTP_PATCH,
-		   HTTP_OPTIONS, HTTP_OTHER };
-
-#define HTTP_MAX_HEADERS 64
-
-struct http_header {
-	const char *name;                /* NUL-terminated, as sent */
-	const char *value;               /* NUL-terminated, trimmed */
-};
-
-struct http_req {
-	struct http_conn *conn;
-	enum http_method method;
-	const char *method_str;
-	const char *target;              /* request-target as sent, NUL-terminated */
-	const char *path;                /* target up to '?', NUL-terminated, not decoded */
-	const char *query;               /* after '?', NUL-terminated, or NULL */
-	int version_minor;               /* HTTP/1.x */
-	struct http_header headers[HTTP_MAX_HEADERS];
-	unsigned nheaders;
-	int64_t content_length;          /* -1 when absent or chunked */
-	bool chunked;
-	const uint8_t *body;             /* whole body, contiguous; valid until the response */
-	size_t body_len;
-	void *user;                      /* the handler's per-request state */
-};
 
 struct http_handler_ops {
 	/*
@@ -58,6 +29,13 @@ struct http_handler_ops {
 	void (*on_body)(struct http_req *req, void *arg);
 	/* The connection closed before a response: forget req (it is freed after). */
 	void (*on_abort)(struct http_req *req, void *arg);
+	/*
+	 * Optional: the handler answers req with status through http_respond*; called
+	 * before the response is queued, the last moment req->user is the handler's.
+	 * Each request seen in on_head ends in exactly one on_respond or on_abort
+	 * (this layer's own protocol errors end in on_abort).
+	 */
+	void (*on_respond)(struct http_req *req, int status, void *arg);
 };
 
 struct http_limits {
@@ -84,9 +62,6 @@ size_t http_server_connections(const struct http_server *s);
 /* Close every connection and free the server. */
 void http_server_free(struct http_server *s);
 
-/* Case-insensitive header lookup; NULL if absent. */
-const char *http_header(const struct http_req *req, const char *name);
-
 /*
  * Send the response. extra_headers is NULL or complete lines ("Allow: POST\r\n").
  * body may be NULL when len is 0. Content-Length is always set. After this call
@@ -97,10 +72,5 @@ void http_respond(struct http_req *req, int status, const char *content_type,
 /* {"detail": detail} with Content-Type: application/json. */
 void http_respond_error(struct http_req *req, int status, const char *detail,
 			const char *extra_headers);
-
-/* Standard reason phrase ("No Content") for a status code. */
-const char *http_reason(int status);
-/* Append detail to buf as a JSON string body {"detail":"..."}; returns length or -1. */
-int http_error_body(char *buf, size_t cap, const char *detail);
 
 #endif

@@ -27,6 +27,7 @@
 #include <sys/types.h>
 
 #include "temporis/base/config.h"
+#include "temporis/ipc/metric_keys.h"
 
 #define SHM_LINE 64
 #define SHM_MAGIC 0x54454d504f524953ull  /* "TEMPORIS" */
@@ -37,10 +38,12 @@
 /* Commit latency histogram buckets (upper bounds, microseconds); +Inf is implied. */
 #define SHM_LAT_BUCKETS 12
 extern const uint64_t shm_lat_bounds_us[SHM_LAT_BUCKETS];
-/* Sizes of the metrics.c counters below. */
+/* Records per group commit histogram buckets (upper bounds); +Inf is implied. */
 #define SHM_BATCH_BUCKETS 12
-#define SHM_METRIC_ROUTES 9
-#define SHM_METRIC_STATUSES 19
+extern const uint64_t shm_batch_bounds[SHM_BATCH_BUCKETS];
+/* The request counters: one row per route label, one column per status (metric_keys.h). */
+#define SHM_METRIC_ROUTES METRIC_ROUTES
+#define SHM_METRIC_STATUSES METRIC_STATUSES
 
 struct shm_stats {
 	_Atomic uint64_t records_committed;
@@ -52,7 +55,7 @@ struct shm_stats {
 	_Atomic uint64_t worker_restarts;
 	_Atomic uint64_t writer_restarts;
 	_Atomic uint64_t busy_rejections;     /* 503 answers */
-	/* Group commits by records in the batch; bounds in metrics.c, +Inf implied. */
+	/* Group commits by records in the batch (shm_batch_bounds), +Inf last. */
 	_Atomic uint64_t commit_batch[SHM_BATCH_BUCKETS + 1];
 };
 
@@ -62,7 +65,7 @@ struct shm_stats {
  * counters: nothing is ordered by them, and a retiring worker overlapping its
  * successor still counts exactly); /metrics sums every slot. They outlive a respawn
  * of the slot's worker, so the totals stay monotonic as Prometheus expects.
- * Index meanings (route label, status code) belong to metrics.c.
+ * Index meanings (route label, status code) are the lists of metric_keys.h.
  */
 struct shm_worker_stats {
 	alignas(SHM_LINE) _Atomic uint64_t requests[SHM_METRIC_ROUTES][SHM_METRIC_STATUSES];
@@ -150,7 +153,8 @@ int shm_catalog_fetch(struct shm *shm, uint64_t *gen, uint8_t **buf, size_t *cap
  */
 double shm_ring_fill(const struct shm *shm);
 
-/* Record a commit latency in the histogram. */
+/* One group commit succeeded: its records, entries and latency, and the histograms
+ * of latency and of records per commit. */
 void shm_stats_commit(struct shm *shm, uint64_t records, uint64_t entries, uint64_t micros);
 
 #endif
