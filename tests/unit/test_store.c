@@ -19,6 +19,7 @@
 #include <cmocka.h>
 #include <rocksdb/c.h>
 
+#include "temporis/data/codec.h"
 #include "temporis/data/store.h"
 
 #define ERR_LEN 512
@@ -768,7 +769,7 @@ static void test_batch_folds_records_into_one_operand_per_series_bucket(void **s
 	uint64_t dummy;
 
 	assert_non_null(b);
-	assert_int_equal(FOLD_BASE_TS % (1 << STORE_BUCKET_BITS), 0);
+	assert_int_equal(FOLD_BASE_TS % (1 << CODEC_BUCKET_BITS), 0);
 	assert_true(memtable_entries(f->st, SRC) == 0);
 	queue_fold_body(f->st, b, SRC);
 	assert_int_equal(store_batch_count(b), FOLD_SERIES * FOLD_SECONDS);
@@ -1178,9 +1179,9 @@ static void test_corrupt_bucket_values_fail_reads_and_merges(void **state)
 {
 	struct fixture *f = *state;
 	/* Entries out of offset order; then a 17-byte value of the old format. */
-	static const uint8_t unordered[2 * STORE_ENTRY_LEN] = { [0] = 5, [9] = REC_INT,
+	static const uint8_t unordered[2 * CODEC_ENTRY_LEN] = { [0] = 5, [9] = REC_INT,
 								 [18] = 4, [27] = REC_INT };
-	static const uint8_t old_format[STORE_ENTRY_LEN - 1] = { [8] = REC_INT };
+	static const uint8_t old_format[CODEC_ENTRY_LEN - 1] = { [8] = REC_INT };
 	uint8_t key[64];
 	size_t klen;
 

@@ -3,19 +3,10 @@
  *
  * One column family per data source ("src_<id>"), one "catalog" column family,
  * and the default family for store metadata (the version high-water mark and the
- * on-disk format marker "format" = "2").
+ * on-disk format marker "format" = CODEC_FORMAT).
  *
- * Records are stored per time bucket of 2^STORE_BUCKET_BITS seconds, so one group
- * commit writes one merge operand per (source, series, bucket) instead of one per
- * record. bucket(ts) = ts with the low STORE_BUCKET_BITS bits cleared (a floor,
- * also for negative ts); offset = ts - bucket(ts).
- *   key   = series name | 0x00 | big-endian(bucket XOR sign bit)
- *   value = entries sorted by strictly increasing offset, each STORE_ENTRY_LEN bytes:
- *           offset u8 | version LE64 | type u8 | value 8 bytes (int64 LE / double bits)
- * One series is contiguous and time-ordered (negative timestamps included) and "a"
- * never mixes with "ab". The merge operator keeps, per offset, the entry with the
- * highest version (ties: the later operand), so the outcome never depends on the
- * order merges are applied, flushed or compacted.
+ * Records are stored in the format of codec.h (one key per series and time
+ * bucket); every family's merge operator folds operands as codec_merge does.
  *
  * Thread safety: the commit path (batch_*) runs on one thread; reads, catalog access
  * and source creation may run concurrently on others.
@@ -29,9 +20,6 @@
 
 #include "temporis/base/config.h"
 #include "temporis/data/record.h"
-
-#define STORE_BUCKET_BITS 8        /* 256-second buckets */
-#define STORE_ENTRY_LEN 18         /* one record inside a bucket value */
 
 struct store;
 struct store_batch;
