@@ -21,6 +21,8 @@
 
 #include "temporis/data/codec.h"
 #include "temporis/data/store.h"
+#include "temporis/data/store_batch.h"
+#include "temporis/data/store_read.h"
 
 #define ERR_LEN 512
 #define ROOT_LEN 64
@@ -1147,7 +1149,7 @@ static void raw_write(const char *dir, const char *cf_name, const uint8_t *key, 
 	rocksdb_options_destroy(opts);
 }
 
-/* The store's key of (name, bucket), built here independently of src/data/store.c. */
+/* The store's key of (name, bucket), built here independently of src/data/codec.c. */
 static size_t bucket_key(uint8_t *dst, const char *name, int64_t bucket)
 {
 	size_t nl = strlen(name);
