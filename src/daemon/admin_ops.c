@@ -23,6 +23,7 @@
 #include "temporis/base/jsonutil.h"
 #include "temporis/base/log.h"
 #include "temporis/data/record.h"
+#include "temporis/data/store_read.h"
 #include "temporis/ipc/admin_msg.h"
 
 #define ADMIN_ERR_MAX 512

@@ -33,6 +33,7 @@
 #include "temporis/data/record.h"
 #include "temporis/ipc/ring.h"
 #include "temporis/data/store.h"
+#include "temporis/data/store_batch.h"
 
 #define WRITER_IDLE_WAIT_MS 1000       /* re-check the master and stop flag this often */
 #define WRITER_ENTRIES_INITIAL 256

@@ -1,7 +1,7 @@
 /*
- * store.c - RocksDB storage for the writer process: column families, the
- * time-bucketed key/value format (see store.h), the last-write-wins merge
- * operator, batches that fold records into one operand per series bucket, and reads.
+ * store.c - the RocksDB handle of store.h: options, open/close, the format marker,
+ * the version high-water mark, the source column families and their handle table,
+ * the merge operator's glue to codec_merge, the catalog family, and maintenance.
  *
  * Owns the rocksdb_t, its options, and every column family handle; the handle
  * table (source id -> handle) lives here, guarded by a mutex.
@@ -12,7 +12,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +21,11 @@
 
 #include <rocksdb/c.h>
 
+#include "store_impl.h"
+#include "temporis/base/buf.h"
+#include "temporis/base/err.h"
 #include "temporis/base/log.h"
+#include "temporis/data/codec.h"
 
 /* Tuning: safe defaults for one writer with many (mostly small) sources. */
 #define STORE_BACKGROUND_THREADS 2
@@ -41,306 +44,35 @@
 #define STORE_CF_CATALOG "catalog"
 #define STORE_CF_SOURCE_PREFIX "src_"
 #define STORE_CF_NAME_MAX 32
-#define STORE_HWM_KEY "version_hwm"
-#define STORE_HWM_LEN 8
 #define STORE_FORMAT_KEY "format"
-#define STORE_FORMAT_VALUE "2"
-
-#define STORE_TS_LEN 8
-#define STORE_SEP_LEN 1
-#define STORE_KEY_SUFFIX_LEN (STORE_SEP_LEN + STORE_TS_LEN)
-#define STORE_KEY_MAX (REC_NAME_MAX + STORE_KEY_SUFFIX_LEN)
-#define STORE_NAME_SEP 0x00
-#define STORE_NAME_AFTER 0x01 /* separator + 1: seeks past every key of a series */
-#define STORE_TS_FLIP 0x8000000000000000ull
 #define STORE_TABLE_INITIAL 16
+/* Families that are not sources: default and catalog. */
+#define STORE_FIXED_CFS 2
 
-/* A bucket value: entries of STORE_ENTRY_LEN bytes, one per offset at most. */
-#define STORE_BUCKET_SPAN (1u << STORE_BUCKET_BITS)
-#define STORE_OFFSET_MASK ((uint64_t)STORE_BUCKET_SPAN - 1)
-#define STORE_ENTRY_OFFSET_OFF 0
-#define STORE_ENTRY_VERSION_OFF 1
-#define STORE_ENTRY_TYPE_OFF 9
-#define STORE_ENTRY_PAYLOAD_OFF 10
-#define STORE_VALUE_MAX (STORE_BUCKET_SPAN * STORE_ENTRY_LEN)
-#define STORE_WORD_BITS 64
-#define STORE_SLOT_WORDS (STORE_BUCKET_SPAN / STORE_WORD_BITS)
+/* ---- helpers shared with store_batch.c and store_read.c (store_impl.h) ---- */
 
-/* Batch sizing: first allocations, and the hash table kept at most half full. */
-#define STORE_RECS_INITIAL 1024
-#define STORE_GROUPS_INITIAL 256
-#define STORE_HASH_INITIAL 512
-#define STORE_HASH_LOAD_DIV 2
-#define STORE_NONE UINT32_MAX /* end of a group's record list */
-#define STORE_BATCH_MAX (UINT32_MAX - 1)
-#define STORE_FNV_OFFSET 0xcbf29ce484222325ull
-#define STORE_FNV_PRIME 0x100000001b3ull
-
-struct source_cf {
-	uint32_t id;
-	rocksdb_column_family_handle_t *cf;
-};
-
-struct store {
-	rocksdb_t *db;
-	rocksdb_options_t *opts; /* owns the merge operator (shared_ptr inside) */
-	rocksdb_writeoptions_t *wopts;
-	rocksdb_writeoptions_t *catalog_wopts;
-	rocksdb_readoptions_t *ropts;
-	rocksdb_column_family_handle_t *cf_default;
-	rocksdb_column_family_handle_t *cf_catalog;
-	/* Written by the commit thread only; read from any thread. */
-	_Atomic uint64_t hwm;
-	/* Sorted by id. Handles are never freed before store_close, so a looked-up
-	 * handle stays valid after the lock is dropped; only the array moves. */
-	pthread_mutex_t table_lock;
-	struct source_cf *sources;
-	size_t nsources, cap;
-	/* Serializes source creation without holding table_lock during the slow part. */
-	pthread_mutex_t create_lock;
-};
-
-/*
- * The winner per offset of one bucket while folding entries oldest to newest:
- * the merge operator and the batch use the same rule, so a bucket folded in the
- * batch equals the same records merged one by one. Only `used` needs clearing;
- * entry[o] is read only when bit o of used is set.
- */
-struct slot_table {
-	uint64_t used[STORE_SLOT_WORDS];
-	const uint8_t *entry[STORE_BUCKET_SPAN];
-};
-
-/* One queued record, already encoded as the entry it becomes. */
-struct queued_rec {
-	uint8_t entry[STORE_ENTRY_LEN];
-	uint32_t next;                 /* next (later) record of its group, or STORE_NONE */
-};
-
-/* All records of a batch for one (source, series, bucket): one merge operand. */
-struct group {
-	rocksdb_column_family_handle_t *cf;
-	const uint8_t *key;            /* set by batch_build, when keys stops moving */
-	uint64_t hash;
-	uint32_t source_id;
-	uint32_t key_off, key_len;     /* into keys */
-	uint32_t first, last;          /* records, oldest to newest */
-	uint32_t slot;                 /* its index in the hash table */
-};
-
-/*
- * Records are grouped as they are queued (open-addressing hash table over the
- * groups, linked lists through recs); at commit only the groups are sorted by
- * (source, key), since RocksDB inserts sorted keys into its memtable markedly
- * faster, and each is folded into one operand. Every array is reused across
- * commits, so a warm batch allocates nothing per record.
- */
-struct store_batch {
-	rocksdb_writebatch_t *wb;
-	uint64_t max_version;
-	size_t count;                  /* records queued */
-	struct queued_rec *recs;
-	size_t recs_cap;
-	struct group *groups;
-	size_t ngroups, groups_cap;
-	uint32_t *hash;                /* group index + 1, 0 = empty; power-of-two size */
-	size_t hash_cap;
-	uint8_t *keys;
-	size_t keys_len, keys_cap;
-	struct slot_table slots;
-	uint8_t val[STORE_VALUE_MAX];  /* the operand being built */
-	bool built;                    /* wb holds the folded groups */
-};
-
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen,
-							   const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-/* Reports a RocksDB error string (if any) and frees it; returns -1 if there was one. */
-static int take_rerr(char *rerr, const char *what, char *err, size_t errlen)
+int store_take_rerr(char *rerr, const char *what, char *err, size_t errlen)
 {
 	if (rerr == NULL)
 		return 0;
-	set_err(err, errlen, "%s: %s", what, rerr);
+	err_set(err, errlen, "%s: %s", what, rerr);
 	rocksdb_free(rerr);
 	return -1;
 }
 
-/* ---- encoding ---- */
-
-static void put_le64(uint8_t *p, uint64_t v)
+int store_iter_status(rocksdb_iterator_t *it, const char *what)
 {
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+	char *rerr = NULL;
+
+	rocksdb_iter_get_error(it, &rerr);
+	if (rerr == NULL)
+		return 0;
+	log_error("store: %s: %s", what, rerr);
+	rocksdb_free(rerr);
+	return -1;
 }
 
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-/* Clearing low bits of the two's complement form floors, negative ts included. */
-static int64_t ts_bucket(int64_t ts)
-{
-	return (int64_t)((uint64_t)ts & ~STORE_OFFSET_MASK);
-}
-
-static uint8_t ts_offset(int64_t ts)
-{
-	return (uint8_t)((uint64_t)ts & STORE_OFFSET_MASK);
-}
-
-/* Flipping the sign bit makes big-endian byte order equal signed numeric order. */
-static size_t key_encode(uint8_t *dst, const char *name, size_t name_len, int64_t bucket)
-{
-	memcpy(dst, name, name_len);
-	dst[name_len] = STORE_NAME_SEP;
-	put_be64(dst + name_len + STORE_SEP_LEN, (uint64_t)bucket ^ STORE_TS_FLIP);
-	return name_len + STORE_KEY_SUFFIX_LEN;
-}
-
-/* Name length of a record key, or -1 if the key is not one. */
-static ssize_t key_name_len(const char *key, size_t klen)
-{
-	size_t nl;
-
-	if (klen <= STORE_KEY_SUFFIX_LEN || klen > STORE_KEY_MAX)
-		return -1;
-	nl = klen - STORE_KEY_SUFFIX_LEN;
-	if ((uint8_t)key[nl] != STORE_NAME_SEP)
-		return -1;
-	return (ssize_t)nl;
-}
-
-static int64_t key_bucket(const char *key, size_t klen)
-{
-	return (int64_t)(get_be64((const uint8_t *)key + klen - STORE_TS_LEN) ^ STORE_TS_FLIP);
-}
-
-static void entry_encode(uint8_t *dst, uint64_t version, const struct rec *r)
-{
-	uint64_t bits;
-
-	memcpy(&bits, &r->v, sizeof(bits));
-	dst[STORE_ENTRY_OFFSET_OFF] = ts_offset(r->ts);
-	put_le64(dst + STORE_ENTRY_VERSION_OFF, version);
-	dst[STORE_ENTRY_TYPE_OFF] = r->type;
-	put_le64(dst + STORE_ENTRY_PAYLOAD_OFF, bits);
-}
-
-static uint64_t entry_version(const uint8_t *e)
-{
-	return get_le64(e + STORE_ENTRY_VERSION_OFF);
-}
-
-/* Fills out->ts, type and v from an entry of a checked value. */
-static void entry_decode(const uint8_t *e, int64_t bucket, struct rec *out)
-{
-	uint64_t bits = get_le64(e + STORE_ENTRY_PAYLOAD_OFF);
-
-	out->ts = (int64_t)((uint64_t)bucket | e[STORE_ENTRY_OFFSET_OFF]);
-	out->type = e[STORE_ENTRY_TYPE_OFF];
-	memcpy(&out->v, &bits, sizeof(bits));
-}
-
-/* Number of entries of a well-formed bucket value, -1 for anything else. */
-static ssize_t value_entries(const uint8_t *val, size_t vlen)
-{
-	size_t n = vlen / STORE_ENTRY_LEN;
-
-	if (vlen == 0 || vlen % STORE_ENTRY_LEN != 0 || n > STORE_BUCKET_SPAN)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		const uint8_t *e = val + i * STORE_ENTRY_LEN;
-
-		if (e[STORE_ENTRY_TYPE_OFF] != REC_INT && e[STORE_ENTRY_TYPE_OFF] != REC_DOUBLE)
-			return -1;
-		if (i > 0 && e[STORE_ENTRY_OFFSET_OFF] <=
-				     e[STORE_ENTRY_OFFSET_OFF - STORE_ENTRY_LEN])
-			return -1;
-	}
-	return (ssize_t)n;
-}
-
-/* ---- folding: last write wins by version, per offset ---- */
-
-/* Entries must be offered oldest first: on equal versions the later one wins. */
-static void slots_offer(struct slot_table *t, const uint8_t *e)
-{
-	unsigned off = e[STORE_ENTRY_OFFSET_OFF];
-	uint64_t bit = 1ull << (off % STORE_WORD_BITS);
-	uint64_t *word = &t->used[off / STORE_WORD_BITS];
-
-	if ((*word & bit) != 0 && entry_version(t->entry[off]) > entry_version(e))
-		return;
-	*word |= bit;
-	t->entry[off] = e;
-}
-
-static size_t slots_count(const struct slot_table *t)
-{
-	size_t n = 0;
-
-	for (unsigned w = 0; w < STORE_SLOT_WORDS; w++)
-		n += (size_t)__builtin_popcountll(t->used[w]);
-	return n;
-}
-
-/* Writes the winners in offset order and empties the table; returns bytes written. */
-static size_t slots_drain(struct slot_table *t, uint8_t *dst)
-{
-	size_t len = 0;
-
-	for (unsigned w = 0; w < STORE_SLOT_WORDS; w++) {
-		while (t->used[w] != 0) {
-			unsigned off = w * STORE_WORD_BITS + (unsigned)__builtin_ctzll(t->used[w]);
-
-			memcpy(dst + len, t->entry[off], STORE_ENTRY_LEN);
-			len += STORE_ENTRY_LEN;
-			t->used[w] &= t->used[w] - 1;
-		}
-	}
-	return len;
-}
-
-/* Offers every entry of a stored value or operand; -1 if it is not well formed. */
-static int slots_offer_value(struct slot_table *t, const char *val, size_t vlen)
-{
-	ssize_t n = value_entries((const uint8_t *)val, vlen);
-
-	if (n < 0)
-		return -1;
-	for (ssize_t i = 0; i < n; i++)
-		slots_offer(t, (const uint8_t *)val + (size_t)i * STORE_ENTRY_LEN);
-	return 0;
-}
+/* ---- the merge operator: RocksDB's callbacks around codec_merge ---- */
 
 /*
  * RocksDB's C wrapper copies (result, *new_len) and passes the result to
@@ -349,35 +81,26 @@ static int slots_offer_value(struct slot_table *t, const char *val, size_t vlen)
  */
 static char lww_failed[1];
 
-/*
- * Folds existing (may be NULL) and the operands, oldest first, in O(n + 256)
- * without sorting. Allocates only the result (freed by lww_delete_value).
- */
+/* Allocates only the result (freed by lww_delete_value). */
 static char *lww_fold(const char *existing, size_t existing_len, const char *const *ops,
 		      const size_t *op_lens, int nops, unsigned char *success, size_t *new_len)
 {
-	struct slot_table t;
+	uint8_t *out;
 	size_t len;
-	char *out;
 
 	*success = 0;
 	*new_len = 0;
-	memset(t.used, 0, sizeof(t.used));
-	if (existing != NULL && slots_offer_value(&t, existing, existing_len) != 0)
-		goto corrupt;
-	for (int i = 0; i < nops; i++)
-		if (slots_offer_value(&t, ops[i], op_lens[i]) != 0)
-			goto corrupt;
-	len = slots_count(&t) * STORE_ENTRY_LEN;
-	if (len == 0 || (out = malloc(len)) == NULL)
+	if (codec_merge(existing, existing_len, ops, op_lens, nops > 0 ? (size_t)nops : 0, &out,
+			&len) != 0) {
+		if (errno == EINVAL)
+			log_error("store: merge: corrupt bucket value or operand");
 		return lww_failed;
-	slots_drain(&t, (uint8_t *)out);
+	}
+	if (len == 0)
+		return lww_failed; /* nothing was folded: there is no value to give */
 	*new_len = len;
 	*success = 1;
-	return out;
-corrupt:
-	log_error("store: merge: corrupt bucket value or operand");
-	return lww_failed;
+	return (char *)out;
 }
 
 static char *lww_full_merge(void *state, const char *key, size_t klen, const char *existing,
@@ -428,7 +151,7 @@ static size_t table_lower_bound(const struct store *st, uint32_t source_id)
 	return lo;
 }
 
-static rocksdb_column_family_handle_t *source_cf(struct store *st, uint32_t source_id)
+rocksdb_column_family_handle_t *store_source_cf(struct store *st, uint32_t source_id)
 {
 	rocksdb_column_family_handle_t *cf = NULL;
 	size_t i;
@@ -445,17 +168,13 @@ static rocksdb_column_family_handle_t *source_cf(struct store *st, uint32_t sour
 static int table_insert(struct store *st, uint32_t source_id,
 			rocksdb_column_family_handle_t *cf)
 {
+	void *arr = st->sources;
 	size_t i;
 
-	if (st->nsources == st->cap) {
-		size_t ncap = st->cap ? st->cap * 2 : STORE_TABLE_INITIAL;
-		struct source_cf *n = realloc(st->sources, ncap * sizeof(*n));
-
-		if (n == NULL)
-			return -1;
-		st->sources = n;
-		st->cap = ncap;
-	}
+	if (vec_reserve(&arr, &st->cap, st->nsources + 1, sizeof(st->sources[0]),
+			STORE_TABLE_INITIAL) != 0)
+		return -1;
+	st->sources = arr;
 	i = table_lower_bound(st, source_id);
 	memmove(&st->sources[i + 1], &st->sources[i],
 		(st->nsources - i) * sizeof(st->sources[0]));
@@ -474,13 +193,13 @@ static rocksdb_column_family_handle_t **all_cfs(struct store *st, size_t *n)
 	rocksdb_column_family_handle_t **cfs;
 
 	pthread_mutex_lock(&st->table_lock);
-	cfs = malloc((st->nsources + 2) * sizeof(*cfs));
+	cfs = malloc((st->nsources + STORE_FIXED_CFS) * sizeof(*cfs));
 	if (cfs != NULL) {
 		cfs[0] = st->cf_default;
 		cfs[1] = st->cf_catalog;
 		for (size_t i = 0; i < st->nsources; i++)
-			cfs[i + 2] = st->sources[i].cf;
-		*n = st->nsources + 2;
+			cfs[i + STORE_FIXED_CFS] = st->sources[i].cf;
+		*n = st->nsources + STORE_FIXED_CFS;
 	}
 	pthread_mutex_unlock(&st->table_lock);
 	return cfs;
@@ -564,7 +283,7 @@ static char **list_cf_names(struct store *st, const char *dir, size_t *n, bool *
 		names = NULL;
 		*n = 0;
 		if (!no_database_yet(dir)) {
-			take_rerr(rerr, "list column families", err, errlen);
+			store_take_rerr(rerr, "list column families", err, errlen);
 			return NULL;
 		}
 		rocksdb_free(rerr);
@@ -587,7 +306,7 @@ static char **list_cf_names(struct store *st, const char *dir, size_t *n, bool *
 	*n = have;
 	return out;
 fail:
-	set_err(err, errlen, "out of memory listing column families");
+	err_set(err, errlen, "out of memory listing column families");
 	if (names != NULL)
 		rocksdb_list_column_families_destroy(names, *n);
 	for (i = 0; out != NULL && i < have; i++)
@@ -619,7 +338,7 @@ static int adopt_cfs(struct store *st, char **names, rocksdb_column_family_handl
 		} else if (rc == 0 && parse_source_name(names[i], &id) == 0) {
 			if (table_insert(st, id, h[i]) == 0)
 				continue;
-			set_err(err, errlen, "out of memory opening sources");
+			err_set(err, errlen, "out of memory opening sources");
 			rc = -1;
 			rocksdb_column_family_handle_destroy(h[i]);
 		} else {
@@ -633,8 +352,8 @@ static int adopt_cfs(struct store *st, char **names, rocksdb_column_family_handl
 
 static void format_refused(const char *dir, char *err, size_t errlen)
 {
-	set_err(err, errlen,
-		"%s: on-disk format is not " STORE_FORMAT_VALUE " (written by an older "
+	err_set(err, errlen,
+		"%s: on-disk format is not " CODEC_FORMAT " (written by an older "
 		"temporisd); move it away or start with an empty data_dir", dir);
 }
 
@@ -661,14 +380,14 @@ static int open_db(struct store *st, const char *dir, bool fresh, char *err, siz
 	cf_opts = malloc(n * sizeof(*cf_opts));
 	h = calloc(n, sizeof(*h));
 	if (cf_opts == NULL || h == NULL) {
-		set_err(err, errlen, "out of memory opening store");
+		err_set(err, errlen, "out of memory opening store");
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
 		cf_opts[i] = st->opts; /* copied per family, merge operator shared */
 	st->db = rocksdb_open_column_families(st->opts, dir, (int)n,
 					      (const char *const *)names, cf_opts, h, &rerr);
-	if (take_rerr(rerr, "open", err, errlen) != 0)
+	if (store_take_rerr(rerr, "open", err, errlen) != 0)
 		goto out;
 	rc = adopt_cfs(st, names, h, n, err, errlen);
 out:
@@ -678,25 +397,27 @@ out:
 	return rc;
 }
 
+
 static int load_hwm(struct store *st, char *err, size_t errlen)
 {
 	size_t vlen = 0;
 	char *rerr = NULL;
 	char *val = rocksdb_get_cf(st->db, st->ropts, st->cf_default, STORE_HWM_KEY,
 				   strlen(STORE_HWM_KEY), &vlen, &rerr);
+	uint64_t hwm;
 
-	if (take_rerr(rerr, "read version_hwm", err, errlen) != 0)
+	if (store_take_rerr(rerr, "read version_hwm", err, errlen) != 0)
 		return -1;
 	if (val == NULL) {
 		atomic_store(&st->hwm, 0);
 		return 0;
 	}
-	if (vlen != STORE_HWM_LEN) {
+	if (codec_hwm_decode((const uint8_t *)val, vlen, &hwm) != 0) {
 		rocksdb_free(val);
-		set_err(err, errlen, "corrupt version_hwm (%zu bytes)", vlen);
+		err_set(err, errlen, "corrupt version_hwm (%zu bytes)", vlen);
 		return -1;
 	}
-	atomic_store(&st->hwm, get_le64((const uint8_t *)val));
+	atomic_store(&st->hwm, hwm);
 	rocksdb_free(val);
 	return 0;
 }
@@ -719,9 +440,9 @@ static int write_format(struct store *st, char *err, size_t errlen)
 	char *rerr = NULL;
 
 	rocksdb_put_cf(st->db, st->catalog_wopts, st->cf_default, STORE_FORMAT_KEY,
-		       strlen(STORE_FORMAT_KEY), STORE_FORMAT_VALUE, strlen(STORE_FORMAT_VALUE),
+		       strlen(STORE_FORMAT_KEY), CODEC_FORMAT, strlen(CODEC_FORMAT),
 		       &rerr);
-	return take_rerr(rerr, "write format marker", err, errlen);
+	return store_take_rerr(rerr, "write format marker", err, errlen);
 }
 
 /*
@@ -742,11 +463,11 @@ static int check_format(struct store *st, const char *dir, bool fresh, char *err
 		return write_format(st, err, errlen);
 	val = rocksdb_get_cf(st->db, st->ropts, st->cf_default, STORE_FORMAT_KEY,
 			     strlen(STORE_FORMAT_KEY), &vlen, &rerr);
-	if (take_rerr(rerr, "read format marker", err, errlen) != 0)
+	if (store_take_rerr(rerr, "read format marker", err, errlen) != 0)
 		return -1;
 	found = val != NULL;
-	ok = found && vlen == strlen(STORE_FORMAT_VALUE) &&
-	     memcmp(val, STORE_FORMAT_VALUE, vlen) == 0;
+	ok = found && vlen == strlen(CODEC_FORMAT) &&
+	     memcmp(val, CODEC_FORMAT, vlen) == 0;
 	rocksdb_free(val);
 	if (ok)
 		return 0;
@@ -763,14 +484,14 @@ int store_open(const char *dir, enum cfg_sync sync, struct store **out, char *er
 	bool fresh = no_database_yet(dir);
 
 	if (st == NULL) {
-		set_err(err, errlen, "out of memory");
+		err_set(err, errlen, "out of memory");
 		return -1;
 	}
 	/* Static initializers cannot fail, so store_close may always destroy them. */
 	st->table_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	st->create_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	if (init_options(st, sync) != 0) {
-		set_err(err, errlen, "out of memory creating options");
+		err_set(err, errlen, "out of memory creating options");
 		goto fail;
 	}
 	if (open_db(st, dir, fresh, err, errlen) != 0 ||
@@ -819,11 +540,11 @@ static int source_create_locked(struct store *st, uint32_t source_id, char *err,
 	rocksdb_column_family_handle_t *cf;
 	int rc;
 
-	if (source_cf(st, source_id) != NULL)
+	if (store_source_cf(st, source_id) != NULL)
 		return 0;
 	snprintf(name, sizeof(name), STORE_CF_SOURCE_PREFIX "%" PRIu32, source_id);
 	cf = rocksdb_create_column_family(st->db, st->opts, name, &rerr);
-	if (take_rerr(rerr, "create column family", err, errlen) != 0)
+	if (store_take_rerr(rerr, "create column family", err, errlen) != 0)
 		return -1;
 	pthread_mutex_lock(&st->table_lock);
 	rc = table_insert(st, source_id, cf);
@@ -831,7 +552,7 @@ static int source_create_locked(struct store *st, uint32_t source_id, char *err,
 	if (rc != 0) {
 		/* The family exists on disk and is adopted at the next open. */
 		rocksdb_column_family_handle_destroy(cf);
-		set_err(err, errlen, "out of memory adding source");
+		err_set(err, errlen, "out of memory adding source");
 	}
 	return rc;
 }
@@ -848,7 +569,7 @@ int store_source_create(struct store *st, uint32_t source_id, char *err, size_t 
 
 bool store_source_exists(struct store *st, uint32_t source_id)
 {
-	return source_cf(st, source_id) != NULL;
+	return store_source_cf(st, source_id) != NULL;
 }
 
 uint64_t store_version_hwm(struct store *st)
@@ -856,506 +577,6 @@ uint64_t store_version_hwm(struct store *st)
 	return atomic_load(&st->hwm);
 }
 
-/* ---- batches ---- */
-
-struct store_batch *store_batch_new(void)
-{
-	struct store_batch *b = calloc(1, sizeof(*b));
-
-	if (b == NULL)
-		return NULL;
-	b->wb = rocksdb_writebatch_create();
-	if (b->wb == NULL) {
-		free(b);
-		return NULL;
-	}
-	return b;
-}
-
-void store_batch_free(struct store_batch *b)
-{
-	if (b == NULL)
-		return;
-	rocksdb_writebatch_destroy(b->wb);
-	free(b->recs);
-	free(b->groups);
-	free(b->hash);
-	free(b->keys);
-	free(b);
-}
-
-/* Empties only the hash slots in use, so a clear costs O(groups), not O(table). */
-void store_batch_clear(struct store_batch *b)
-{
-	for (size_t i = 0; i < b->ngroups; i++)
-		b->hash[b->groups[i].slot] = 0;
-	rocksdb_writebatch_clear(b->wb);
-	b->max_version = 0;
-	b->count = 0;
-	b->ngroups = 0;
-	b->keys_len = 0;
-	b->built = false;
-}
-
-/* Grows *arr (of *cap elements of size elem) to hold need; 0 or -1. */
-static int grow(void **arr, size_t *cap, size_t need, size_t elem, size_t initial)
-{
-	size_t ncap = *cap ? *cap : initial;
-	void *n;
-
-	if (need <= *cap)
-		return 0;
-	while (ncap < need)
-		ncap *= 2;
-	n = realloc(*arr, ncap * elem);
-	if (n == NULL)
-		return -1;
-	*arr = n;
-	*cap = ncap;
-	return 0;
-}
-
-static uint64_t group_hash(uint32_t source_id, const uint8_t *key, size_t klen)
-{
-	uint64_t h = STORE_FNV_OFFSET ^ source_id;
-
-	for (size_t i = 0; i < klen; i++) {
-		h ^= key[i];
-		h *= STORE_FNV_PRIME;
-	}
-	return h;
-}
-
-/* The group of (source_id, key), or NULL and the empty slot where it would go. */
-static struct group *group_lookup(struct store_batch *b, uint32_t source_id,
-				  const uint8_t *key, size_t klen, uint64_t h, size_t *slot)
-{
-	size_t mask = b->hash_cap - 1;
-
-	for (size_t i = h & mask;; i = (i + 1) & mask) {
-		struct group *g;
-
-		if (b->hash[i] == 0) {
-			*slot = i;
-			return NULL;
-		}
-		g = &b->groups[b->hash[i] - 1];
-		if (g->hash == h && g->source_id == source_id && g->key_len == klen &&
-		    memcmp(b->keys + g->key_off, key, klen) == 0)
-			return g;
-	}
-}
-
-/* Doubles the hash table and reinserts every group. 0 or -1. */
-static int hash_grow(struct store_batch *b)
-{
-	size_t cap = b->hash_cap ? b->hash_cap * 2 : STORE_HASH_INITIAL;
-	uint32_t *n = calloc(cap, sizeof(*n));
-
-	if (n == NULL)
-		return -1;
-	for (size_t gi = 0; gi < b->ngroups; gi++) {
-		struct group *g = &b->groups[gi];
-		size_t i = g->hash & (cap - 1);
-
-		while (n[i] != 0)
-			i = (i + 1) & (cap - 1);
-		n[i] = (uint32_t)gi + 1;
-		g->slot = (uint32_t)i;
-	}
-	free(b->hash);
-	b->hash = n;
-	b->hash_cap = cap;
-	return 0;
-}
-
-/* Room for one more record, group and key; nothing changes on failure. 0 or -1. */
-static int batch_reserve(struct store_batch *b, size_t klen)
-{
-	if (grow((void **)&b->recs, &b->recs_cap, b->count + 1, sizeof(*b->recs),
-		 STORE_RECS_INITIAL) != 0 ||
-	    grow((void **)&b->groups, &b->groups_cap, b->ngroups + 1, sizeof(*b->groups),
-		 STORE_GROUPS_INITIAL) != 0 ||
-	    grow((void **)&b->keys, &b->keys_cap, b->keys_len + klen, 1,
-		 STORE_GROUPS_INITIAL * STORE_KEY_MAX) != 0)
-		return -1;
-	if ((b->ngroups + 1) * STORE_HASH_LOAD_DIV > b->hash_cap)
-		return hash_grow(b);
-	return 0;
-}
-
-static struct group *group_get(struct store_batch *b, rocksdb_column_family_handle_t *cf,
-			       uint32_t source_id, const uint8_t *key, size_t klen)
-{
-	uint64_t h = group_hash(source_id, key, klen);
-	size_t slot;
-	struct group *g = group_lookup(b, source_id, key, klen, h, &slot);
-
-	if (g != NULL)
-		return g;
-	g = &b->groups[b->ngroups];
-	*g = (struct group){ .cf = cf, .hash = h, .source_id = source_id,
-			     .key_off = (uint32_t)b->keys_len, .key_len = (uint32_t)klen,
-			     .first = STORE_NONE, .last = STORE_NONE, .slot = (uint32_t)slot };
-	memcpy(b->keys + b->keys_len, key, klen);
-	b->keys_len += klen;
-	b->hash[slot] = (uint32_t)++b->ngroups;
-	return g;
-}
-
-int store_batch_merge(struct store *st, struct store_batch *b, uint32_t source_id,
-		      uint64_t version, const struct rec *r)
-{
-	rocksdb_column_family_handle_t *cf = source_cf(st, source_id);
-	uint8_t key[STORE_KEY_MAX];
-	uint32_t i = (uint32_t)b->count;
-	struct group *g;
-	size_t klen;
-
-	if (cf == NULL || r->name_len == 0 || r->name_len > REC_NAME_MAX ||
-	    (r->type != REC_INT && r->type != REC_DOUBLE) || b->built ||
-	    b->count >= STORE_BATCH_MAX)
-		return -1;
-	klen = key_encode(key, r->name, r->name_len, ts_bucket(r->ts));
-	if (batch_reserve(b, klen) != 0)
-		return -1;
-	g = group_get(b, cf, source_id, key, klen);
-	entry_encode(b->recs[i].entry, version, r);
-	b->recs[i].next = STORE_NONE;
-	if (g->first == STORE_NONE)
-		g->first = i;
-	else
-		b->recs[g->last].next = i;
-	g->last = i;
-	if (version > b->max_version)
-		b->max_version = version;
-	b->count++;
-	return 0;
-}
-
-size_t store_batch_count(const struct store_batch *b)
-{
-	return b->count;
-}
-
-size_t store_batch_operands(const struct store_batch *b)
-{
-	return b->built ? b->ngroups : 0;
-}
-
-static int group_cmp(const void *pa, const void *pb)
-{
-	const struct group *a = pa, *b = pb;
-	size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
-	int c;
-
-	if (a->source_id != b->source_id)
-		return a->source_id < b->source_id ? -1 : 1;
-	c = memcmp(a->key, b->key, n);
-	if (c != 0)
-		return c;
-	return a->key_len < b->key_len ? -1 : a->key_len > b->key_len;
-}
-
-/* Folds a group's records, oldest first, into one operand, like the merge operator. */
-static void group_emit(struct store_batch *b, const struct group *g)
-{
-	size_t len;
-
-	for (uint32_t i = g->first; i != STORE_NONE; i = b->recs[i].next)
-		slots_offer(&b->slots, b->recs[i].entry);
-	len = slots_drain(&b->slots, b->val);
-	rocksdb_writebatch_merge_cf(b->wb, g->cf, (const char *)g->key, g->key_len,
-				    (const char *)b->val, len);
-}
-
-/* Moves the groups (not the records): the hash table is stale until the next clear. */
-static void batch_build(struct store_batch *b)
-{
-	for (size_t i = 0; i < b->ngroups; i++)
-		b->groups[i].key = b->keys + b->groups[i].key_off;
-	qsort(b->groups, b->ngroups, sizeof(*b->groups), group_cmp);
-	for (size_t i = 0; i < b->ngroups; i++)
-		group_emit(b, &b->groups[i]);
-	b->built = true;
-}
-
-/*
- * The high-water mark rides in the same WriteBatch, so it is durable exactly when
- * the records are. A save point removes it afterwards: the batch stays as the
- * caller built it, ready for a retry.
- */
-int store_batch_commit(struct store *st, struct store_batch *b, char *err, size_t errlen)
-{
-	uint64_t hwm = atomic_load(&st->hwm);
-	uint8_t enc[STORE_HWM_LEN];
-	char *rerr = NULL;
-	int rc;
-
-	if (b->count == 0)
-		return 0;
-	if (!b->built)
-		batch_build(b);
-	if (b->max_version > hwm)
-		hwm = b->max_version;
-	put_le64(enc, hwm);
-	rocksdb_writebatch_set_save_point(b->wb);
-	rocksdb_writebatch_put_cf(b->wb, st->cf_default, STORE_HWM_KEY, strlen(STORE_HWM_KEY),
-				  (const char *)enc, sizeof(enc));
-	rocksdb_write(st->db, st->wopts, b->wb, &rerr);
-	rc = take_rerr(rerr, "write batch", err, errlen);
-	rocksdb_writebatch_rollback_to_save_point(b->wb, &rerr);
-	if (rerr != NULL) {
-		/* Cannot happen with a save point just set; the extra put is harmless. */
-		log_error("store: rollback to save point failed: %s", rerr);
-		rocksdb_free(rerr);
-	}
-	if (rc == 0)
-		atomic_store(&st->hwm, hwm);
-	return rc;
-}
-
-/* ---- reads ---- */
-
-/* The entry at offset off of a bucket value: 1 found, 0 absent, -1 corrupt value. */
-static int value_find(const uint8_t *val, size_t vlen, uint8_t off, const uint8_t **entry)
-{
-	ssize_t n = value_entries(val, vlen);
-	size_t lo = 0, hi;
-
-	if (n < 0) {
-		log_error("store: corrupt bucket value (%zu bytes)", vlen);
-		return -1;
-	}
-	for (hi = (size_t)n; lo < hi;) {
-		size_t mid = lo + (hi - lo) / 2;
-		const uint8_t *e = val + mid * STORE_ENTRY_LEN;
-
-		if (e[STORE_ENTRY_OFFSET_OFF] == off) {
-			*entry = e;
-			return 1;
-		}
-		if (e[STORE_ENTRY_OFFSET_OFF] < off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return 0;
-}
-
-int store_get(struct store *st, uint32_t source_id, const char *name, size_t name_len,
-	      int64_t ts, struct rec *out)
-{
-	uint8_t key[STORE_KEY_MAX];
-	rocksdb_column_family_handle_t *cf = source_cf(st, source_id);
-	const uint8_t *e = NULL;
-	size_t klen, vlen = 0;
-	char *rerr = NULL, *val;
-	int rc;
-
-	if (cf == NULL || name_len == 0 || name_len > REC_NAME_MAX)
-		return -1;
-	klen = key_encode(key, name, name_len, ts_bucket(ts));
-	val = rocksdb_get_cf(st->db, st->ropts, cf, (const char *)key, klen, &vlen, &rerr);
-	if (rerr != NULL) {
-		log_error("store: get: %s", rerr);
-		rocksdb_free(rerr);
-		return -1;
-	}
-	if (val == NULL)
-		return 0;
-	rc = value_find((const uint8_t *)val, vlen, ts_offset(ts), &e);
-	if (rc == 1)
-		entry_decode(e, ts_bucket(ts), out);
-	rocksdb_free(val);
-	return rc;
-}
-
-/* -1 (and logs) if the iterator stopped on an error rather than at the end. */
-static int iter_status(rocksdb_iterator_t *it, const char *what)
-{
-	char *rerr = NULL;
-
-	rocksdb_iter_get_error(it, &rerr);
-	if (rerr == NULL)
-		return 0;
-	log_error("store: %s: %s", what, rerr);
-	rocksdb_free(rerr);
-	return -1;
-}
-
-struct scan_ctx {
-	const char *name;
-	size_t name_len;
-	int64_t start, end;
-	uint32_t limit, given;
-	store_rec_cb cb;
-	void *arg;
-	bool *more;
-	int64_t *next_ts;
-};
-
-/* Gives the bucket's records in range: 1 when the scan is over, 0 to go on, -1 error. */
-static int scan_bucket(struct scan_ctx *c, int64_t bucket, const uint8_t *val, size_t vlen)
-{
-	ssize_t n = value_entries(val, vlen);
-
-	if (n < 0) {
-		log_error("store: corrupt bucket value (%zu bytes)", vlen);
-		return -1;
-	}
-	for (ssize_t i = 0; i < n; i++) {
-		struct rec r = { .name = c->name, .name_len = (uint16_t)c->name_len };
-
-		entry_decode(val + (size_t)i * STORE_ENTRY_LEN, bucket, &r);
-		if (r.ts < c->start)
-			continue;
-		if (r.ts >= c->end)
-			return 1;
-		if (c->given == c->limit) {
-			*c->more = true;
-			*c->next_ts = r.ts;
-			return 1;
-		}
-		c->given++;
-		if (c->cb(&r, c->arg) != 0)
-			return 1;
-	}
-	return 0;
-}
-
-static int scan_iter(rocksdb_iterator_t *it, struct scan_ctx *c)
-{
-	for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-		size_t klen, vlen;
-		const char *k = rocksdb_iter_key(it, &klen);
-		const char *v = rocksdb_iter_value(it, &vlen);
-		int rc;
-
-		if (key_name_len(k, klen) != (ssize_t)c->name_len)
-			return -1; /* bounds keep us inside the series */
-		rc = scan_bucket(c, key_bucket(k, klen), (const uint8_t *)v, vlen);
-		if (rc != 0)
-			return rc < 0 ? -1 : 0;
-	}
-	return iter_status(it, "scan");
-}
-
-int store_scan(struct store *st, uint32_t source_id, const char *name, size_t name_len,
-	       int64_t start, int64_t end, uint32_t limit, store_rec_cb cb, void *arg,
-	       bool *more, int64_t *next_ts)
-{
-	uint8_t lo[STORE_KEY_MAX], hi[STORE_KEY_MAX];
-	rocksdb_column_family_handle_t *cf = source_cf(st, source_id);
-	struct scan_ctx c = { name, name_len, start, end, limit, 0, cb, arg, more, next_ts };
-	rocksdb_readoptions_t *ro;
-	rocksdb_iterator_t *it;
-	size_t lolen;
-	int rc;
-
-	*more = false;
-	if (cf == NULL || name_len == 0 || name_len > REC_NAME_MAX)
-		return -1;
-	if (start >= end)
-		return 0;
-	lolen = key_encode(lo, name, name_len, ts_bucket(start));
-	memcpy(hi, name, name_len);
-	hi[name_len] = STORE_NAME_AFTER;
-	ro = rocksdb_readoptions_create();
-	if (ro == NULL)
-		return -1;
-	/* The read options keep pointers to lo/hi: both outlive the iterator. */
-	rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)lo, lolen);
-	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi,
-						    name_len + STORE_SEP_LEN);
-	it = rocksdb_create_iterator_cf(st->db, ro, cf);
-	if (it == NULL) {
-		rocksdb_readoptions_destroy(ro);
-		return -1;
-	}
-	rocksdb_iter_seek(it, (const char *)lo, lolen);
-	rc = scan_iter(it, &c);
-	rocksdb_iter_destroy(it);
-	rocksdb_readoptions_destroy(ro);
-	return rc;
-}
-
-/* Timestamp of the first (or last) entry of the bucket the iterator stands on; -1 corrupt. */
-static int iter_edge_ts(rocksdb_iterator_t *it, bool last, int64_t *ts)
-{
-	size_t klen, vlen;
-	const char *k = rocksdb_iter_key(it, &klen);
-	const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vlen);
-	ssize_t n = value_entries(v, vlen);
-	struct rec r;
-
-	if (n < 0) {
-		log_error("store: corrupt bucket value (%zu bytes)", vlen);
-		return -1;
-	}
-	entry_decode(v + (last ? (size_t)(n - 1) * STORE_ENTRY_LEN : 0), key_bucket(k, klen), &r);
-	*ts = r.ts;
-	return 0;
-}
-
-/*
- * One series per step: its first bucket is where the iterator stands; seeking back
- * from the largest possible key of the name gives its last; seeking to
- * name|0x01 skips the rest of it.
- */
-static int series_step(rocksdb_iterator_t *it, store_series_cb cb, void *arg, bool *stop)
-{
-	uint8_t name[REC_NAME_MAX], probe[STORE_KEY_MAX];
-	size_t klen;
-	const char *k = rocksdb_iter_key(it, &klen);
-	ssize_t nl = key_name_len(k, klen);
-	int64_t first, last;
-
-	if (nl < 0)
-		return -1;
-	memcpy(name, k, (size_t)nl);
-	if (iter_edge_ts(it, false, &first) != 0)
-		return -1;
-	memcpy(probe, name, (size_t)nl);
-	probe[nl] = STORE_NAME_SEP;
-	memset(probe + nl + STORE_SEP_LEN, 0xFF, STORE_TS_LEN);
-	rocksdb_iter_seek_for_prev(it, (const char *)probe, (size_t)nl + STORE_KEY_SUFFIX_LEN);
-	if (!rocksdb_iter_valid(it))
-		return -1; /* the first key is a candidate, so this is an error */
-	k = rocksdb_iter_key(it, &klen);
-	if (key_name_len(k, klen) != nl || memcmp(k, name, (size_t)nl) != 0)
-		return -1;
-	if (iter_edge_ts(it, true, &last) != 0)
-		return -1;
-	if (cb((const char *)name, (size_t)nl, first, last, arg) != 0) {
-		*stop = true;
-		return 0;
-	}
-	probe[nl] = STORE_NAME_AFTER;
-	rocksdb_iter_seek(it, (const char *)probe, (size_t)nl + STORE_SEP_LEN);
-	return 0;
-}
-
-int store_series(struct store *st, uint32_t source_id, store_series_cb cb, void *arg)
-{
-	rocksdb_column_family_handle_t *cf = source_cf(st, source_id);
-	rocksdb_iterator_t *it;
-	bool stop = false;
-	int rc = 0;
-
-	if (cf == NULL)
-		return -1;
-	it = rocksdb_create_iterator_cf(st->db, st->ropts, cf);
-	if (it == NULL)
-		return -1;
-	rocksdb_iter_seek_to_first(it);
-	while (rc == 0 && !stop && rocksdb_iter_valid(it))
-		rc = series_step(it, cb, arg, &stop);
-	if (rc == 0)
-		rc = iter_status(it, "series");
-	rocksdb_iter_destroy(it);
-	return rc;
-}
 
 /* ---- catalog ---- */
 
@@ -1365,7 +586,7 @@ int store_catalog_put(struct store *st, const char *key, size_t klen, const char
 	char *rerr = NULL;
 
 	rocksdb_put_cf(st->db, st->catalog_wopts, st->cf_catalog, key, klen, val, vlen, &rerr);
-	return take_rerr(rerr, "catalog write", err, errlen);
+	return store_take_rerr(rerr, "catalog write", err, errlen);
 }
 
 int store_catalog_scan(struct store *st, const char *prefix, store_kv_cb cb, void *arg)
@@ -1386,7 +607,7 @@ int store_catalog_scan(struct store *st, const char *prefix, store_kv_cb cb, voi
 		if (cb(k, klen, v, vlen, arg) != 0)
 			break;
 	}
-	rc = iter_status(it, "catalog scan");
+	rc = store_iter_status(it, "catalog scan");
 	rocksdb_iter_destroy(it);
 	return rc;
 }
@@ -1438,7 +659,7 @@ int store_compact(struct store *st)
 int store_source_property_int(struct store *st, uint32_t source_id, const char *prop,
 			      uint64_t *out)
 {
-	rocksdb_column_family_handle_t *cf = source_cf(st, source_id);
+	rocksdb_column_family_handle_t *cf = store_source_cf(st, source_id);
 
 	if (cf == NULL || rocksdb_property_int_cf(st->db, cf, prop, out) != 0)
 		return -1;
@@ -1454,10 +675,10 @@ int store_checkpoint(struct store *st, const char *dir, char *err, size_t errlen
 	rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(st->db, &rerr);
 	int rc;
 
-	if (take_rerr(rerr, "checkpoint", err, errlen) != 0)
+	if (store_take_rerr(rerr, "checkpoint", err, errlen) != 0)
 		return -1;
 	rocksdb_checkpoint_create(cp, dir, STORE_CHECKPOINT_LOG_SIZE_FOR_FLUSH, &rerr);
-	rc = take_rerr(rerr, "checkpoint", err, errlen);
+	rc = store_take_rerr(rerr, "checkpoint", err, errlen);
 	rocksdb_checkpoint_object_destroy(cp);
 	return rc;
 }

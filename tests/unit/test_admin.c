@@ -31,6 +31,7 @@
 #include "temporis/daemon/admin.h"
 #include "temporis/daemon/admin_ops.h"
 #include "temporis/ipc/proto.h"
+#include "temporis/data/store_batch.h"
 
 #define TEST_RING_SIZE (1u << 20)
 #define OTHER_UID 65534

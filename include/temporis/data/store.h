@@ -1,24 +1,16 @@
 /*
- * store.h - RocksDB storage, owned by the writer process alone.
+ * store.h - RocksDB storage, owned by the writer process alone: open/close, the
+ * data sources' column families, the version high-water mark, the catalog family
+ * and maintenance. Batches are in store_batch.h, reads in store_read.h, and what
+ * the stored bytes mean in codec.h.
  *
  * One column family per data source ("src_<id>"), one "catalog" column family,
  * and the default family for store metadata (the version high-water mark and the
- * on-disk format marker "format" = "2").
+ * on-disk format marker "format" = CODEC_FORMAT). Every family's merge operator
+ * folds record operands as codec_merge does.
  *
- * Records are stored per time bucket of 2^STORE_BUCKET_BITS seconds, so one group
- * commit writes one merge operand per (source, series, bucket) instead of one per
- * record. bucket(ts) = ts with the low STORE_BUCKET_BITS bits cleared (a floor,
- * also for negative ts); offset = ts - bucket(ts).
- *   key   = series name | 0x00 | big-endian(bucket XOR sign bit)
- *   value = entries sorted by strictly increasing offset, each STORE_ENTRY_LEN bytes:
- *           offset u8 | version LE64 | type u8 | value 8 bytes (int64 LE / double bits)
- * One series is contiguous and time-ordered (negative timestamps included) and "a"
- * never mixes with "ab". The merge operator keeps, per offset, the entry with the
- * highest version (ties: the later operand), so the outcome never depends on the
- * order merges are applied, flushed or compacted.
- *
- * Thread safety: the commit path (batch_*) runs on one thread; reads, catalog access
- * and source creation may run concurrently on others.
+ * Thread safety: the commit path (store_batch_*) runs on one thread; reads, catalog
+ * access and source creation may run concurrently on others.
  */
 #ifndef TEMPORIS_STORE_H
 #define TEMPORIS_STORE_H
@@ -28,13 +20,8 @@
 #include <stdint.h>
 
 #include "temporis/base/config.h"
-#include "temporis/data/record.h"
-
-#define STORE_BUCKET_BITS 8        /* 256-second buckets */
-#define STORE_ENTRY_LEN 18         /* one record inside a bucket value */
 
 struct store;
-struct store_batch;
 
 /*
  * Open or create dir; every existing column family is reopened with the merge operator.
@@ -50,47 +37,6 @@ bool store_source_exists(struct store *st, uint32_t source_id);
 
 /* Highest version ever committed (persisted; 0 on a new store). */
 uint64_t store_version_hwm(struct store *st);
-
-struct store_batch *store_batch_new(void);
-void store_batch_free(struct store_batch *b);
-void store_batch_clear(struct store_batch *b);
-/* Queue a last-write-wins merge of r; -1 if source_id has no column family. */
-int store_batch_merge(struct store *st, struct store_batch *b, uint32_t source_id,
-		      uint64_t version, const struct rec *r);
-/* Number of records queued since the last clear. */
-size_t store_batch_count(const struct store_batch *b);
-/*
- * Number of merge operands the batch writes: one per (source, series, bucket).
- * Valid once the batch has been committed (0 before that, and after a clear).
- */
-size_t store_batch_operands(const struct store_batch *b);
-/*
- * Write the batch atomically (WAL on; fsync'd when the store was opened with
- * CFG_SYNC_FSYNC), together with the new version high-water mark. The batch is
- * left intact; clear it before reuse. 0 or -1 with err.
- */
-int store_batch_commit(struct store *st, struct store_batch *b, char *err, size_t errlen);
-
-/* Point read: 1 found (out->ts/type/v filled, out->name untouched), 0 absent, -1 error. */
-int store_get(struct store *st, uint32_t source_id, const char *name, size_t name_len,
-	      int64_t ts, struct rec *out);
-
-/* Called per record in time order; return non-zero to stop early. */
-typedef int (*store_rec_cb)(const struct rec *r, void *arg);
-/*
- * Records of one series with start <= ts < end, at most limit of them, ascending.
- * *more is set when records remain in range after the last one given, and then
- * *next_ts is the timestamp to resume from (use it as the next start).
- * 0 or -1 (unknown source or storage error).
- */
-int store_scan(struct store *st, uint32_t source_id, const char *name, size_t name_len,
-	       int64_t start, int64_t end, uint32_t limit, store_rec_cb cb, void *arg,
-	       bool *more, int64_t *next_ts);
-
-/* Called per series in name order with its first and last timestamp. Non-zero stops. */
-typedef int (*store_series_cb)(const char *name, size_t name_len, int64_t first,
-			       int64_t last, void *arg);
-int store_series(struct store *st, uint32_t source_id, store_series_cb cb, void *arg);
 
 /* Catalog column family: small key/value records, every write synced. */
 int store_catalog_put(struct store *st, const char *key, size_t klen, const char *val,
