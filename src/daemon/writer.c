@@ -1,14 +1,15 @@
 /*
  * writer.c - the writer process: the only owner of RocksDB.
  *
- * Group commit: each pass takes a view of every lane, turns every entry in the
- * views into merges of one WriteBatch, commits it once (WAL on, fsync per config),
- * and only then marks the entries committed, advances each lane's committed
- * position, and wakes the lanes' workers, who answer 204. Requests that arrive
- * while a batch commits wait for the next pass, so under load one WAL write
- * acknowledges many requests. A writer killed mid-pass leaves the lanes as they
- * were; its successor commits the same entries again, which is harmless because
- * merges are last-write-wins by version and the versions are in the entries.
+ * Group commit: each pass takes a view of every lane, queues every entry in the
+ * views as one request of a store batch (one commit-log key each), commits it once
+ * (WAL on, fsync per config), and only then marks the entries committed, advances
+ * each lane's committed position, and wakes the lanes' workers, who answer 204.
+ * Requests that arrive while a batch commits wait for the next pass, so under load
+ * one WAL write acknowledges many requests. A writer killed mid-pass leaves the
+ * lanes as they were; its successor commits the same entries again, which is
+ * harmless because records are last-write-wins by version and the versions are in
+ * the entries.
  */
 #include "temporis/daemon/writer.h"
 
@@ -30,7 +31,6 @@
 #include "temporis/base/clock.h"
 #include "temporis/base/log.h"
 #include "temporis/base/proctitle.h"
-#include "temporis/data/record.h"
 #include "temporis/ipc/ring.h"
 #include "temporis/data/store.h"
 #include "temporis/data/store_batch.h"
@@ -50,7 +50,6 @@ struct writer {
 	bool viewing[CFG_WORKERS_MAX];
 	struct entry_hdr **entries;    /* entries of the current pass, for their status */
 	size_t nentries, entries_cap;
-	bool pass_failed;              /* an entry is half queued: nothing may commit */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -103,39 +102,10 @@ static int remember_entry(struct writer *w, struct entry_hdr *h)
 	return 0;
 }
 
-/* Every record of the entry decodes and its source exists: then none can fail. */
-static bool entry_valid(struct writer *w, const struct entry_hdr *h)
-{
-	const uint8_t *p = entry_payload(h), *end = p + h->payload_len;
-	struct rec r;
-
-	if (!store_source_exists(w->store, h->source_id))
-		return false;
-	for (uint32_t i = 0; i < h->nrecords; i++) {
-		p = rec_decode(p, end, &r);
-		if (p == NULL)
-			return false;
-	}
-	return p == end;
-}
-
-static int entry_merge(struct writer *w, const struct entry_hdr *h)
-{
-	const uint8_t *p = entry_payload(h), *end = p + h->payload_len;
-	struct rec r;
-
-	for (uint32_t i = 0; i < h->nrecords; i++) {
-		p = rec_decode(p, end, &r);
-		if (store_batch_merge(w->store, w->batch, h->source_id, h->version, &r) < 0)
-			return -1;
-	}
-	return 0;
-}
-
 /*
- * Queue the merges of one lane's view; entries that cannot be stored fail alone.
- * Running out of memory with part of an entry queued fails the whole pass, since
- * the batch cannot drop that part: committing it would half-store a request.
+ * Queue the entries of one lane's view, each as one request of the batch; an entry
+ * that cannot be stored (no such source, records that do not decode, or no memory
+ * to queue it) fails alone, and nothing of it is queued.
  */
 static size_t take_lane(struct writer *w, unsigned lane, uint64_t *records)
 {
@@ -145,26 +115,18 @@ static size_t take_lane(struct writer *w, unsigned lane, uint64_t *records)
 	size_t taken = 0;
 
 	while ((h = ring_view_next(v, &corrupt)) != NULL) {
-		if (!entry_valid(w, h)) {
-			log_error("lane %u: entry with %u records for source %u cannot be stored",
-				  lane, h->nrecords, h->source_id);
-			ring_entry_finish(h, ENTRY_FAILED);
-			continue;
-		}
-		if (w->pass_failed) {
-			ring_entry_finish(h, ENTRY_FAILED);
-			continue;
-		}
 		if (remember_entry(w, h) < 0) {
 			log_error("lane %u: cannot remember an entry: %s", lane, strerror(errno));
 			ring_entry_finish(h, ENTRY_FAILED);
 			continue;
 		}
-		if (entry_merge(w, h) < 0) {
-			/* h is remembered: finish_pass fails it with the others. */
-			log_error("lane %u: cannot queue an entry (%s); failing this pass", lane,
-				  strerror(errno));
-			w->pass_failed = true;
+		if (store_batch_add(w->store, w->batch, h->source_id, h->version, entry_payload(h),
+				    h->payload_len, h->nrecords) < 0) {
+			log_error("lane %u: entry with %u records for source %u cannot be stored (%s)",
+				  lane, h->nrecords, h->source_id,
+				  errno == ENOMEM ? "out of memory" : "malformed or unknown source");
+			w->nentries--;
+			ring_entry_finish(h, ENTRY_FAILED);
 			continue;
 		}
 		*records += h->nrecords;
@@ -210,13 +172,6 @@ static unsigned commit_pass(struct writer *w)
 	}
 	if (busy == 0)
 		return 0;
-	if (w->pass_failed) {
-		atomic_fetch_add_explicit(&w->shm->hdr->stats.commit_failures, 1,
-					  memory_order_relaxed);
-		w->pass_failed = false;
-		finish_pass(w, ENTRY_FAILED);
-		return busy;
-	}
 	if (w->nentries == 0) {
 		finish_pass(w, ENTRY_COMMITTED);
 		return busy;

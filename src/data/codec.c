@@ -1,7 +1,7 @@
 /*
  * codec.c - the on-disk format of records (codec.h): time buckets, record keys,
- * bucket entries and values, the per-offset last-write-wins fold, and the version
- * high-water mark. The single place that knows what stored bytes mean; pure
+ * bucket values (chunks, chunk.c) and the format "2" values the migration reads,
+ * the per-offset last-write-wins fold, and the version high-water mark. The single place that knows what stored bytes mean; pure
  * functions, unit-tested without RocksDB (tests/unit/test_codec.c).
  */
 #include "temporis/data/codec.h"
@@ -20,18 +20,19 @@
 #define CODEC_TS_FLIP 0x8000000000000000ull
 #define CODEC_OFFSET_MASK ((uint64_t)CODEC_BUCKET_SPAN - 1)
 
-/* Where the fields of an entry start. */
-#define CODEC_ENTRY_OFFSET_OFF 0
-#define CODEC_ENTRY_VERSION_OFF 1
-#define CODEC_ENTRY_TYPE_OFF 9
-#define CODEC_ENTRY_PAYLOAD_OFF 10
+/* Where the fields of a format "2" entry start. */
+#define LEGACY_OFFSET_OFF 0
+#define LEGACY_VERSION_OFF 1
+#define LEGACY_TYPE_OFF 9
+#define LEGACY_PAYLOAD_OFF 10
 
-_Static_assert(CODEC_ENTRY_PAYLOAD_OFF + CODEC_U64_LEN == CODEC_ENTRY_LEN,
-	       "an entry ends with its 8-byte value");
+_Static_assert(LEGACY_PAYLOAD_OFF + CODEC_U64_LEN == CODEC_LEGACY_ENTRY_LEN,
+	       "a format 2 entry ends with its 8-byte value");
 _Static_assert(CODEC_SEP_LEN + CODEC_U64_LEN == CODEC_KEY_SUFFIX_LEN,
 	       "a key ends with the separator and the bucket");
 _Static_assert(CODEC_HWM_LEN == CODEC_U64_LEN, "the high-water mark is one LE64");
-_Static_assert(CODEC_BUCKET_SPAN - 1 <= UINT8_MAX, "an offset fits its byte");
+_Static_assert(CODEC_BUCKET_SPAN - 1 <= CHUNK_OFFSET_MAX, "an offset fits a chunk entry");
+_Static_assert(CODEC_BUCKET_SPAN % CODEC_WORD_BITS == 0, "the fold's bitmap covers the span");
 
 static void put_le64(uint8_t *p, uint64_t v)
 {
@@ -71,9 +72,9 @@ int64_t codec_bucket(int64_t ts)
 	return (int64_t)((uint64_t)ts & ~CODEC_OFFSET_MASK);
 }
 
-uint8_t codec_offset(int64_t ts)
+uint16_t codec_offset(int64_t ts)
 {
-	return (uint8_t)((uint64_t)ts & CODEC_OFFSET_MASK);
+	return (uint16_t)((uint64_t)ts & CODEC_OFFSET_MASK);
 }
 
 /* ---- keys ---- */
@@ -121,72 +122,54 @@ size_t codec_key_series_end(uint8_t *dst, const char *name, size_t name_len)
 
 /* ---- entries and values ---- */
 
-void codec_entry_encode(uint8_t *dst, uint64_t version, const struct rec *r)
+void codec_entry_of(const struct rec *r, uint64_t version, struct chunk_entry *e)
 {
-	uint64_t bits;
-
-	memcpy(&bits, &r->v, sizeof(bits));
-	dst[CODEC_ENTRY_OFFSET_OFF] = codec_offset(r->ts);
-	put_le64(dst + CODEC_ENTRY_VERSION_OFF, version);
-	dst[CODEC_ENTRY_TYPE_OFF] = r->type;
-	put_le64(dst + CODEC_ENTRY_PAYLOAD_OFF, bits);
+	e->version = version;
+	memcpy(&e->bits, &r->v, sizeof(e->bits));
+	e->off = codec_offset(r->ts);
+	e->type = r->type;
 }
 
-uint64_t codec_entry_version(const uint8_t *e)
+void codec_rec_of(const struct chunk_entry *e, int64_t bucket, struct rec *out)
 {
-	return get_le64(e + CODEC_ENTRY_VERSION_OFF);
+	out->ts = (int64_t)((uint64_t)bucket | e->off);
+	out->type = e->type;
+	memcpy(&out->v, &e->bits, sizeof(e->bits));
 }
 
-void codec_entry_decode(const uint8_t *e, int64_t bucket, struct rec *out)
+size_t codec_value_bound(size_t n)
 {
-	uint64_t bits = get_le64(e + CODEC_ENTRY_PAYLOAD_OFF);
-
-	out->ts = (int64_t)((uint64_t)bucket | e[CODEC_ENTRY_OFFSET_OFF]);
-	out->type = e[CODEC_ENTRY_TYPE_OFF];
-	memcpy(&out->v, &bits, sizeof(bits));
+	return chunk_bound(n);
 }
 
-ssize_t codec_value_entries(const uint8_t *val, size_t vlen)
+size_t codec_value_encode(const struct chunk_entry *e, size_t n, uint8_t *dst)
 {
-	size_t n = vlen / CODEC_ENTRY_LEN;
-
-	if (vlen == 0 || vlen % CODEC_ENTRY_LEN != 0 || n > CODEC_BUCKET_SPAN)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		const uint8_t *e = val + i * CODEC_ENTRY_LEN;
-
-		if (e[CODEC_ENTRY_TYPE_OFF] != REC_INT && e[CODEC_ENTRY_TYPE_OFF] != REC_DOUBLE)
-			return -1;
-		if (i > 0 && e[CODEC_ENTRY_OFFSET_OFF] <=
-				     e[CODEC_ENTRY_OFFSET_OFF - CODEC_ENTRY_LEN])
-			return -1;
-	}
-	return (ssize_t)n;
+	return chunk_encode(e, n, dst);
 }
 
-void codec_value_decode(const uint8_t *val, size_t i, int64_t bucket, struct rec *out)
+ssize_t codec_value_decode(const uint8_t *val, size_t vlen, struct chunk_entry *out)
 {
-	codec_entry_decode(val + i * CODEC_ENTRY_LEN, bucket, out);
+	return chunk_decode(val, vlen, CODEC_BUCKET_SPAN - 1, out, CODEC_BUCKET_SPAN);
 }
 
 /* Entries are sorted by offset: a binary search. */
 int codec_value_find(const uint8_t *val, size_t vlen, int64_t ts, struct rec *out)
 {
-	ssize_t n = codec_value_entries(val, vlen);
-	uint8_t off = codec_offset(ts);
+	struct chunk_entry e[CODEC_BUCKET_SPAN];
+	ssize_t n = codec_value_decode(val, vlen, e);
+	uint16_t off = codec_offset(ts);
 	size_t lo = 0, hi;
 
 	if (n < 0)
 		return -1;
 	for (hi = (size_t)n; lo < hi;) {
 		size_t mid = lo + (hi - lo) / 2;
-		const uint8_t *e = val + mid * CODEC_ENTRY_LEN;
 
-		if (e[CODEC_ENTRY_OFFSET_OFF] == off) {
-			codec_entry_decode(e, codec_bucket(ts), out);
+		if (e[mid].off == off) {
+			codec_rec_of(&e[mid], codec_bucket(ts), out);
 			return 1;
 		}
-		if (e[CODEC_ENTRY_OFFSET_OFF] < off)
+		if (e[mid].off < off)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -194,84 +177,102 @@ int codec_value_find(const uint8_t *val, size_t vlen, int64_t ts, struct rec *ou
 	return 0;
 }
 
+ssize_t codec_legacy_decode(const uint8_t *val, size_t vlen, struct chunk_entry *out)
+{
+	size_t n = vlen / CODEC_LEGACY_ENTRY_LEN;
+
+	if (vlen == 0 || vlen % CODEC_LEGACY_ENTRY_LEN != 0 || n > CODEC_BUCKET_SPAN)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *e = val + i * CODEC_LEGACY_ENTRY_LEN;
+
+		out[i] = (struct chunk_entry){ .version = get_le64(e + LEGACY_VERSION_OFF),
+					       .bits = get_le64(e + LEGACY_PAYLOAD_OFF),
+					       .off = e[LEGACY_OFFSET_OFF],
+					       .type = e[LEGACY_TYPE_OFF] };
+		if (out[i].type != REC_INT && out[i].type != REC_DOUBLE)
+			return -1;
+		if (i > 0 && out[i].off <= out[i - 1].off)
+			return -1;
+	}
+	return (ssize_t)n;
+}
+
 /* ---- folding ---- */
 
-void codec_slots_reset(struct codec_slots *t)
+void codec_fold_init(struct codec_fold *f)
 {
-	memset(t->used, 0, sizeof(t->used));
+	memset(f->used, 0, sizeof(f->used));
+	f->f = (struct chunk_fold){ .span = CODEC_BUCKET_SPAN, .used = f->used,
+				    .slots = f->slots, .count = 0 };
 }
 
-void codec_slots_offer(struct codec_slots *t, const uint8_t *e)
+void codec_fold_offer(struct codec_fold *f, const struct chunk_entry *e)
 {
-	unsigned off = e[CODEC_ENTRY_OFFSET_OFF];
-	uint64_t bit = 1ull << (off % CODEC_WORD_BITS);
-	uint64_t *word = &t->used[off / CODEC_WORD_BITS];
-
-	if ((*word & bit) != 0 && codec_entry_version(t->entry[off]) > codec_entry_version(e))
-		return;
-	*word |= bit;
-	t->entry[off] = e;
+	chunk_fold_offer(&f->f, e);
 }
 
-int codec_slots_offer_value(struct codec_slots *t, const uint8_t *val, size_t vlen)
+int codec_fold_offer_value(struct codec_fold *f, const uint8_t *val, size_t vlen, bool legacy)
 {
-	ssize_t n = codec_value_entries(val, vlen);
+	struct chunk_entry e[CODEC_BUCKET_SPAN];
+	ssize_t n = legacy ? codec_legacy_decode(val, vlen, e) : codec_value_decode(val, vlen, e);
 
 	if (n < 0)
 		return -1;
 	for (ssize_t i = 0; i < n; i++)
-		codec_slots_offer(t, val + (size_t)i * CODEC_ENTRY_LEN);
+		chunk_fold_offer(&f->f, &e[i]);
 	return 0;
 }
 
-size_t codec_slots_count(const struct codec_slots *t)
+size_t codec_fold_count(const struct codec_fold *f)
 {
-	size_t n = 0;
-
-	for (unsigned w = 0; w < CODEC_SLOT_WORDS; w++)
-		n += (size_t)__builtin_popcountll(t->used[w]);
-	return n;
+	return f->f.count;
 }
 
-size_t codec_slots_drain(struct codec_slots *t, uint8_t *dst)
+size_t codec_fold_drain(struct codec_fold *f, struct chunk_entry *out)
 {
-	size_t len = 0;
+	return chunk_fold_drain(&f->f, out);
+}
 
-	for (unsigned w = 0; w < CODEC_SLOT_WORDS; w++) {
-		while (t->used[w] != 0) {
-			unsigned off = w * CODEC_WORD_BITS + (unsigned)__builtin_ctzll(t->used[w]);
+/* Legacy merges write format "2" values, as the operands they fold. */
+static size_t legacy_encode(const struct chunk_entry *e, size_t n, uint8_t *dst)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *p = dst + i * CODEC_LEGACY_ENTRY_LEN;
 
-			memcpy(dst + len, t->entry[off], CODEC_ENTRY_LEN);
-			len += CODEC_ENTRY_LEN;
-			t->used[w] &= t->used[w] - 1;
-		}
+		p[LEGACY_OFFSET_OFF] = (uint8_t)e[i].off;
+		put_le64(p + LEGACY_VERSION_OFF, e[i].version);
+		p[LEGACY_TYPE_OFF] = e[i].type;
+		put_le64(p + LEGACY_PAYLOAD_OFF, e[i].bits);
 	}
-	return len;
+	return n * CODEC_LEGACY_ENTRY_LEN;
 }
 
 int codec_merge(const char *existing, size_t existing_len, const char *const *ops,
-		const size_t *op_lens, size_t nops, uint8_t **out, size_t *out_len)
+		const size_t *op_lens, size_t nops, bool legacy, uint8_t **out, size_t *out_len)
 {
-	struct codec_slots t;
-	size_t len;
+	struct codec_fold fold;
+	struct chunk_entry won[CODEC_BUCKET_SPAN];
+	size_t n;
 
 	*out = NULL;
 	*out_len = 0;
-	codec_slots_reset(&t);
+	codec_fold_init(&fold);
 	if (existing != NULL &&
-	    codec_slots_offer_value(&t, (const uint8_t *)existing, existing_len) != 0)
+	    codec_fold_offer_value(&fold, (const uint8_t *)existing, existing_len, legacy) != 0)
 		goto corrupt;
 	for (size_t i = 0; i < nops; i++)
-		if (codec_slots_offer_value(&t, (const uint8_t *)ops[i], op_lens[i]) != 0)
+		if (codec_fold_offer_value(&fold, (const uint8_t *)ops[i], op_lens[i], legacy) != 0)
 			goto corrupt;
-	len = codec_slots_count(&t) * CODEC_ENTRY_LEN;
-	if (len == 0)
+	n = codec_fold_drain(&fold, won);
+	if (n == 0)
 		return 0;
-	if ((*out = malloc(len)) == NULL) {
+	*out = malloc(legacy ? n * CODEC_LEGACY_ENTRY_LEN : codec_value_bound(n));
+	if (*out == NULL) {
 		errno = ENOMEM;
 		return -1;
 	}
-	*out_len = codec_slots_drain(&t, *out);
+	*out_len = legacy ? legacy_encode(won, n, *out) : codec_value_encode(won, n, *out);
 	return 0;
 corrupt:
 	errno = EINVAL;

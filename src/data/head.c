@@ -360,6 +360,11 @@ void head_mark(struct head *h)
 	h->generation++;
 }
 
+size_t head_groups_since_mark(const struct head *h)
+{
+	return (h->ngroups - h->mark_groups) + h->nsaved;
+}
+
 void head_rollback(struct head *h)
 {
 	for (size_t i = h->nsaved; i-- > 0;) {
@@ -442,22 +447,34 @@ size_t head_buckets(const struct head *h, uint32_t source_id, const char *name,
 	return n;
 }
 
+/* The smallest (or largest) timestamp a group holds. */
+static int64_t group_edge(const struct head *h, const struct group *g, bool last)
+{
+	uint16_t off = last ? 0 : UINT16_MAX;
+
+	for (uint32_t r = g->first; r != NONE; r = h->recs[r].next)
+		if (last ? h->recs[r].e.off > off : h->recs[r].e.off < off)
+			off = h->recs[r].e.off;
+	return (int64_t)((uint64_t)g->bucket | off);
+}
+
 int head_each_series(const struct head *h, uint32_t source_id, head_series_cb cb, void *arg)
 {
 	for (size_t i = 0; i < h->nseries; i++) {
 		const struct series *s = &h->series[i];
-		int64_t first = INT64_MAX, last = INT64_MIN;
+		const struct group *first = NULL, *last = NULL;
 		int rc;
 
 		if (s->source_id != source_id || s->first_group == NONE)
 			continue;
 		for (uint32_t g = s->first_group; g != NONE; g = h->groups[g].next_in_series) {
-			if (h->groups[g].bucket < first)
-				first = h->groups[g].bucket;
-			if (h->groups[g].bucket > last)
-				last = h->groups[g].bucket;
+			if (first == NULL || h->groups[g].bucket < first->bucket)
+				first = &h->groups[g];
+			if (last == NULL || h->groups[g].bucket > last->bucket)
+				last = &h->groups[g];
 		}
-		rc = cb(series_name(h, s), s->name_len, first, last, arg);
+		rc = cb(series_name(h, s), s->name_len, group_edge(h, first, false),
+			group_edge(h, last, true), arg);
 		if (rc != 0)
 			return rc;
 	}

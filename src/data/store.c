@@ -1,7 +1,9 @@
 /*
- * store.c - the RocksDB handle of store.h: options, open/close, the format marker,
- * the version high-water mark, the source column families and their handle table,
- * the merge operator's glue to codec_merge, the catalog family, and maintenance.
+ * store.c - the RocksDB handle of store.h: options, open/close (with the commit
+ * log's replay and the sealer, store_head.c), the format marker and its migration
+ * (store_migrate.c), the version high-water mark, the source column families and
+ * their handle table, the merge operator's glue to codec_merge, the catalog family,
+ * and maintenance.
  *
  * Owns the rocksdb_t, its options, and every column family handle; the handle
  * table (source id -> handle) lives here, guarded by a mutex.
@@ -32,22 +34,26 @@
 #define STORE_WRITE_BUFFER_BYTES (64ull << 20)
 /* Caps memtable memory over all families (one per source, possibly thousands). */
 #define STORE_DB_WRITE_BUFFER_BYTES (512ull << 20)
-/* Forces flushes of idle families so they do not pin old WAL files forever. */
-#define STORE_MAX_TOTAL_WAL_BYTES (1ull << 30)
+/* Bounds the WAL, so a restart replays little: past it RocksDB flushes the families
+ * that pin the oldest log file (idle ones included). */
+#define STORE_MAX_TOTAL_WAL_BYTES (256ull << 20)
+/* The commit log's memtable: its entries are deleted by seals before it flushes. */
+#define STORE_LOG_WRITE_BUFFER_BYTES (64ull << 20)
+/* Record families: compressed blocks of compressed chunks. */
+#define STORE_BLOCK_BYTES (16u << 10)
 /* Memtable arena growth step (RocksDB's default is write_buffer_size / 8 = 8 MB):
  * each family's active memtable holds at least one block, so with many sources
  * big blocks cost memory and count against STORE_DB_WRITE_BUFFER_BYTES. */
 #define STORE_ARENA_BLOCK_BYTES (1ull << 20)
 
-#define STORE_MERGE_NAME "temporis.lww.v2"
 #define STORE_CF_DEFAULT "default"
 #define STORE_CF_CATALOG "catalog"
+#define STORE_CF_LOG "log"
 #define STORE_CF_SOURCE_PREFIX "src_"
 #define STORE_CF_NAME_MAX 32
-#define STORE_FORMAT_KEY "format"
 #define STORE_TABLE_INITIAL 16
-/* Families that are not sources: default and catalog. */
-#define STORE_FIXED_CFS 2
+/* Families that are not sources: default, catalog and log. */
+#define STORE_FIXED_CFS 3
 
 /* ---- helpers shared with store_batch.c and store_read.c (store_impl.h) ---- */
 
@@ -82,16 +88,17 @@ int store_iter_status(rocksdb_iterator_t *it, const char *what)
 static char lww_failed[1];
 
 /* Allocates only the result (freed by lww_delete_value). */
-static char *lww_fold(const char *existing, size_t existing_len, const char *const *ops,
-		      const size_t *op_lens, int nops, unsigned char *success, size_t *new_len)
+static char *lww_fold(const _Atomic bool *legacy, const char *existing, size_t existing_len,
+		      const char *const *ops, const size_t *op_lens, int nops,
+		      unsigned char *success, size_t *new_len)
 {
 	uint8_t *out;
 	size_t len;
 
 	*success = 0;
 	*new_len = 0;
-	if (codec_merge(existing, existing_len, ops, op_lens, nops > 0 ? (size_t)nops : 0, &out,
-			&len) != 0) {
+	if (codec_merge(existing, existing_len, ops, op_lens, nops > 0 ? (size_t)nops : 0,
+			atomic_load(legacy), &out, &len) != 0) {
 		if (errno == EINVAL)
 			log_error("store: merge: corrupt bucket value or operand");
 		return lww_failed;
@@ -107,14 +114,14 @@ static char *lww_full_merge(void *state, const char *key, size_t klen, const cha
 			    size_t existing_len, const char *const *ops, const size_t *op_lens,
 			    int nops, unsigned char *success, size_t *new_len)
 {
-	return lww_fold(existing, existing_len, ops, op_lens, nops, success, new_len);
+	return lww_fold(state, existing, existing_len, ops, op_lens, nops, success, new_len);
 }
 
 static char *lww_partial_merge(void *state, const char *key, size_t klen,
 			       const char *const *ops, const size_t *op_lens, int nops,
 			       unsigned char *success, size_t *new_len)
 {
-	return lww_fold(NULL, 0, ops, op_lens, nops, success, new_len);
+	return lww_fold(state, NULL, 0, ops, op_lens, nops, success, new_len);
 }
 
 static void lww_delete_value(void *state, const char *value, size_t vlen)
@@ -123,14 +130,14 @@ static void lww_delete_value(void *state, const char *value, size_t vlen)
 		free((void *)value);
 }
 
-/* RocksDB calls the destructor unconditionally; there is no state to free. */
+/* RocksDB calls the destructor unconditionally; the state is the store's flag. */
 static void lww_destroy(void *state)
 {
 }
 
 static const char *lww_name(void *state)
 {
-	return STORE_MERGE_NAME;
+	return CODEC_MERGE_NAME;
 }
 
 /* ---- source handle table ---- */
@@ -197,9 +204,25 @@ static rocksdb_column_family_handle_t **all_cfs(struct store *st, size_t *n)
 	if (cfs != NULL) {
 		cfs[0] = st->cf_default;
 		cfs[1] = st->cf_catalog;
+		cfs[2] = st->cf_log;
 		for (size_t i = 0; i < st->nsources; i++)
 			cfs[i + STORE_FIXED_CFS] = st->sources[i].cf;
 		*n = st->nsources + STORE_FIXED_CFS;
+	}
+	pthread_mutex_unlock(&st->table_lock);
+	return cfs;
+}
+
+rocksdb_column_family_handle_t **store_source_cfs(struct store *st, size_t *n)
+{
+	rocksdb_column_family_handle_t **cfs;
+
+	pthread_mutex_lock(&st->table_lock);
+	cfs = malloc((st->nsources ? st->nsources : 1) * sizeof(*cfs));
+	if (cfs != NULL) {
+		for (size_t i = 0; i < st->nsources; i++)
+			cfs[i] = st->sources[i].cf;
+		*n = st->nsources;
 	}
 	pthread_mutex_unlock(&st->table_lock);
 	return cfs;
@@ -227,7 +250,19 @@ static int parse_source_name(const char *name, uint32_t *id)
 
 /* ---- open / close ---- */
 
-static rocksdb_options_t *store_options_new(void)
+static void set_table_options(rocksdb_options_t *opts)
+{
+	rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
+
+	if (t == NULL)
+		return;  /* RocksDB's defaults then; nothing else depends on it */
+	rocksdb_block_based_options_set_block_size(t, STORE_BLOCK_BYTES);
+	rocksdb_options_set_block_based_table_factory(opts, t);
+	rocksdb_block_based_options_destroy(t);
+}
+
+/* The record families' options (the default and catalog families share them). */
+static rocksdb_options_t *store_options_new(_Atomic bool *legacy)
 {
 	rocksdb_options_t *opts = rocksdb_options_create();
 	rocksdb_mergeoperator_t *mo;
@@ -241,7 +276,11 @@ static rocksdb_options_t *store_options_new(void)
 	rocksdb_options_set_db_write_buffer_size(opts, STORE_DB_WRITE_BUFFER_BYTES);
 	rocksdb_options_set_max_total_wal_size(opts, STORE_MAX_TOTAL_WAL_BYTES);
 	rocksdb_options_set_arena_block_size(opts, STORE_ARENA_BLOCK_BYTES);
-	mo = rocksdb_mergeoperator_create(NULL, lww_destroy, lww_full_merge,
+	/* Chunks are already compact; ZSTD squeezes what their varints leave. */
+	rocksdb_options_set_compression(opts, rocksdb_zstd_compression);
+	rocksdb_options_set_bottommost_compression(opts, rocksdb_zstd_compression);
+	set_table_options(opts);
+	mo = rocksdb_mergeoperator_create(legacy, lww_destroy, lww_full_merge,
 					  lww_partial_merge, lww_delete_value, lww_name);
 	if (mo == NULL) {
 		rocksdb_options_destroy(opts);
@@ -249,6 +288,19 @@ static rocksdb_options_t *store_options_new(void)
 	}
 	/* The options take ownership; copies made for each family share it. */
 	rocksdb_options_set_merge_operator(opts, mo);
+	return opts;
+}
+
+/* The commit log's family: written once, deleted by seals, never merged or compressed. */
+static rocksdb_options_t *log_options_new(void)
+{
+	rocksdb_options_t *opts = rocksdb_options_create();
+
+	if (opts == NULL)
+		return NULL;
+	rocksdb_options_set_write_buffer_size(opts, STORE_LOG_WRITE_BUFFER_BYTES);
+	rocksdb_options_set_arena_block_size(opts, STORE_ARENA_BLOCK_BYTES);
+	rocksdb_options_set_compression(opts, rocksdb_no_compression);
 	return opts;
 }
 
@@ -288,7 +340,7 @@ static char **list_cf_names(struct store *st, const char *dir, size_t *n, bool *
 		}
 		rocksdb_free(rerr);
 	}
-	out = calloc(*n + 2, sizeof(*out));
+	out = calloc(*n + STORE_FIXED_CFS, sizeof(*out));
 	if (out == NULL)
 		goto fail;
 	for (i = 0; i < *n; i++)
@@ -300,6 +352,11 @@ static char **list_cf_names(struct store *st, const char *dir, size_t *n, bool *
 		;
 	*adds_catalog = i == have;
 	if (i == have && (out[have++] = strdup(STORE_CF_CATALOG)) == NULL)
+		goto fail;
+	/* A format "2" store has no log yet: the open adds it. */
+	for (i = 0; i < have && strcmp(out[i], STORE_CF_LOG) != 0; i++)
+		;
+	if (i == have && (out[have++] = strdup(STORE_CF_LOG)) == NULL)
 		goto fail;
 	if (names != NULL)
 		rocksdb_list_column_families_destroy(names, *n);
@@ -335,6 +392,8 @@ static int adopt_cfs(struct store *st, char **names, rocksdb_column_family_handl
 			st->cf_default = h[i];
 		} else if (strcmp(names[i], STORE_CF_CATALOG) == 0) {
 			st->cf_catalog = h[i];
+		} else if (strcmp(names[i], STORE_CF_LOG) == 0) {
+			st->cf_log = h[i];
 		} else if (rc == 0 && parse_source_name(names[i], &id) == 0) {
 			if (table_insert(st, id, h[i]) == 0)
 				continue;
@@ -383,8 +442,8 @@ static int open_db(struct store *st, const char *dir, bool fresh, char *err, siz
 		err_set(err, errlen, "out of memory opening store");
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
-		cf_opts[i] = st->opts; /* copied per family, merge operator shared */
+	for (size_t i = 0; i < n; i++) /* copied per family, merge operator shared */
+		cf_opts[i] = strcmp(names[i], STORE_CF_LOG) == 0 ? st->log_opts : st->opts;
 	st->db = rocksdb_open_column_families(st->opts, dir, (int)n,
 					      (const char *const *)names, cf_opts, h, &rerr);
 	if (store_take_rerr(rerr, "open", err, errlen) != 0)
@@ -424,11 +483,12 @@ static int load_hwm(struct store *st, char *err, size_t errlen)
 
 static int init_options(struct store *st, enum cfg_sync sync)
 {
-	st->opts = store_options_new();
+	st->opts = store_options_new(&st->legacy);
+	st->log_opts = log_options_new();
 	st->wopts = rocksdb_writeoptions_create();
 	st->catalog_wopts = rocksdb_writeoptions_create();
 	st->ropts = rocksdb_readoptions_create();
-	if (!st->opts || !st->wopts || !st->catalog_wopts || !st->ropts)
+	if (!st->opts || !st->log_opts || !st->wopts || !st->catalog_wopts || !st->ropts)
 		return -1;
 	rocksdb_writeoptions_set_sync(st->wopts, sync == CFG_SYNC_FSYNC);
 	rocksdb_writeoptions_set_sync(st->catalog_wopts, 1);
@@ -445,19 +505,25 @@ static int write_format(struct store *st, char *err, size_t errlen)
 	return store_take_rerr(rerr, "write format marker", err, errlen);
 }
 
+static bool marker_is(const char *val, size_t vlen, const char *format)
+{
+	return val != NULL && vlen == strlen(format) && memcmp(val, format, vlen) == 0;
+}
+
 /*
- * A new database gets the marker, synced, before any record can be written; an
- * existing one with record families must carry it, since older records are one
- * key per timestamp and the merge operator would reject them. One without any
- * record family holds nothing whose format changed (e.g. a first start that died
- * before the marker was written): it gets the marker.
+ * A new database gets the marker, synced, before any record can be written. An
+ * existing one of format "2" is migrated (store_migrate.c), one of this format is
+ * taken as it is; any other with record families is refused, since its records
+ * would not decode. One without any record family holds nothing whose format
+ * changed (e.g. a first start that died before the marker was written): it gets
+ * the marker.
  */
 static int check_format(struct store *st, const char *dir, bool fresh, char *err,
 			size_t errlen)
 {
 	size_t vlen = 0;
 	char *rerr = NULL, *val;
-	bool found, ok;
+	bool current, legacy, found;
 
 	if (fresh)
 		return write_format(st, err, errlen);
@@ -466,11 +532,13 @@ static int check_format(struct store *st, const char *dir, bool fresh, char *err
 	if (store_take_rerr(rerr, "read format marker", err, errlen) != 0)
 		return -1;
 	found = val != NULL;
-	ok = found && vlen == strlen(CODEC_FORMAT) &&
-	     memcmp(val, CODEC_FORMAT, vlen) == 0;
+	current = marker_is(val, vlen, CODEC_FORMAT);
+	legacy = marker_is(val, vlen, CODEC_FORMAT_LEGACY);
 	rocksdb_free(val);
-	if (ok)
+	if (current)
 		return 0;
+	if (legacy)
+		return store_migrate(st, dir, err, errlen);
 	if (!found && st->nsources == 0)
 		return write_format(st, err, errlen);
 	format_refused(dir, err, errlen);
@@ -494,8 +562,9 @@ int store_open(const char *dir, enum cfg_sync sync, struct store **out, char *er
 		err_set(err, errlen, "out of memory creating options");
 		goto fail;
 	}
-	if (open_db(st, dir, fresh, err, errlen) != 0 ||
-	    check_format(st, dir, fresh, err, errlen) != 0 || load_hwm(st, err, errlen) != 0)
+	if (open_db(st, dir, fresh, err, errlen) != 0 || store_heads_init(st, err, errlen) != 0 ||
+	    check_format(st, dir, fresh, err, errlen) != 0 || load_hwm(st, err, errlen) != 0 ||
+	    store_heads_replay(st, err, errlen) != 0 || store_sealer_start(st, err, errlen) != 0)
 		goto fail;
 	*out = st;
 	return 0;
@@ -504,14 +573,36 @@ fail:
 	return -1;
 }
 
+/* A clean stop leaves nothing to replay: the last seal emptied the log, and with
+ * every memtable flushed the WAL is obsolete. */
+static void close_flush(struct store *st)
+{
+	struct store_heads *hs = &st->heads;
+	bool sealed;
+
+	pthread_mutex_lock(&hs->lock);
+	sealed = hs->frozen == NULL && head_records(hs->active) == 0;
+	pthread_mutex_unlock(&hs->lock);
+	if (sealed && store_flush_all(st) != 0)
+		log_warn("store: flush at close failed; the next start replays the WAL");
+}
+
 void store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
+	if (st->heads.ready) {
+		store_heads_close(st);
+		if (st->db != NULL)
+			close_flush(st);
+		store_heads_free(st);
+	}
 	for (size_t i = 0; i < st->nsources; i++)
 		rocksdb_column_family_handle_destroy(st->sources[i].cf);
 	if (st->cf_catalog != NULL)
 		rocksdb_column_family_handle_destroy(st->cf_catalog);
+	if (st->cf_log != NULL)
+		rocksdb_column_family_handle_destroy(st->cf_log);
 	if (st->cf_default != NULL)
 		rocksdb_column_family_handle_destroy(st->cf_default);
 	if (st->db != NULL)
@@ -524,6 +615,8 @@ void store_close(struct store *st)
 		rocksdb_writeoptions_destroy(st->wopts);
 	if (st->opts != NULL)
 		rocksdb_options_destroy(st->opts);
+	if (st->log_opts != NULL)
+		rocksdb_options_destroy(st->log_opts);
 	free(st->sources);
 	pthread_mutex_destroy(&st->create_lock);
 	pthread_mutex_destroy(&st->table_lock);
@@ -614,7 +707,7 @@ int store_catalog_scan(struct store *st, const char *prefix, store_kv_cb cb, voi
 
 /* ---- maintenance ---- */
 
-int store_flush(struct store *st)
+int store_flush_all(struct store *st)
 {
 	size_t n = 0;
 	rocksdb_column_family_handle_t **cfs = all_cfs(st, &n);
@@ -642,13 +735,20 @@ out:
 	return rc;
 }
 
+int store_flush(struct store *st)
+{
+	if (store_seal(st) != 0)
+		return -1;
+	return store_flush_all(st);
+}
+
 /* The C API reports no compaction error; failures surface on later reads/writes. */
 int store_compact(struct store *st)
 {
 	size_t n = 0;
-	rocksdb_column_family_handle_t **cfs = all_cfs(st, &n);
+	rocksdb_column_family_handle_t **cfs;
 
-	if (cfs == NULL)
+	if (store_seal(st) != 0 || (cfs = all_cfs(st, &n)) == NULL)
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		rocksdb_compact_range_cf(st->db, cfs[i], NULL, 0, NULL, 0);

@@ -1,7 +1,8 @@
 /*
  * test_codec.c - unit tests of src/data/codec.c, the on-disk record format, with
  * no RocksDB at all (not even on the link line): bucket arithmetic, key order and
- * decoding, entry round trips, value validation, and the last-write-wins fold.
+ * decoding, entry and value round trips, value validation, the format "2" values
+ * the migration reads, and the last-write-wins fold.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -18,9 +19,6 @@
 #define SPAN ((int64_t)CODEC_BUCKET_SPAN)
 #define MAX_KEYS 64
 #define MAX_OPS 4
-/* Byte positions inside an entry, spelled out here independently of codec.c. */
-#define E_OFFSET 0
-#define E_TYPE 9
 
 static struct rec int_rec(const char *name, int64_t ts, int64_t v)
 {
@@ -49,7 +47,7 @@ static void test_bucket_is_a_floor_and_offset_the_rest(void **state)
 
 	for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) {
 		int64_t b = codec_bucket(ts[i]);
-		uint8_t off = codec_offset(ts[i]);
+		uint16_t off = codec_offset(ts[i]);
 
 		assert_true(b <= ts[i]);
 		assert_true((uint64_t)b % CODEC_BUCKET_SPAN == 0);
@@ -169,21 +167,29 @@ static void test_key_decodes_to_name_and_bucket(void **state)
 
 /* ---- entries ---- */
 
+/* r at version through an entry and a one-entry value, and back. */
 static void round_trip(const struct rec *r, uint64_t version)
 {
-	uint8_t e[CODEC_ENTRY_LEN];
+	struct chunk_entry e, dec[CODEC_BUCKET_SPAN];
+	uint8_t val[64];
 	struct rec out = { .name = "untouched", .name_len = 9 };
+	size_t len;
 
-	codec_entry_encode(e, version, r);
-	assert_int_equal(e[E_OFFSET], codec_offset(r->ts));
-	assert_int_equal(e[E_TYPE], r->type);
-	assert_true(codec_entry_version(e) == version);
-	codec_entry_decode(e, codec_bucket(r->ts), &out);
+	codec_entry_of(r, version, &e);
+	assert_int_equal(e.off, codec_offset(r->ts));
+	assert_int_equal(e.type, r->type);
+	assert_true(e.version == version);
+	assert_true(codec_value_bound(1) <= sizeof(val));
+	len = codec_value_encode(&e, 1, val);
+	assert_int_equal(codec_value_decode(val, len, dec), 1);
+	codec_rec_of(&dec[0], codec_bucket(r->ts), &out);
 	assert_true(out.ts == r->ts);
 	assert_int_equal(out.type, r->type);
 	assert_memory_equal(&out.v, &r->v, sizeof(out.v));
 	assert_string_equal(out.name, "untouched");
-	assert_int_equal(codec_value_entries(e, sizeof(e)), 1);
+	assert_true(dec[0].version == version);
+	assert_int_equal(codec_value_find(val, len, r->ts, &out), 1);
+	assert_memory_equal(&out.v, &r->v, sizeof(out.v));
 }
 
 static void test_entry_round_trips_ints_and_double_bits(void **state)
@@ -209,84 +215,96 @@ static void test_entry_round_trips_ints_and_double_bits(void **state)
 		}
 }
 
-static void test_entry_bytes_are_little_endian(void **state)
+/* The format "2" entry, spelled out byte by byte, as the migration reads it. */
+static void test_legacy_entries_are_read_little_endian(void **state)
 {
-	struct rec r = int_rec("i", SPAN + 7, INT64_C(0x0102030405060708));
-	uint8_t e[CODEC_ENTRY_LEN];
-	static const uint8_t want[CODEC_ENTRY_LEN] = { 7,    0x11, 0x22, 0, 0, 0, 0, 0, 0,
-						       REC_INT, 8,    7,    6, 5, 4, 3, 2, 1 };
+	static const uint8_t v2[2 * CODEC_LEGACY_ENTRY_LEN] = {
+		7, 0x11, 0x22, 0, 0, 0, 0, 0, 0, REC_INT, 8, 7, 6, 5, 4, 3, 2, 1,
+		9, 1, 0, 0, 0, 0, 0, 0, 0, REC_DOUBLE, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f,
+	};
+	struct chunk_entry e[CODEC_BUCKET_SPAN];
+	uint8_t bad[sizeof(v2)];
+	double one = 1.0;
 
-	codec_entry_encode(e, 0x2211, &r);
-	assert_memory_equal(e, want, sizeof(want));
+	assert_int_equal(codec_legacy_decode(v2, sizeof(v2), e), 2);
+	assert_int_equal(e[0].off, 7);
+	assert_true(e[0].version == 0x2211);
+	assert_int_equal(e[0].type, REC_INT);
+	assert_true(e[0].bits == 0x0102030405060708ull);
+	assert_int_equal(e[1].off, 9);
+	assert_int_equal(e[1].type, REC_DOUBLE);
+	assert_memory_equal(&e[1].bits, &one, sizeof(one));
+	/* lengths, types and order are checked as format "2" checked them */
+	assert_int_equal(codec_legacy_decode(v2, sizeof(v2) - 1, e), -1);
+	assert_int_equal(codec_legacy_decode(v2, 0, e), -1);
+	memcpy(bad, v2, sizeof(v2));
+	bad[CODEC_LEGACY_ENTRY_LEN] = 7; /* offsets not increasing */
+	assert_int_equal(codec_legacy_decode(bad, sizeof(bad), e), -1);
+	memcpy(bad, v2, sizeof(v2));
+	bad[9] = REC_DOUBLE + 1;
+	assert_int_equal(codec_legacy_decode(bad, sizeof(bad), e), -1);
 }
 
 /* ---- values ---- */
 
-/* A value of n entries at offsets first, first + step, ... (types int). */
+/* A value of n int entries at offsets first, first + step, ..., into val. */
 static size_t make_value(uint8_t *val, size_t n, unsigned first, unsigned step,
 			 uint64_t version)
 {
+	struct chunk_entry e[CODEC_BUCKET_SPAN];
+
 	for (size_t i = 0; i < n; i++) {
 		struct rec r = int_rec("v", (int64_t)(first + i * step), (int64_t)i);
 
-		codec_entry_encode(val + i * CODEC_ENTRY_LEN, version, &r);
+		codec_entry_of(&r, version, &e[i]);
 	}
-	return n * CODEC_ENTRY_LEN;
+	return codec_value_encode(e, n, val);
 }
 
-static void test_value_validation_rejects_bad_lengths_types_and_order(void **state)
+static void test_value_validation_rejects_malformed_bytes(void **state)
 {
-	static uint8_t val[CODEC_VALUE_MAX + CODEC_ENTRY_LEN];
+	static uint8_t val[8192];
+	struct chunk_entry e[CODEC_BUCKET_SPAN];
+	struct codec_fold f;
+	struct rec out;
 	size_t len;
 
-	/* A full bucket (every offset once) is the largest well-formed value. */
+	/* A full bucket (every offset once) is the largest value. */
+	assert_true(codec_value_bound(CODEC_BUCKET_SPAN) <= sizeof(val));
 	len = make_value(val, CODEC_BUCKET_SPAN, 0, 1, 1);
-	assert_int_equal(codec_value_entries(val, len), CODEC_BUCKET_SPAN);
-	/* Lengths: empty, not a whole number of entries, more entries than offsets. */
-	assert_int_equal(codec_value_entries(val, 0), -1);
-	assert_int_equal(codec_value_entries(val, CODEC_ENTRY_LEN - 1), -1);
-	assert_int_equal(codec_value_entries(val, CODEC_ENTRY_LEN + 1), -1);
-	assert_int_equal(codec_value_entries(val, len + CODEC_ENTRY_LEN), -1);
-	/* Types: only int and double. */
+	assert_int_equal(codec_value_decode(val, len, e), CODEC_BUCKET_SPAN);
+	/* Every truncation, a trailing byte, an empty value, a format "2" value. */
+	for (size_t cut = 0; cut < len; cut += 1 + cut / 8)
+		assert_int_equal(codec_value_decode(val, cut, e), -1);
+	val[len] = 0;
+	assert_int_equal(codec_value_decode(val, len + 1, e), -1);
 	len = make_value(val, 3, 10, 1, 1);
-	assert_int_equal(codec_value_entries(val, len), 3);
-	val[CODEC_ENTRY_LEN + E_TYPE] = 0;
-	assert_int_equal(codec_value_entries(val, len), -1);
-	val[CODEC_ENTRY_LEN + E_TYPE] = REC_DOUBLE + 1;
-	assert_int_equal(codec_value_entries(val, len), -1);
-	val[CODEC_ENTRY_LEN + E_TYPE] = REC_DOUBLE;
-	assert_int_equal(codec_value_entries(val, len), 3);
-	/* Offsets strictly increasing: neither equal nor descending. */
-	val[2 * CODEC_ENTRY_LEN + E_OFFSET] = 11;
-	assert_int_equal(codec_value_entries(val, len), -1);
-	val[2 * CODEC_ENTRY_LEN + E_OFFSET] = 9;
-	assert_int_equal(codec_value_entries(val, len), -1);
+	assert_int_equal(codec_value_decode(val, len, e), 3);
+	val[0] ^= 0xff;
+	assert_int_equal(codec_value_decode(val, len, e), -1);
 	/* A value that fails validation is neither searched nor folded. */
-	{
-		struct codec_slots t;
-		struct rec out;
-
-		codec_slots_reset(&t);
-		assert_int_equal(codec_value_find(val, len, 10, &out), -1);
-		assert_int_equal(codec_slots_offer_value(&t, val, len), -1);
-		assert_int_equal(codec_slots_count(&t), 0);
-	}
+	codec_fold_init(&f);
+	assert_int_equal(codec_value_find(val, len, 10, &out), -1);
+	assert_int_equal(codec_fold_offer_value(&f, val, len, false), -1);
+	assert_int_equal(codec_fold_count(&f), 0);
 }
 
 static void test_value_find_and_decode_by_timestamp(void **state)
 {
-	uint8_t val[4 * CODEC_ENTRY_LEN];
+	uint8_t val[256];
 	size_t len = make_value(val, 4, 3, 5, 1); /* offsets 3, 8, 13, 18 */
 	const int64_t bucket = -SPAN;
+	struct chunk_entry e[CODEC_BUCKET_SPAN];
 	struct rec out;
 
+	assert_int_equal(codec_value_decode(val, len, e), 4);
 	for (size_t i = 0; i < 4; i++) {
 		int64_t ts = bucket + 3 + 5 * (int64_t)i;
 
 		assert_int_equal(codec_value_find(val, len, ts, &out), 1);
 		assert_true(out.ts == ts);
 		assert_true(out.v.i == (int64_t)i);
-		codec_value_decode(val, i, bucket, &out);
+		codec_rec_of(&e[i], bucket, &out);
 		assert_true(out.ts == ts);
 	}
 	assert_int_equal(codec_value_find(val, len, bucket, &out), 0);
@@ -296,11 +314,21 @@ static void test_value_find_and_decode_by_timestamp(void **state)
 
 /* ---- folding ---- */
 
-static void put_entry(uint8_t *val, size_t i, unsigned off, uint64_t version, int64_t v)
-{
-	struct rec r = int_rec("f", (int64_t)off, v);
+#define VAL_ROOM 512
 
-	codec_entry_encode(val + i * CODEC_ENTRY_LEN, version, &r);
+struct value {
+	uint8_t b[VAL_ROOM];
+	size_t len;
+	size_t n;
+	struct chunk_entry e[8];
+};
+
+static void put_entry(struct value *v, unsigned off, uint64_t version, int64_t x)
+{
+	struct rec r = int_rec("f", (int64_t)off, x);
+
+	codec_entry_of(&r, version, &v->e[v->n++]);
+	v->len = codec_value_encode(v->e, v->n, v->b);
 }
 
 /* The value of the entry at offset off of val (which must hold it). */
@@ -312,41 +340,47 @@ static int64_t value_at(const uint8_t *val, size_t len, unsigned off)
 	return out.v.i;
 }
 
-static void fold(const uint8_t *const *vals, const size_t *lens, const int *order, size_t n,
-		 uint8_t **out, size_t *out_len)
+static ssize_t count_of(const uint8_t *val, size_t len)
+{
+	struct chunk_entry e[CODEC_BUCKET_SPAN];
+
+	return codec_value_decode(val, len, e);
+}
+
+static void fold(const struct value *const *vals, const int *order, size_t n, uint8_t **out,
+		 size_t *out_len)
 {
 	const char *ops[MAX_OPS];
 	size_t op_lens[MAX_OPS];
 
 	for (size_t i = 0; i < n; i++) {
-		ops[i] = (const char *)vals[order[i]];
-		op_lens[i] = lens[order[i]];
+		ops[i] = (const char *)vals[order[i]]->b;
+		op_lens[i] = vals[order[i]]->len;
 	}
-	assert_int_equal(codec_merge(NULL, 0, ops, op_lens, n, out, out_len), 0);
+	assert_int_equal(codec_merge(NULL, 0, ops, op_lens, n, false, out, out_len), 0);
 	assert_non_null(*out);
-	assert_true(codec_value_entries(*out, *out_len) > 0);
+	assert_true(count_of(*out, *out_len) > 0);
 }
 
 static void test_fold_keeps_highest_version_per_offset_in_any_order(void **state)
 {
 	/* Offset 10 is contested at versions 1, 3, 2; 20 and 30 each appear once. */
-	uint8_t a[2 * CODEC_ENTRY_LEN], b[CODEC_ENTRY_LEN], c[2 * CODEC_ENTRY_LEN];
-	const uint8_t *vals[] = { a, b, c };
-	const size_t lens[] = { sizeof(a), sizeof(b), sizeof(c) };
+	struct value a = { 0 }, b = { 0 }, c = { 0 };
+	const struct value *vals[] = { &a, &b, &c };
 	static const int perms[][3] = { { 0, 1, 2 }, { 0, 2, 1 }, { 1, 0, 2 },
 					{ 1, 2, 0 }, { 2, 0, 1 }, { 2, 1, 0 } };
 
-	put_entry(a, 0, 10, 1, 100);
-	put_entry(a, 1, 20, 1, 200);
-	put_entry(b, 0, 10, 3, 300);
-	put_entry(c, 0, 10, 2, 400);
-	put_entry(c, 1, 30, 2, 500);
+	put_entry(&a, 10, 1, 100);
+	put_entry(&a, 20, 1, 200);
+	put_entry(&b, 10, 3, 300);
+	put_entry(&c, 10, 2, 400);
+	put_entry(&c, 30, 2, 500);
 	for (size_t p = 0; p < sizeof(perms) / sizeof(perms[0]); p++) {
 		uint8_t *out;
 		size_t len;
 
-		fold(vals, lens, perms[p], 3, &out, &len);
-		assert_int_equal(codec_value_entries(out, len), 3);
+		fold(vals, perms[p], 3, &out, &len);
+		assert_int_equal(count_of(out, len), 3);
 		assert_int_equal(value_at(out, len, 10), 300);
 		assert_int_equal(value_at(out, len, 20), 200);
 		assert_int_equal(value_at(out, len, 30), 500);
@@ -356,24 +390,23 @@ static void test_fold_keeps_highest_version_per_offset_in_any_order(void **state
 
 static void test_fold_equal_versions_later_wins_and_neighbours_stay(void **state)
 {
-	uint8_t older[3 * CODEC_ENTRY_LEN], newer[CODEC_ENTRY_LEN];
-	const uint8_t *vals[] = { older, newer };
-	const size_t lens[] = { sizeof(older), sizeof(newer) };
+	struct value older = { 0 }, newer = { 0 };
+	const struct value *vals[] = { &older, &newer };
 	static const int forward[] = { 0, 1 }, backward[] = { 1, 0 };
 	uint8_t *out;
 	size_t len;
 
-	put_entry(older, 0, 4, 7, 40);
-	put_entry(older, 1, 5, 7, 50);
-	put_entry(older, 2, 6, 7, 60);
-	put_entry(newer, 0, 5, 7, 55);
-	fold(vals, lens, forward, 2, &out, &len);
-	assert_int_equal(codec_value_entries(out, len), 3);
+	put_entry(&older, 4, 7, 40);
+	put_entry(&older, 5, 7, 50);
+	put_entry(&older, 6, 7, 60);
+	put_entry(&newer, 5, 7, 55);
+	fold(vals, forward, 2, &out, &len);
+	assert_int_equal(count_of(out, len), 3);
 	assert_int_equal(value_at(out, len, 4), 40);
 	assert_int_equal(value_at(out, len, 5), 55);
 	assert_int_equal(value_at(out, len, 6), 60);
 	free(out);
-	fold(vals, lens, backward, 2, &out, &len);
+	fold(vals, backward, 2, &out, &len);
 	assert_int_equal(value_at(out, len, 5), 50);
 	assert_int_equal(value_at(out, len, 4), 40);
 	assert_int_equal(value_at(out, len, 6), 60);
@@ -382,68 +415,92 @@ static void test_fold_equal_versions_later_wins_and_neighbours_stay(void **state
 
 static void test_merge_folds_existing_first_and_refuses_corrupt_input(void **state)
 {
-	uint8_t base[2 * CODEC_ENTRY_LEN], op[CODEC_ENTRY_LEN], bad[CODEC_ENTRY_LEN - 1] = { 0 };
-	const char *ops[] = { (const char *)op };
-	size_t op_lens[] = { sizeof(op) };
-	const char *bad_ops[] = { (const char *)op, (const char *)bad };
-	size_t bad_lens[] = { sizeof(op), sizeof(bad) };
+	struct value base = { 0 }, op = { 0 };
+	uint8_t bad[CODEC_LEGACY_ENTRY_LEN - 1] = { 0 };
+	const char *ops[1], *bad_ops[2];
+	size_t op_lens[1], bad_lens[2];
 	uint8_t *out;
 	size_t len;
 
-	put_entry(base, 0, 0, 5, 1);
-	put_entry(base, 1, CODEC_BUCKET_SPAN - 1, 5, 2);
-	put_entry(op, 0, 0, 5, 3); /* equal version, offered after the existing value */
-	assert_int_equal(codec_merge((const char *)base, sizeof(base), ops, op_lens, 1, &out,
+	put_entry(&base, 0, 5, 1);
+	put_entry(&base, CODEC_BUCKET_SPAN - 1, 5, 2);
+	put_entry(&op, 0, 5, 3); /* equal version, offered after the existing value */
+	ops[0] = bad_ops[0] = (const char *)op.b;
+	op_lens[0] = bad_lens[0] = op.len;
+	bad_ops[1] = (const char *)bad;
+	bad_lens[1] = sizeof(bad);
+	assert_int_equal(codec_merge((const char *)base.b, base.len, ops, op_lens, 1, false, &out,
 				     &len),
 			 0);
-	assert_int_equal(len, 2 * CODEC_ENTRY_LEN);
+	assert_int_equal(count_of(out, len), 2);
 	assert_int_equal(value_at(out, len, 0), 3);
 	assert_int_equal(value_at(out, len, CODEC_BUCKET_SPAN - 1), 2);
 	free(out);
 
 	errno = 0;
-	assert_int_equal(codec_merge((const char *)bad, sizeof(bad), ops, op_lens, 1, &out, &len),
+	assert_int_equal(codec_merge((const char *)bad, sizeof(bad), ops, op_lens, 1, false, &out,
+				     &len),
 			 -1);
 	assert_int_equal(errno, EINVAL);
 	assert_null(out);
 	errno = 0;
-	assert_int_equal(codec_merge(NULL, 0, bad_ops, bad_lens, 2, &out, &len), -1);
+	assert_int_equal(codec_merge(NULL, 0, bad_ops, bad_lens, 2, false, &out, &len), -1);
 	assert_int_equal(errno, EINVAL);
 	assert_null(out);
 	/* Nothing to fold gives nothing. */
-	assert_int_equal(codec_merge(NULL, 0, NULL, NULL, 0, &out, &len), 0);
+	assert_int_equal(codec_merge(NULL, 0, NULL, NULL, 0, false, &out, &len), 0);
 	assert_null(out);
 	assert_int_equal(len, 0);
 }
 
-static void test_slots_drain_in_offset_order_and_empty_the_table(void **state)
+/* During the migration the merge operator folds format "2" operands into one. */
+static void test_legacy_merge_folds_format_2(void **state)
+{
+	uint8_t a[CODEC_LEGACY_ENTRY_LEN] = { 3, 1, 0, 0, 0, 0, 0, 0, 0, REC_INT, 10 };
+	uint8_t b[CODEC_LEGACY_ENTRY_LEN] = { 3, 2, 0, 0, 0, 0, 0, 0, 0, REC_INT, 20 };
+	const char *ops[] = { (const char *)b, (const char *)a };
+	size_t lens[] = { sizeof(b), sizeof(a) };
+	struct chunk_entry e[CODEC_BUCKET_SPAN];
+	uint8_t *out;
+	size_t len;
+
+	assert_int_equal(codec_merge(NULL, 0, ops, lens, 2, true, &out, &len), 0);
+	assert_int_equal(len, CODEC_LEGACY_ENTRY_LEN);
+	assert_int_equal(codec_legacy_decode(out, len, e), 1);
+	assert_true(e[0].bits == 20); /* version 2 wins, whatever the order */
+	free(out);
+}
+
+static void test_fold_drains_in_offset_order_and_empties(void **state)
 {
 	static const unsigned offs[] = { 200, 3, CODEC_BUCKET_SPAN - 1, 64, 0, 63, 3 };
 	const size_t n = sizeof(offs) / sizeof(offs[0]);
-	uint8_t in[sizeof(offs) / sizeof(offs[0])][CODEC_ENTRY_LEN];
-	uint8_t out[CODEC_VALUE_MAX];
-	struct codec_slots t;
-	struct rec r;
-	size_t len;
+	struct chunk_entry out[CODEC_BUCKET_SPAN];
+	struct codec_fold f;
+	uint8_t val[1024];
+	size_t got, len;
 
-	codec_slots_reset(&t);
+	codec_fold_init(&f);
 	for (size_t i = 0; i < n; i++) {
-		put_entry(in[i], 0, offs[i], 1, (int64_t)i);
-		codec_slots_offer(&t, in[i]);
+		struct rec r = int_rec("f", (int64_t)offs[i], (int64_t)i);
+		struct chunk_entry e;
+
+		codec_entry_of(&r, 1, &e);
+		codec_fold_offer(&f, &e);
 	}
-	assert_int_equal(codec_slots_count(&t), n - 1); /* offset 3 twice */
-	len = codec_slots_drain(&t, out);
-	assert_int_equal(len, (n - 1) * CODEC_ENTRY_LEN);
-	assert_int_equal(codec_value_entries(out, len), n - 1);
-	assert_int_equal(codec_slots_count(&t), 0);
-	codec_value_decode(out, 0, 0, &r);
-	assert_true(r.ts == 0);
-	codec_value_decode(out, n - 2, 0, &r);
-	assert_true(r.ts == CODEC_BUCKET_SPAN - 1);
-	assert_int_equal(value_at(out, len, 3), n - 1); /* the later of two equal versions */
-	/* The drained table is empty: reusing it folds only what is offered next. */
-	codec_slots_offer(&t, in[1]);
-	assert_int_equal(codec_slots_drain(&t, out), CODEC_ENTRY_LEN);
+	assert_int_equal(codec_fold_count(&f), n - 1); /* offset 3 twice */
+	got = codec_fold_drain(&f, out);
+	assert_int_equal(got, n - 1);
+	assert_int_equal(codec_fold_count(&f), 0);
+	for (size_t i = 1; i < got; i++)
+		assert_true(out[i].off > out[i - 1].off);
+	assert_int_equal(out[0].off, 0);
+	assert_int_equal(out[got - 1].off, CODEC_BUCKET_SPAN - 1);
+	len = codec_value_encode(out, got, val);
+	assert_int_equal(value_at(val, len, 3), n - 1); /* the later of two equal versions */
+	/* The drained fold is empty: reusing it folds only what is offered next. */
+	codec_fold_offer(&f, &out[0]);
+	assert_int_equal(codec_fold_drain(&f, out), 1);
 }
 
 /* ---- the version high-water mark ---- */
@@ -470,13 +527,14 @@ int main(void)
 		cmocka_unit_test(test_prefix_name_never_mixes_and_series_bounds_fence_it),
 		cmocka_unit_test(test_key_decodes_to_name_and_bucket),
 		cmocka_unit_test(test_entry_round_trips_ints_and_double_bits),
-		cmocka_unit_test(test_entry_bytes_are_little_endian),
-		cmocka_unit_test(test_value_validation_rejects_bad_lengths_types_and_order),
+		cmocka_unit_test(test_legacy_entries_are_read_little_endian),
+		cmocka_unit_test(test_value_validation_rejects_malformed_bytes),
 		cmocka_unit_test(test_value_find_and_decode_by_timestamp),
 		cmocka_unit_test(test_fold_keeps_highest_version_per_offset_in_any_order),
 		cmocka_unit_test(test_fold_equal_versions_later_wins_and_neighbours_stay),
 		cmocka_unit_test(test_merge_folds_existing_first_and_refuses_corrupt_input),
-		cmocka_unit_test(test_slots_drain_in_offset_order_and_empty_the_table),
+		cmocka_unit_test(test_legacy_merge_folds_format_2),
+		cmocka_unit_test(test_fold_drains_in_offset_order_and_empties),
 		cmocka_unit_test(test_hwm_round_trips_and_checks_its_length),
 	};
 

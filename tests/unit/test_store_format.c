@@ -69,6 +69,10 @@ static void test_batch_folds_records_into_one_operand_per_series_bucket(void **s
 	if (store_batch_commit(f->st, b, err, sizeof(err)) != 0)
 		fail_msg("commit: %s", err);
 	assert_int_equal(store_batch_operands(b), FOLD_SERIES);
+	/* Committed records sit in the commit log and the head until a seal writes
+	 * them into the family: one operand per series bucket. */
+	assert_true(memtable_entries(f->st, SRC) == 0);
+	assert_int_equal(store_seal(f->st), 0);
 	assert_true(memtable_entries(f->st, SRC) == FOLD_SERIES);
 	store_batch_clear(b);
 	assert_int_equal(store_batch_operands(b), 0);
@@ -85,6 +89,7 @@ static void test_batch_folds_records_into_one_operand_per_series_bucket(void **s
 	commit_keep(f->st, b);
 	assert_int_equal(store_batch_operands(b), 2 * FOLD_SERIES);
 	store_batch_free(b);
+	assert_int_equal(store_seal(f->st), 0);
 	assert_true(memtable_entries(f->st, SRC2) == FOLD_SERIES);
 	assert_int_equal(store_source_property_int(f->st, 99, MEMTABLE_ENTRIES, &dummy), -1);
 	assert_int_equal(store_source_property_int(f->st, SRC, "rocksdb.no-such-property",
@@ -470,10 +475,11 @@ static void expect_unreadable(struct store *st, const char *name)
 static void test_corrupt_bucket_values_fail_reads_and_merges(void **state)
 {
 	struct fixture *f = *state;
-	/* Entries out of offset order; then a 17-byte value of the old format. */
-	static const uint8_t unordered[2 * CODEC_ENTRY_LEN] = { [0] = 5, [9] = REC_INT,
-								 [18] = 4, [27] = REC_INT };
-	static const uint8_t old_format[CODEC_ENTRY_LEN - 1] = { [8] = REC_INT };
+	/* Bytes that are no chunk: two 18-byte entries of the old format out of offset
+	 * order; then 17 bytes, not even that. */
+	static const uint8_t unordered[2 * 18] = { [0] = 5, [9] = REC_INT, [18] = 4,
+						  [27] = REC_INT };
+	static const uint8_t old_format[18 - 1] = { [8] = REC_INT };
 	uint8_t key[64];
 	size_t klen;
 
@@ -524,7 +530,7 @@ static void test_open_refuses_database_without_format_marker(void **state)
 	assert_int_equal(store_open(old, CFG_SYNC_WAL, &st, err, sizeof(err)), -1);
 	assert_null(st);
 	assert_non_null(strstr(err, old));
-	assert_non_null(strstr(err, "on-disk format is not 2 (written by an older temporisd); "
+	assert_non_null(strstr(err, "on-disk format is not 3 (written by an older temporisd); "
 				    "move it away or start with an empty data_dir"));
 	/* ...and is left as it was: no family was added to it. */
 	names = rocksdb_list_column_families(opts, old, &n, &rerr);
@@ -539,11 +545,11 @@ static void test_open_refuses_database_without_format_marker(void **state)
 	assert_int_equal(store_open(newer, CFG_SYNC_WAL, &st, err, sizeof(err)), 0);
 	store_close(st);
 	st = NULL;
-	raw_write(newer, "default", (const uint8_t *)"format", 6, (const uint8_t *)"3", 1, false);
+	raw_write(newer, "default", (const uint8_t *)"format", 6, (const uint8_t *)"4", 1, false);
 	err[0] = '\0';
 	assert_int_equal(store_open(newer, CFG_SYNC_WAL, &st, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, newer));
-	assert_non_null(strstr(err, "on-disk format is not 2"));
+	assert_non_null(strstr(err, "on-disk format is not 3"));
 
 	/* A first start that died before writing the marker left default + catalog and
 	 * no record family: nothing can be misread, so it opens and gets the marker. */

@@ -47,6 +47,8 @@ size_t head_bytes(const struct head *h);
  */
 void head_mark(struct head *h);
 void head_rollback(struct head *h);
+/* Groups that records added since the mark fell in (new ones and old ones). */
+size_t head_groups_since_mark(const struct head *h);
 
 /* ---- reads ---- */
 
@@ -62,10 +64,10 @@ bool head_each_entry(const struct head *h, uint32_t source_id, const char *name,
 size_t head_buckets(const struct head *h, uint32_t source_id, const char *name,
 		    size_t name_len, int64_t lo, int64_t hi, int64_t *out, size_t cap);
 
-/* Every series of source_id in the head, in no particular order, with its first
- * and last bucket. Non-zero from cb stops. */
-typedef int (*head_series_cb)(const char *name, size_t name_len, int64_t first_bucket,
-			      int64_t last_bucket, void *arg);
+/* Every series of source_id in the head, in no particular order, with the first
+ * and last timestamp it holds. Non-zero from cb stops. */
+typedef int (*head_series_cb)(const char *name, size_t name_len, int64_t first_ts,
+			      int64_t last_ts, void *arg);
 int head_each_series(const struct head *h, uint32_t source_id, head_series_cb cb, void *arg);
 
 /* ---- sealing ---- */

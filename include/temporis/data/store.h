@@ -46,7 +46,14 @@ typedef int (*store_kv_cb)(const char *key, size_t klen, const char *val, size_t
 /* Every catalog record whose key starts with prefix, in key order. Non-zero from cb stops. */
 int store_catalog_scan(struct store *st, const char *prefix, store_kv_cb cb, void *arg);
 
-/* Maintenance (tests, backup). */
+/*
+ * Seal now: every record committed before the call is written into its source's
+ * family (and out of the commit log) when it returns 0; -1 if a seal failed (the
+ * log keeps the records; the sealer retries).
+ */
+int store_seal(struct store *st);
+
+/* Maintenance (tests, backup): flush seals first. */
 int store_flush(struct store *st);
 int store_compact(struct store *st);
 /* An integer RocksDB property of a source's family, e.g.

@@ -1,7 +1,9 @@
 /*
- * store_batch.h - the writer's group commit: records queued in a batch are folded
- * per (source, series, bucket) into one merge operand each (codec.h) and written
- * atomically with the new version high-water mark.
+ * store_batch.h - the writer's group commit. The requests queued in a batch are
+ * written atomically, each as one entry of the commit log, together with the new
+ * version high-water mark; their records then sit in the store's head, which reads
+ * see at once, until the sealer writes them into their sources' families as one
+ * compressed merge operand per (source, series, bucket) (store_impl.h).
  *
  * A batch is used by one thread at a time; its owner frees it with store_batch_free.
  */
@@ -19,20 +21,29 @@ struct store_batch;
 struct store_batch *store_batch_new(void);
 void store_batch_free(struct store_batch *b);
 void store_batch_clear(struct store_batch *b);
-/* Queue a last-write-wins merge of r; -1 if source_id has no column family. */
+/*
+ * Queue one request: count records packed in the wire form of record.h, all at
+ * version. The bytes are borrowed until the commit. 0, or -1 with nothing queued
+ * (errno EINVAL: no column family for source_id, or the bytes are not exactly
+ * count valid records; ENOMEM).
+ */
+int store_batch_add(struct store *st, struct store_batch *b, uint32_t source_id,
+		    uint64_t version, const uint8_t *packed, size_t len, uint32_t count);
+/* Queue a last-write-wins merge of one record; -1 if source_id has no column family. */
 int store_batch_merge(struct store *st, struct store_batch *b, uint32_t source_id,
 		      uint64_t version, const struct rec *r);
 /* Number of records queued since the last clear. */
 size_t store_batch_count(const struct store_batch *b);
 /*
- * Number of merge operands the batch writes: one per (source, series, bucket).
- * Valid once the batch has been committed (0 before that, and after a clear).
+ * Number of merge operands the batch's records become when sealed: one per
+ * (source, series, bucket). Valid once the batch has been committed (0 before that,
+ * and after a clear).
  */
 size_t store_batch_operands(const struct store_batch *b);
 /*
  * Write the batch atomically (WAL on; fsync'd when the store was opened with
  * CFG_SYNC_FSYNC), together with the new version high-water mark. The batch is
- * left intact; clear it before reuse. 0 or -1 with err.
+ * left intact; clear it before reuse. 0 or -1 with err (nothing of it stored).
  */
 int store_batch_commit(struct store *st, struct store_batch *b, char *err, size_t errlen);
 
