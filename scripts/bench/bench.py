@@ -104,6 +104,15 @@ def descendants(pid):
     return out
 
 
+def alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def cpu_ticks(pid):
     """utime + stime of every thread of pid, in clock ticks (0 if it is gone)."""
     try:
@@ -131,11 +140,37 @@ class System:
     ctype = LINE_TYPE
     token = ""
 
+    health = "/"
+
     def __init__(self, name, tmp):
         self.name, self.dir, self.proc = name, os.path.join(tmp, name), None
         os.makedirs(self.dir)
         self.port = free_port()
+        self.base = "http://127.0.0.1:%d" % self.port
         self.log = open(os.path.join(self.dir, "server.log"), "wb")
+        self.argv = []
+
+    def launch(self):
+        """Starts (or starts again, on the same data) the server; waits until it answers."""
+        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=self.log)
+        wait_http(self.base + self.health, self.proc, self.name)
+
+    def data_dirs(self):
+        """{part: directory} of everything the server keeps on disk."""
+        return {"data": os.path.join(self.dir, "data")}
+
+    def kill_all(self):
+        """SIGKILL to every process of the server at once (a crash); waits until all are gone."""
+        pids = self.pids()
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        self.proc.wait()
+        deadline = time.time() + STOP_TIMEOUT_S
+        while any(alive(p) for p in pids) and time.time() < deadline:
+            time.sleep(0.01)
 
     def pids(self):
         return sorted(set(descendants(self.proc.pid))) if self.proc else []
@@ -164,6 +199,7 @@ class System:
 class Temporis(System):
     fmt = "json"
     ctype = "application/json"
+    health = "/healthz"
 
     def __init__(self, name, tmp, build, sync, sets, workers=None):
         super().__init__(name, tmp)
@@ -183,13 +219,10 @@ class Temporis(System):
                 os.chmod(tmp, TRAVERSE_MODE)
                 os.chown(self.dir, pw.pw_uid, pw.pw_gid)
                 f.write("user = %s\n" % RUN_AS)
-        self.proc = subprocess.Popen([os.path.join(self.bin, "temporisd"), "--config", conf],
-                                     stdout=self.log, stderr=self.log)
-        self.base = "http://127.0.0.1:%d" % self.port
+        self.conf = conf
+        self.argv = [os.path.join(self.bin, "temporisd"), "--config", conf]
         self.url = self.base + "/v1/data_sources/ingest"
-        wait_http(self.base + "/healthz", self.proc, name)
-        while not os.path.exists(self.sock):
-            time.sleep(0.05)
+        self.launch()
         self.token = json.loads(self.ctl("--json", "account", "create", "bench"))["token"]
         # creating a source costs O(existing sources): done here, before any timing
         t0, n = time.time(), 0
@@ -201,6 +234,11 @@ class Temporis(System):
         log("%s: created %d data source%s in %.1f s" % (name, n, "s" if n > 1 else "",
                                                          self.create_s))
         self.committed0 = self.committed()
+
+    def launch(self):
+        super().launch()
+        while not os.path.exists(self.sock):
+            time.sleep(0.05)
 
     def ctl(self, *args):
         return subprocess.run([os.path.join(self.bin, "temporisctl"), "--socket", self.sock] +
@@ -299,6 +337,8 @@ class Temporis(System):
 
 
 class Influx(System):
+    health = "/ping"
+
     def __init__(self, name, tmp, sets):
         super().__init__(name, tmp)
         rpc = free_port()
@@ -312,11 +352,13 @@ class Influx(System):
                     '[continuous_queries]\n  enabled = false\n'
                     '[logging]\n  level = "warn"\n'
                     % (rpc, self.dir, self.dir, self.dir, self.port))
-        self.proc = subprocess.Popen(["influxd", "-config", conf], stdout=self.log, stderr=self.log)
-        self.base = "http://127.0.0.1:%d" % self.port
-        wait_http(self.base + "/ping", self.proc, name)
+        self.argv = ["influxd", "-config", conf]
+        self.launch()
         for s in sets:
             self.query("CREATE DATABASE " + s["source"])
+
+    def data_dirs(self):
+        return {k: os.path.join(self.dir, k) for k in ("data", "wal", "meta")}
 
     def query(self, q, db=None):
         args = {"q": q}
@@ -335,16 +377,15 @@ class Influx(System):
 
 
 class Victoria(System):
+    health = "/health"
+
     def __init__(self, name, tmp):
         super().__init__(name, tmp)
         # dedup at 1 ms: a re-sent sample with the same timestamp counts once (upsert)
-        self.proc = subprocess.Popen(
-            ["victoria-metrics", "-storageDataPath", os.path.join(self.dir, "data"),
-             "-httpListenAddr", "127.0.0.1:%d" % self.port, "-retentionPeriod", "100y",
-             "-dedup.minScrapeInterval", "1ms", "-loggerLevel", "WARN"],
-            stdout=self.log, stderr=self.log)
-        self.base = "http://127.0.0.1:%d" % self.port
-        wait_http(self.base + "/health", self.proc, name)
+        self.argv = ["victoria-metrics", "-storageDataPath", os.path.join(self.dir, "data"),
+                     "-httpListenAddr", "127.0.0.1:%d" % self.port, "-retentionPeriod", "100y",
+                     "-dedup.minScrapeInterval", "1ms", "-loggerLevel", "WARN"]
+        self.launch()
 
     def url_for(self, s):
         return "%s/write?db=%s&precision=s" % (self.base, s["source"])
