@@ -355,7 +355,7 @@ def disk_workload(a, tmp, gen):
                 sizes[(name, values)] = parts
             counts[values] = bodies * b
             st, lines = verify_all(systems, [stream], runs, gen, a.sample, sub)
-            checks += lines
+            checks += [l.replace("- ", "- values %s: " % values, 1) for l in lines]
             worst = max(worst, st, key={"OK": 0, "LOSSY": 1, "MISMATCH": 2}.get)
         finally:
             for x in systems:
@@ -585,6 +585,7 @@ def main(a):
     import tempfile
     gen = tsbs.Gen(a.gen_lib)
     tmp = tempfile.mkdtemp(prefix="temporis-bench.")
+    traverse(tmp)
     t0 = time.time()
     try:
         if a.recovery:
