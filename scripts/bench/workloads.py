@@ -563,12 +563,13 @@ def sustained_workload(a, tmp, gen):
     print("Workload: TSBS cpu-only, %d hosts, batch %d, %d connections, values %s, %d "
           "windows of %d s back to back (one wrk run each, the stream continuing)\n" % (
               hosts, b, c, a.values, windows, a.window_s))
-    print("| window | records/s | p99 ms | max ms | requests > 1 s | data dir MB | RSS MB "
-          "(sum) | write stalls | pending compaction MB |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| window | records/s | p99 ms | max ms | requests > 1 s | server CPU s / M records "
+          "| data dir MB | RSS MB (sum) | write stalls | pending compaction MB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for k, (w, disk, rss, stalls, pending) in enumerate(rows):
-        print("| %d | %.0f | %.1f | %.1f | %d | %.0f | %.0f | %s | %s |" % (
-            k + 1, w["rate"], w["p99_us"] / 1000, w["max_us"] / 1000, w["slow"], disk / MB, rss,
+        print("| %d | %.0f | %.1f | %.1f | %d | %.2f | %.0f | %.0f | %s | %s |" % (
+            k + 1, w["rate"], w["p99_us"] / 1000, w["max_us"] / 1000, w["slow"],
+            w["cpu_s"] / (w["records"] / 1e6) if w["records"] else float("nan"), disk / MB, rss,
             "n/a" if stalls is None else "%.0f" % stalls,
             "n/a" if pending is None else "%.0f" % (pending / MB)))
     first, last = rows[0][0]["rate"], rows[-1][0]["rate"]
