@@ -6,9 +6,11 @@ progress on stderr, and returns 1 if a verification failed.
 import http.client
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -583,7 +585,6 @@ def sustained_workload(a, tmp, gen):
 
 def main(a):
     """Runs the mode a asks for; a: bench.py's parsed options."""
-    import tempfile
     gen = tsbs.Gen(a.gen_lib)
     tmp = tempfile.mkdtemp(prefix="temporis-bench.")
     traverse(tmp)
@@ -605,5 +606,4 @@ def main(a):
         if a.keep:
             log("kept " + tmp)
         else:
-            import shutil
             shutil.rmtree(tmp, ignore_errors=True)
