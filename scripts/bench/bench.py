@@ -29,6 +29,8 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import gen_bodies  # noqa: E402
+sys.modules.setdefault("bench", sys.modules[__name__])   # one module for workloads.py to import
+import workloads  # noqa: E402
 
 BODIES = 200
 WRK_THREADS = 2
@@ -60,6 +62,13 @@ DEFAULT_SAMPLE = 200
 SAMPLE_SEED = 6                # a fixed sample for a given set of bodies sent
 METRIC_SETTLE_S = 1            # let the requests cut off at wrk's stop commit
 COMMITTED_METRIC = "temporis_records_committed_total"
+TSBS_VALUES = ("two", "full", "int")
+DISK_RECORDS = 3_000_000
+BACKFILL_DAYS = 30
+BACKFILL_RESEND = 0.1
+RECOVERY_MINUTES = 2
+SUSTAINED_MINUTES = 10
+SUSTAINED_WINDOW_S = 60
 
 
 def log(msg):
@@ -104,6 +113,15 @@ def descendants(pid):
     return out
 
 
+def alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def cpu_ticks(pid):
     """utime + stime of every thread of pid, in clock ticks (0 if it is gone)."""
     try:
@@ -131,11 +149,40 @@ class System:
     ctype = LINE_TYPE
     token = ""
 
+    health = "/"
+
     def __init__(self, name, tmp):
         self.name, self.dir, self.proc = name, os.path.join(tmp, name), None
         os.makedirs(self.dir)
         self.port = free_port()
+        self.base = "http://127.0.0.1:%d" % self.port
         self.log = open(os.path.join(self.dir, "server.log"), "wb")
+        self.argv = []
+
+    def launch(self):
+        """Starts (or starts again, on the same data) the server; waits until it answers."""
+        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=self.log)
+        wait_http(self.base + self.health, self.proc, self.name)
+
+    def data_dirs(self):
+        """{part: directory} of everything the server keeps on disk."""
+        return {"data": os.path.join(self.dir, "data")}
+
+    def kill_all(self, then=None):
+        """SIGKILL to every process of the server at once (a crash), then calls `then` (if
+        given) and waits until all are gone."""
+        pids = self.pids()
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        if then:
+            then()
+        self.proc.wait()
+        deadline = time.time() + STOP_TIMEOUT_S
+        while any(alive(p) for p in pids) and time.time() < deadline:
+            time.sleep(0.01)
 
     def pids(self):
         return sorted(set(descendants(self.proc.pid))) if self.proc else []
@@ -164,6 +211,7 @@ class System:
 class Temporis(System):
     fmt = "json"
     ctype = "application/json"
+    health = "/healthz"
 
     def __init__(self, name, tmp, build, sync, sets, workers=None):
         super().__init__(name, tmp)
@@ -183,13 +231,10 @@ class Temporis(System):
                 os.chmod(tmp, TRAVERSE_MODE)
                 os.chown(self.dir, pw.pw_uid, pw.pw_gid)
                 f.write("user = %s\n" % RUN_AS)
-        self.proc = subprocess.Popen([os.path.join(self.bin, "temporisd"), "--config", conf],
-                                     stdout=self.log, stderr=self.log)
-        self.base = "http://127.0.0.1:%d" % self.port
+        self.conf = conf
+        self.argv = [os.path.join(self.bin, "temporisd"), "--config", conf]
         self.url = self.base + "/v1/data_sources/ingest"
-        wait_http(self.base + "/healthz", self.proc, name)
-        while not os.path.exists(self.sock):
-            time.sleep(0.05)
+        self.launch()
         self.token = json.loads(self.ctl("--json", "account", "create", "bench"))["token"]
         # creating a source costs O(existing sources): done here, before any timing
         t0, n = time.time(), 0
@@ -201,6 +246,11 @@ class Temporis(System):
         log("%s: created %d data source%s in %.1f s" % (name, n, "s" if n > 1 else "",
                                                          self.create_s))
         self.committed0 = self.committed()
+
+    def launch(self):
+        super().launch()
+        while not os.path.exists(self.sock):
+            time.sleep(0.05)
 
     def ctl(self, *args):
         return subprocess.run([os.path.join(self.bin, "temporisctl"), "--socket", self.sock] +
@@ -299,6 +349,8 @@ class Temporis(System):
 
 
 class Influx(System):
+    health = "/ping"
+
     def __init__(self, name, tmp, sets):
         super().__init__(name, tmp)
         rpc = free_port()
@@ -312,11 +364,13 @@ class Influx(System):
                     '[continuous_queries]\n  enabled = false\n'
                     '[logging]\n  level = "warn"\n'
                     % (rpc, self.dir, self.dir, self.dir, self.port))
-        self.proc = subprocess.Popen(["influxd", "-config", conf], stdout=self.log, stderr=self.log)
-        self.base = "http://127.0.0.1:%d" % self.port
-        wait_http(self.base + "/ping", self.proc, name)
+        self.argv = ["influxd", "-config", conf]
+        self.launch()
         for s in sets:
             self.query("CREATE DATABASE " + s["source"])
+
+    def data_dirs(self):
+        return {k: os.path.join(self.dir, k) for k in ("data", "wal", "meta")}
 
     def query(self, q, db=None):
         args = {"q": q}
@@ -335,16 +389,15 @@ class Influx(System):
 
 
 class Victoria(System):
+    health = "/health"
+
     def __init__(self, name, tmp):
         super().__init__(name, tmp)
         # dedup at 1 ms: a re-sent sample with the same timestamp counts once (upsert)
-        self.proc = subprocess.Popen(
-            ["victoria-metrics", "-storageDataPath", os.path.join(self.dir, "data"),
-             "-httpListenAddr", "127.0.0.1:%d" % self.port, "-retentionPeriod", "100y",
-             "-dedup.minScrapeInterval", "1ms", "-loggerLevel", "WARN"],
-            stdout=self.log, stderr=self.log)
-        self.base = "http://127.0.0.1:%d" % self.port
-        wait_http(self.base + "/health", self.proc, name)
+        self.argv = ["victoria-metrics", "-storageDataPath", os.path.join(self.dir, "data"),
+                     "-httpListenAddr", "127.0.0.1:%d" % self.port, "-retentionPeriod", "100y",
+                     "-dedup.minScrapeInterval", "1ms", "-loggerLevel", "WARN"]
+        self.launch()
 
     def url_for(self, s):
         return "%s/write?db=%s&precision=s" % (self.base, s["source"])
@@ -588,6 +641,24 @@ def machine():
         open("/proc/loadavg").read().split()[:3])
 
 
+def tsbs_main(ap, a):
+    """The TSBS-shaped modes (workloads.py): checks their options, runs the one asked for."""
+    if not a.gen_lib or not os.path.exists(a.gen_lib):
+        ap.error("the TSBS workloads need --gen-lib tsbs_gen.so (scripts/bench/run builds it)")
+    a.values_given = a.values is not None
+    values = (a.values or "two").split(",")
+    if set(values) - set(TSBS_VALUES) or (len(values) > 1 and not a.disk):
+        ap.error("--values takes one of %s (--disk: a list of them)" % ", ".join(TSBS_VALUES))
+    a.values = a.values or "two"
+    if a.minutes is None:
+        a.minutes = RECOVERY_MINUTES if a.recovery else SUSTAINED_MINUTES
+    if min(a.records, a.days, a.duration, a.runs, a.window_s, a.sample) <= 0 or \
+            a.minutes <= 0 or not 0 <= a.resend <= 1:
+        ap.error("--records, --days, --duration, --runs, --window-s, --sample and --minutes must "
+                 "be positive, --resend in [0, 1]")
+    return workloads.main(a)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", required=True, help="build dir holding src/temporisd")
@@ -613,11 +684,42 @@ def main():
                     % FULL_CHECK_MAX)
     ap.add_argument("--row-file", help="append this run's row(s) of the scale table to FILE")
     ap.add_argument("--label", default="", help="configuration name for --row-file")
+    ap.add_argument("--workload", choices=["default", "tsbs", "backfill"], default="default",
+                    help="tsbs: TSBS cpu-only, fresh points in time order; backfill: "
+                         "out-of-order history in random chunks, some re-sent (workloads.py)")
+    ap.add_argument("--hosts", help="TSBS hosts, comma-separated (tsbs: default %s; backfill %d; "
+                    "--disk/--recovery/--sustained: one value, default %d)" % (
+                        workloads.TSBS_HOSTS, workloads.BACKFILL_HOSTS, workloads.DISK_HOSTS))
+    ap.add_argument("--values", help="TSBS values: two (two decimals, default), full (17 "
+                    "significant digits), int (whole numbers, as doubles); --disk takes a list "
+                    "(default %s)" % workloads.DISK_VALUES)
+    ap.add_argument("--disk", action="store_true",
+                    help="bytes on disk per record after one load, a %d s idle and a graceful stop "
+                         "(with --workload backfill: of the backfill)" % workloads.IDLE_S)
+    ap.add_argument("--records", type=int, default=DISK_RECORDS,
+                    help="--disk: TSBS records sent to each system (default %(default)s)")
+    ap.add_argument("--days", type=int, default=BACKFILL_DAYS,
+                    help="backfill: days of history at 60 s (default %(default)s)")
+    ap.add_argument("--resend", type=float, default=BACKFILL_RESEND,
+                    help="backfill: share of chunks sent twice (default %(default)s)")
+    ap.add_argument("--recovery", action="store_true",
+                    help="temporisd: load, SIGKILL of the writer, load, SIGKILL of every process "
+                         "and a restart; seconds until 204 again")
+    ap.add_argument("--sustained", action="store_true",
+                    help="temporisd: TSBS load for --minutes, figures per --window-s")
+    ap.add_argument("--minutes", type=float,
+                    help="--recovery: load before each kill (default %s); --sustained: length "
+                         "(default %s)" % (RECOVERY_MINUTES, SUSTAINED_MINUTES))
+    ap.add_argument("--window-s", type=int, default=SUSTAINED_WINDOW_S,
+                    help="--sustained: reporting window (default %(default)s s)")
+    ap.add_argument("--gen-lib", help="tsbs_gen.so (scripts/bench/run builds it)")
     ap.add_argument("--profile", metavar="DIR",
                     help="instead of the table: perf record -g the workers and the writer under "
                          "batch-1000/16-connection load (then again with DWARF call graphs for "
                          "inclusive times); perf.data files go to DIR")
     a = ap.parse_args()
+    if a.workload != "default" or a.disk or a.recovery or a.sustained:
+        return tsbs_main(ap, a)
     if a.peers and (a.series != DEFAULT_SERIES or a.sources != 1):
         ap.error("--series and --sources are for temporisd only: not with --peers")
     if min(a.series, a.sources, a.max_bodies, a.sample) <= 0 or (a.workers or 1) <= 0:
