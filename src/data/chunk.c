@@ -21,6 +21,7 @@
 
 #define DEC_MAX 15                /* 10^15: mantissas of short decimals stay < 2^53 */
 #define MANTISSA_LIMIT 9007199254740992.0 /* 2^53 */
+#define HALF 0.5
 #define VARINT_MAX 10
 #define XOR_BYTES 8
 #define HEADER_MAX (1 + VARINT_MAX + 1 + 1)
@@ -101,7 +102,8 @@ static bool decimal_mantissa(uint64_t bits, int e, int64_t *m)
 	x = v * pow10_table[e];
 	if (!(fabs(x) < MANTISSA_LIMIT))
 		return false;  /* also NaN and infinities */
-	*m = (int64_t)llround(x);
+	/* Nearest integer; a tie rounded the other way only fails the check below. */
+	*m = (int64_t)(x < 0 ? x - HALF : x + HALF);
 	back = (double)*m / pow10_table[e];
 	memcpy(&back_bits, &back, sizeof(back_bits));
 	return back_bits == bits;  /* -0.0 fails here: 0 / p is +0.0 */

@@ -37,8 +37,9 @@
 /* Bounds the WAL, so a restart replays little: past it RocksDB flushes the families
  * that pin the oldest log file (idle ones included). */
 #define STORE_MAX_TOTAL_WAL_BYTES (256ull << 20)
-/* The commit log's memtable: its entries are deleted by seals before it flushes. */
-#define STORE_LOG_WRITE_BUFFER_BYTES (64ull << 20)
+/* A log family's memtable holds one head's log (sealed at 64 MB) with room to spare:
+ * it is flushed once the seal deleted it all, not before. */
+#define STORE_LOG_WRITE_BUFFER_BYTES (160ull << 20)
 /* Record families: compressed blocks of compressed chunks. */
 #define STORE_BLOCK_BYTES (16u << 10)
 /* Memtable arena growth step (RocksDB's default is write_buffer_size / 8 = 8 MB):
@@ -48,12 +49,13 @@
 
 #define STORE_CF_DEFAULT "default"
 #define STORE_CF_CATALOG "catalog"
-#define STORE_CF_LOG "log"
+#define STORE_CF_LOG_PREFIX "log_"
+#define STORE_CF_LOG_NAME_MAX 8
 #define STORE_CF_SOURCE_PREFIX "src_"
 #define STORE_CF_NAME_MAX 32
 #define STORE_TABLE_INITIAL 16
-/* Families that are not sources: default, catalog and log. */
-#define STORE_FIXED_CFS 3
+/* Families that are not sources: default, catalog and the logs. */
+#define STORE_FIXED_CFS (2 + STORE_LOGS)
 
 /* ---- helpers shared with store_batch.c and store_read.c (store_impl.h) ---- */
 
@@ -204,7 +206,8 @@ static rocksdb_column_family_handle_t **all_cfs(struct store *st, size_t *n)
 	if (cfs != NULL) {
 		cfs[0] = st->cf_default;
 		cfs[1] = st->cf_catalog;
-		cfs[2] = st->cf_log;
+		for (unsigned l = 0; l < STORE_LOGS; l++)
+			cfs[2 + l] = st->cf_log[l];
 		for (size_t i = 0; i < st->nsources; i++)
 			cfs[i + STORE_FIXED_CFS] = st->sources[i].cf;
 		*n = st->nsources + STORE_FIXED_CFS;
@@ -226,6 +229,17 @@ rocksdb_column_family_handle_t **store_source_cfs(struct store *st, size_t *n)
 	}
 	pthread_mutex_unlock(&st->table_lock);
 	return cfs;
+}
+
+/* "log_<n>" -> n; -1 if name is not a log family. */
+static int log_index(const char *name)
+{
+	size_t plen = strlen(STORE_CF_LOG_PREFIX);
+
+	if (strncmp(name, STORE_CF_LOG_PREFIX, plen) != 0 || name[plen] < '0' ||
+	    name[plen] >= '0' + STORE_LOGS || name[plen + 1] != '\0')
+		return -1;
+	return name[plen] - '0';
 }
 
 /* "src_<decimal id>" -> id; -1 if name is not a source family. */
@@ -353,11 +367,16 @@ static char **list_cf_names(struct store *st, const char *dir, size_t *n, bool *
 	*adds_catalog = i == have;
 	if (i == have && (out[have++] = strdup(STORE_CF_CATALOG)) == NULL)
 		goto fail;
-	/* A format "2" store has no log yet: the open adds it. */
-	for (i = 0; i < have && strcmp(out[i], STORE_CF_LOG) != 0; i++)
-		;
-	if (i == have && (out[have++] = strdup(STORE_CF_LOG)) == NULL)
-		goto fail;
+	/* A format "2" store has no logs yet: the open adds them. */
+	for (unsigned l = 0; l < STORE_LOGS; l++) {
+		char name[STORE_CF_LOG_NAME_MAX];
+
+		snprintf(name, sizeof(name), STORE_CF_LOG_PREFIX "%u", l);
+		for (i = 0; i < have && strcmp(out[i], name) != 0; i++)
+			;
+		if (i == have && (out[have++] = strdup(name)) == NULL)
+			goto fail;
+	}
 	if (names != NULL)
 		rocksdb_list_column_families_destroy(names, *n);
 	*n = have;
@@ -387,13 +406,14 @@ static int adopt_cfs(struct store *st, char **names, rocksdb_column_family_handl
 
 	for (size_t i = 0; i < n; i++) {
 		uint32_t id;
+		int log;
 
 		if (strcmp(names[i], STORE_CF_DEFAULT) == 0) {
 			st->cf_default = h[i];
 		} else if (strcmp(names[i], STORE_CF_CATALOG) == 0) {
 			st->cf_catalog = h[i];
-		} else if (strcmp(names[i], STORE_CF_LOG) == 0) {
-			st->cf_log = h[i];
+		} else if ((log = log_index(names[i])) >= 0) {
+			st->cf_log[log] = h[i];
 		} else if (rc == 0 && parse_source_name(names[i], &id) == 0) {
 			if (table_insert(st, id, h[i]) == 0)
 				continue;
@@ -443,7 +463,7 @@ static int open_db(struct store *st, const char *dir, bool fresh, char *err, siz
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) /* copied per family, merge operator shared */
-		cf_opts[i] = strcmp(names[i], STORE_CF_LOG) == 0 ? st->log_opts : st->opts;
+		cf_opts[i] = log_index(names[i]) >= 0 ? st->log_opts : st->opts;
 	st->db = rocksdb_open_column_families(st->opts, dir, (int)n,
 					      (const char *const *)names, cf_opts, h, &rerr);
 	if (store_take_rerr(rerr, "open", err, errlen) != 0)
@@ -601,8 +621,9 @@ void store_close(struct store *st)
 		rocksdb_column_family_handle_destroy(st->sources[i].cf);
 	if (st->cf_catalog != NULL)
 		rocksdb_column_family_handle_destroy(st->cf_catalog);
-	if (st->cf_log != NULL)
-		rocksdb_column_family_handle_destroy(st->cf_log);
+	for (unsigned l = 0; l < STORE_LOGS; l++)
+		if (st->cf_log[l] != NULL)
+			rocksdb_column_family_handle_destroy(st->cf_log[l]);
 	if (st->cf_default != NULL)
 		rocksdb_column_family_handle_destroy(st->cf_default);
 	if (st->db != NULL)

@@ -182,7 +182,8 @@ static void log_entry(struct store *st, struct store_batch *b, const struct stag
 	put_le(hdr + U32_LEN + U64_LEN, s->count, U32_LEN);
 	vals[0] = (const char *)hdr;
 	vals[1] = s->packed ? (const char *)s->packed : b->own.data + s->own_off;
-	rocksdb_writebatch_putv_cf(b->wb, st->cf_log, 1, keys, klens, 2, vals, vlens);
+	rocksdb_writebatch_putv_cf(b->wb, st->cf_log[st->heads.active_log], 1, keys, klens, 2,
+				   vals, vlens);
 }
 
 /* Under the heads' lock: log entries into wb, records into the active head. */

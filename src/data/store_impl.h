@@ -25,13 +25,16 @@
 #define STORE_FORMAT_KEY "format"
 
 /*
- * The commit log: one key per committed request, in the "log" family.
+ * The commit log: one key per committed request, in one of two log families
+ * ("log_0", "log_1"): the active head's commits go to one, and a seal empties the
+ * other, whose head it writes out, in its last write; flushed at once, that family's
+ * memtable then leaves nothing but the deletion on disk. So the log never reaches
+ * an SST file while a seal keeps up.
  *   key   = big-endian u64 log sequence number (increasing in commit order)
  *   value = u32 source id LE | u64 version LE | u32 record count LE | packed records
  *           (the wire form of record.h, as the request's ring entry holds them)
- * A seal writes the head's records into the source families and deletes the log
- * below the sequence it covered, in the same write.
  */
+#define STORE_LOGS 2
 #define STORE_LOG_KEY_LEN 8
 #define STORE_LOG_HDR_LEN 16
 
@@ -48,6 +51,7 @@ struct store_heads {
 	struct head *frozen;           /* being sealed: read-only; NULL when none */
 	struct head *spare;            /* cleared, for the next swap */
 	uint64_t frozen_log_end;       /* the frozen head holds the log below this */
+	unsigned active_log;           /* the log family the active head's commits go to */
 	uint64_t sealed_log_end;       /* the log below this is sealed (this run) */
 	uint64_t active_log_bytes;     /* log written into the active head */
 	uint64_t active_since_ms;      /* when the active head got its first record */
@@ -62,7 +66,7 @@ struct store_heads {
 	bool sealer_running;
 	bool ready;                    /* lock, condition and heads exist */
 	/* what /metrics and tests see */
-	_Atomic uint64_t seals, seal_failures, sealed_records;
+	_Atomic uint64_t seals, seal_failures, sealed_records, room_waits;
 };
 
 struct store {
@@ -74,7 +78,7 @@ struct store {
 	rocksdb_readoptions_t *ropts;
 	rocksdb_column_family_handle_t *cf_default;
 	rocksdb_column_family_handle_t *cf_catalog;
-	rocksdb_column_family_handle_t *cf_log;
+	rocksdb_column_family_handle_t *cf_log[STORE_LOGS];
 	/* The merge operator reads format "2" values while a migration runs. */
 	_Atomic bool legacy;
 	/* Written by the commit thread only; read from any thread. */

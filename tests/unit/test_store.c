@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 
 #include "store_fixture.h"
@@ -555,6 +558,72 @@ static void test_source_create_concurrent_with_commits(void **state)
 	assert_true(store_version_hwm(f->st) == CONCURRENT_COMMITS);
 }
 
+/*
+ * A writer killed after its commits (no seal, no close): the commit log holds them,
+ * and the next open folds them back; a kill during later commits loses none of the
+ * earlier ones either, sealed or not.
+ */
+#define KILL_RECORDS 5000
+
+static void commit_range(struct store *st, int64_t from, int64_t to, uint64_t version)
+{
+	struct store_batch *b = store_batch_new();
+
+	assert_non_null(b);
+	for (int64_t t = from; t < to; t++) {
+		struct rec r = int_rec(t % 2 ? "odd" : "even", t, t * 3 + (int64_t)version);
+
+		assert_int_equal(store_batch_merge(st, b, SRC, version, &r), 0);
+		if ((t + 1) % 500 == 0)
+			commit(st, b);
+	}
+	commit(st, b);
+	store_batch_free(b);
+}
+
+static void child_commits_and_dies(struct fixture *f, int64_t from, int64_t to, bool seal)
+{
+	pid_t pid;
+	int status;
+
+	store_close(f->st);
+	f->st = NULL;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		open_store(f);
+		commit_range(f->st, from, to, 7);
+		if (seal && store_seal(f->st) != 0)
+			_exit(2);
+		_exit(0); /* no close: as if killed */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	open_store(f);
+}
+
+static void test_commits_survive_a_kill_before_the_seal(void **state)
+{
+	struct fixture *f = *state;
+	struct seen s = { 0 };
+	bool more;
+	int64_t next;
+
+	child_commits_and_dies(f, 0, KILL_RECORDS, true);
+	child_commits_and_dies(f, KILL_RECORDS, 2 * KILL_RECORDS, false);
+	for (int64_t t = 0; t < 2 * KILL_RECORDS; t += 97)
+		assert_int_equal(get_int(f->st, SRC, t % 2 ? "odd" : "even", t), t * 3 + 7);
+	assert_int_equal(store_scan(f->st, SRC, "even", 4, 2 * KILL_RECORDS - 20, INT64_MAX, 100,
+				    collect, &s, &more, &next),
+			 0);
+	assert_int_equal(s.n, 10);
+	/* Sealed and flushed now, and still all there after a clean reopen. */
+	assert_int_equal(store_flush(f->st), 0);
+	reopen_store(f);
+	for (int64_t t = 1; t < 2 * KILL_RECORDS; t += 101)
+		assert_int_equal(get_int(f->st, SRC, t % 2 ? "odd" : "even", t), t * 3 + 7);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -576,6 +645,7 @@ int main(void)
 		T(test_checkpoint_opens),
 		T(test_open_error_is_reported),
 		T(test_source_create_concurrent_with_commits),
+		T(test_commits_survive_a_kill_before_the_seal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <math.h>
+
 #include <cmocka.h>
 #include <rocksdb/c.h>
 
@@ -587,6 +589,130 @@ static void test_open_refuses_database_without_format_marker(void **state)
 	assert_int_equal(get_int(f->st, SRC, "keep", 3), 33);
 }
 
+/* One format "2" entry (18 bytes), built here independently of src/data/codec.c. */
+static void v2_entry(uint8_t *p, uint8_t off, uint64_t version, uint8_t type, uint64_t bits)
+{
+	p[0] = off;
+	for (int i = 0; i < 8; i++) {
+		p[1 + i] = (uint8_t)(version >> (8 * i));
+		p[10 + i] = (uint8_t)(bits >> (8 * i));
+	}
+	p[9] = type;
+}
+
+/* A format "2" store: default (marker "2"), catalog and src_1, as 0.1.0 made them. */
+static void make_v2_store(const char *dir)
+{
+	const char *cfn[] = { "default", "catalog", "src_1" };
+	const rocksdb_options_t *cfo[3];
+	rocksdb_column_family_handle_t *h[3];
+	rocksdb_options_t *o = rocksdb_options_create();
+	rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+	char *rerr = NULL;
+	rocksdb_t *db;
+
+	rocksdb_options_set_create_if_missing(o, 1);
+	rocksdb_options_set_create_missing_column_families(o, 1);
+	cfo[0] = cfo[1] = cfo[2] = o;
+	db = rocksdb_open_column_families(o, dir, 3, cfn, cfo, h, &rerr);
+	assert_null(rerr);
+	rocksdb_put_cf(db, wo, h[0], "format", 6, "2", 1, &rerr);
+	assert_null(rerr);
+	rocksdb_put_cf(db, wo, h[0], "version_hwm", 11, "\x09\0\0\0\0\0\0\0", 8, &rerr);
+	assert_null(rerr);
+	for (int i = 0; i < 3; i++)
+		rocksdb_column_family_handle_destroy(h[i]);
+	rocksdb_close(db);
+	rocksdb_writeoptions_destroy(wo);
+	rocksdb_options_destroy(o);
+}
+
+static double stored_double(struct store *st, const char *name, int64_t ts)
+{
+	struct rec out;
+
+	assert_int_equal(store_get(st, SRC, name, strlen(name), ts, &out), 1);
+	assert_int_equal(out.type, REC_DOUBLE);
+	return out.v.d;
+}
+
+static void test_format_2_store_is_migrated_at_open(void **state)
+{
+	struct fixture *f = *state;
+	char dir[PATH_LEN], err[ERR_LEN] = "";
+	uint8_t key[64], val[3 * 18], op[18];
+	double half = 20.5, neg_zero = -0.0;
+	uint64_t bits;
+	struct store *st = NULL;
+	struct seen seen = { 0 };
+	bool more;
+	int64_t next;
+	size_t klen;
+
+	snprintf(dir, sizeof(dir), "%s/v2", f->root);
+	make_v2_store(dir);
+	/* bucket 0 of "m": 1 -> 10 (v1), 2 -> 20.5 (v2), 3 -> -0.0 (v3); an operand on
+	 * top makes 1 -> 11 (v5); bucket 256: 0 -> -7 (v4) */
+	klen = bucket_key(key, "m", 0);
+	v2_entry(val, 1, 1, REC_INT, 10);
+	memcpy(&bits, &half, sizeof(bits));
+	v2_entry(val + 18, 2, 2, REC_DOUBLE, bits);
+	memcpy(&bits, &neg_zero, sizeof(bits));
+	v2_entry(val + 36, 3, 3, REC_DOUBLE, bits);
+	raw_write(dir, "src_1", key, klen, val, sizeof(val), false);
+	v2_entry(op, 1, 5, REC_INT, 11);
+	raw_write(dir, "src_1", key, klen, op, sizeof(op), true);
+	klen = bucket_key(key, "m", 256);
+	v2_entry(val, 0, 4, REC_INT, (uint64_t)-7);
+	raw_write(dir, "src_1", key, klen, val, 18, false);
+
+	if (store_open(dir, CFG_SYNC_WAL, &st, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	for (int pass = 0; pass < 2; pass++) {
+		assert_int_equal(get_int(st, SRC, "m", 1), 11);
+		assert_true(stored_double(st, "m", 2) == 20.5);
+		assert_true(signbit(stored_double(st, "m", 3)));
+		assert_int_equal(get_int(st, SRC, "m", 256), -7);
+		seen.n = 0;
+		assert_int_equal(store_scan(st, SRC, "m", 1, INT64_MIN, INT64_MAX, 10, collect, &seen,
+					    &more, &next),
+				 0);
+		assert_int_equal(seen.n, pass == 0 ? 4 : 5);
+		assert_true(store_version_hwm(st) == (pass == 0 ? 9 : 10));
+		/* New writes land next to the migrated records, in the new format. */
+		if (pass == 0)
+			put1(st, SRC, 10, int_rec("m", 4, 44));
+		assert_int_equal(get_int(st, SRC, "m", 4), 44);
+		assert_int_equal(store_compact(st), 0);
+		store_close(st);
+		st = NULL;
+		/* Reopened, it is a format 3 store: no migration again, the same records. */
+		if (store_open(dir, CFG_SYNC_WAL, &st, err, sizeof(err)) != 0)
+			fail_msg("store_open: %s", err);
+	}
+	store_close(st);
+	/* The marker now says 3, and the migration's progress keys are gone. */
+	{
+		rocksdb_options_t *o = rocksdb_options_create();
+		rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+		char *rerr = NULL, *v;
+		size_t vlen = 0;
+		rocksdb_t *db = rocksdb_open_for_read_only(o, dir, 0, &rerr);
+
+		assert_null(rerr);
+		v = rocksdb_get(db, ro, "format", 6, &vlen, &rerr);
+		assert_null(rerr);
+		assert_non_null(v);
+		assert_memory_equal(v, "3", 1);
+		rocksdb_free(v);
+		v = rocksdb_get(db, ro, "migrated/0", 10, &vlen, &rerr);
+		assert_null(v);
+		rocksdb_close(db);
+		rocksdb_readoptions_destroy(ro);
+		rocksdb_options_destroy(o);
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -599,6 +725,7 @@ int main(void)
 		T(test_lww_per_offset_independent_of_apply_order),
 		T(test_corrupt_bucket_values_fail_reads_and_merges),
 		T(test_open_refuses_database_without_format_marker),
+		T(test_format_2_store_is_migrated_at_open),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
