@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "temporis/base/buf.h"
+#include "temporis/data/codec.h"
 
 #define NONE UINT32_MAX
 #define HASH_INITIAL 1024          /* slots; tables are kept at most half full */
@@ -22,6 +23,9 @@
 #define BLOCKS_INITIAL 1024
 #define REQS_INITIAL 256
 #define BLOCK_ENTRIES 7                /* 7 x 16 bytes and the chain: two cache lines */
+#define PREFETCH_SLOT 12               /* records ahead, per stage of the lookup */
+#define PREFETCH_SERIES 8
+#define PREFETCH_GROUP 4
 #define GROUPS_INITIAL 1024
 #define NAMES_INITIAL (64u << 10)
 #define TOUCHED_INITIAL 256
@@ -121,14 +125,14 @@ static uint64_t group_hash(uint32_t series, int64_t bucket)
 	return x ^ (x >> 29);
 }
 
-/* Room for n + 1 items; the n existing ones are rehashed. */
-static int table_grow(struct table *t, size_t n, uint64_t (*hash_of)(const struct head *, uint32_t),
-		      const struct head *h)
+/* Room for need items; the n existing ones are rehashed. */
+static int table_grow(struct table *t, size_t n, size_t need,
+		      uint64_t (*hash_of)(const struct head *, uint32_t), const struct head *h)
 {
 	size_t cap = t->cap ? t->cap * 2 : HASH_INITIAL;
 	uint32_t *slots;
 
-	while (cap < (n + 1) * HASH_LOAD_DIV)
+	while (cap < need * HASH_LOAD_DIV)
 		cap *= 2;
 	slots = calloc(cap, sizeof(*slots));
 	if (slots == NULL)
@@ -272,47 +276,48 @@ static int64_t group_find(const struct head *h, uint32_t series, int64_t bucket,
 
 /* ---- adding ---- */
 
-/* Room for one more series (with its name), group, record and saved group. 0 or -1. */
-static int reserve_one(struct head *h, size_t name_len)
+/* Room for n more records (names_bytes of new names at most): every array and both
+ * tables, so that nothing moves while they are added. 0 or -1. */
+static int reserve(struct head *h, size_t n, size_t names_bytes)
 {
 	void *p;
 
 	p = h->series;
-	if (vec_reserve(&p, &h->series_cap, h->nseries + 1, sizeof(*h->series), GROUPS_INITIAL))
+	if (vec_reserve(&p, &h->series_cap, h->nseries + n, sizeof(*h->series), GROUPS_INITIAL))
 		return -1;
 	h->series = p;
 	p = h->groups;
-	if (vec_reserve(&p, &h->groups_cap, h->ngroups + 1, sizeof(*h->groups), GROUPS_INITIAL))
+	if (vec_reserve(&p, &h->groups_cap, h->ngroups + n, sizeof(*h->groups), GROUPS_INITIAL))
 		return -1;
 	h->groups = p;
 	p = h->blocks;
-	if (vec_reserve(&p, &h->blocks_cap, h->nblocks + 1, sizeof(*h->blocks), BLOCKS_INITIAL))
+	if (vec_reserve(&p, &h->blocks_cap, h->nblocks + n, sizeof(*h->blocks), BLOCKS_INITIAL))
 		return -1;
 	h->blocks = p;
 	p = h->reqs;
-	if (vec_reserve(&p, &h->reqs_cap, h->nreqs + 1, sizeof(*h->reqs), REQS_INITIAL))
+	if (vec_reserve(&p, &h->reqs_cap, h->nreqs + n, sizeof(*h->reqs), REQS_INITIAL))
 		return -1;
 	h->reqs = p;
 	p = h->names;
-	if (vec_reserve(&p, &h->names_cap, h->names_len + name_len, 1, NAMES_INITIAL))
+	if (vec_reserve(&p, &h->names_cap, h->names_len + names_bytes, 1, NAMES_INITIAL))
 		return -1;
 	h->names = p;
 	p = h->saved;
-	if (vec_reserve(&p, &h->saved_cap, h->nsaved + 1, sizeof(*h->saved), TOUCHED_INITIAL))
+	if (vec_reserve(&p, &h->saved_cap, h->nsaved + n, sizeof(*h->saved), TOUCHED_INITIAL))
 		return -1;
 	h->saved = p;
-	if ((h->nseries + 1) * HASH_LOAD_DIV > h->series_tab.cap &&
-	    table_grow(&h->series_tab, h->nseries, series_hash_of, h) != 0)
+	if ((h->nseries + n) * HASH_LOAD_DIV > h->series_tab.cap &&
+	    table_grow(&h->series_tab, h->nseries, h->nseries + n, series_hash_of, h) != 0)
 		return -1;
-	if ((h->ngroups + 1) * HASH_LOAD_DIV > h->group_tab.cap &&
-	    table_grow(&h->group_tab, h->ngroups, group_hash_of, h) != 0)
+	if ((h->ngroups + n) * HASH_LOAD_DIV > h->group_tab.cap &&
+	    table_grow(&h->group_tab, h->ngroups, h->ngroups + n, group_hash_of, h) != 0)
 		return -1;
 	return 0;
 }
 
-static uint32_t series_get(struct head *h, uint32_t source_id, const char *name, size_t len)
+static uint32_t series_get(struct head *h, uint32_t source_id, const char *name, size_t len,
+			   uint64_t hash)
 {
-	uint64_t hash = name_hash(source_id, name, len);
 	size_t slot = 0;
 	int64_t i = series_find(h, source_id, name, len, hash, &slot);
 	struct series *s;
@@ -369,17 +374,14 @@ static uint32_t block_new(struct head *h)
 	return (uint32_t)h->nblocks++;
 }
 
-int head_add(struct head *h, uint32_t source_id, const char *name, size_t name_len,
-	     int64_t bucket, const struct chunk_entry *e)
+/* One record; the arrays and tables have room (reserve). */
+static void add_one(struct head *h, uint32_t source_id, const struct head_item *it)
 {
-	struct group *g;
+	uint32_t gi = group_get(h, series_get(h, source_id, it->name, it->name_len, it->hash),
+				it->bucket);
+	struct group *g = &h->groups[gi];
 	struct block *b;
-	uint32_t gi;
 
-	if (reserve_one(h, name_len) != 0)
-		return -1;
-	gi = group_get(h, series_get(h, source_id, name, name_len), bucket);
-	g = &h->groups[gi];
 	if (g->touched != h->generation) {
 		/* An old group: remember its end so a rollback can cut it back. */
 		h->saved[h->nsaved++] = (struct saved){ gi, g->last, h->blocks[g->last].n };
@@ -394,10 +396,62 @@ int head_add(struct head *h, uint32_t source_id, const char *name, size_t name_l
 		g->last = bi;
 	}
 	b = &h->blocks[g->last];
-	b->e[b->n++] = (struct hentry){ .bits = e->bits, .req = request_of(h, e->version),
-					.off = e->off, .type = e->type };
+	b->e[b->n++] = (struct hentry){ .bits = it->e.bits, .req = request_of(h, it->e.version),
+					.off = it->e.off, .type = it->e.type };
 	h->nrecs++;
+}
+
+/*
+ * Records are looked up a few ahead of the one being added: the slot of record
+ * i + PREFETCH_SLOT, the series that slot names for i + PREFETCH_SERIES, and that
+ * series' last group and name for i + PREFETCH_GROUP, so the cache misses of many
+ * records overlap instead of queueing one after another.
+ */
+static void prefetch_ahead(const struct head *h, const struct head_item *items, size_t i,
+			   size_t n)
+{
+	size_t mask = h->series_tab.cap - 1;
+	uint32_t v;
+
+	if (i + PREFETCH_SLOT < n)
+		__builtin_prefetch(&h->series_tab.slots[items[i + PREFETCH_SLOT].hash & mask]);
+	if (i + PREFETCH_SERIES < n &&
+	    (v = h->series_tab.slots[items[i + PREFETCH_SERIES].hash & mask]) != 0)
+		__builtin_prefetch(&h->series[v - 1]);
+	if (i + PREFETCH_GROUP < n &&
+	    (v = h->series_tab.slots[items[i + PREFETCH_GROUP].hash & mask]) != 0) {
+		const struct series *s = &h->series[v - 1];
+
+		__builtin_prefetch(h->names + s->name_off);
+		if (s->last_group != NONE && s->last_group < h->ngroups)
+			__builtin_prefetch(&h->groups[s->last_group]);
+	}
+}
+
+int head_add_many(struct head *h, uint32_t source_id, struct head_item *items, size_t n)
+{
+	size_t names = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		items[i].hash = name_hash(source_id, items[i].name, items[i].name_len);
+		names += items[i].name_len;
+	}
+	if (n == 0 || reserve(h, n, names) != 0)
+		return n == 0 ? 0 : -1;
+	for (size_t i = 0; i < n; i++) {
+		prefetch_ahead(h, items, i, n);
+		add_one(h, source_id, &items[i]);
+	}
 	return 0;
+}
+
+int head_add(struct head *h, uint32_t source_id, const char *name, size_t name_len,
+	     int64_t bucket, const struct chunk_entry *e)
+{
+	struct head_item it = { .name = name, .name_len = (uint16_t)name_len, .bucket = bucket,
+				.e = *e };
+
+	return head_add_many(h, source_id, &it, 1);
 }
 
 /* Every record of a group, oldest first, with its request's version. */
@@ -557,16 +611,20 @@ int head_each_series(const struct head *h, uint32_t source_id, head_series_cb cb
 
 /* ---- sealing ---- */
 
-/* Record key order within a source: name bytes, a shorter name first, then bucket. */
+/* Record key order within a source: partition, name bytes (a shorter name first),
+ * then bucket. */
 static int key_cmp(const struct head *h, uint32_t a, uint32_t b)
 {
 	const struct group *ga = &h->groups[a], *gb = &h->groups[b];
 	const struct series *sa = &h->series[ga->series], *sb = &h->series[gb->series];
 	size_t n = sa->name_len < sb->name_len ? sa->name_len : sb->name_len;
+	int64_t pa = codec_partition(ga->bucket), pb = codec_partition(gb->bucket);
 	int c;
 
 	if (sa->source_id != sb->source_id)
 		return sa->source_id < sb->source_id ? -1 : 1;
+	if (pa != pb)
+		return pa < pb ? -1 : 1;
 	if (ga->series != gb->series) {
 		c = memcmp(series_name(h, sa), series_name(h, sb), n);
 		if (c != 0)

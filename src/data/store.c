@@ -1,15 +1,15 @@
 /*
- * store.c - the RocksDB handle of store.h: options, open/close (with the commit
- * log's replay and the sealer, store_head.c), the format marker and its migration
- * (store_migrate.c), the version high-water mark, the source column families and
- * their handle table, the merge operator's glue to codec_merge, the catalog family,
- * and maintenance.
+ * store.c - the RocksDB handle of store.h: open/close (options in store_options.c,
+ * the commit log's replay and the sealer in store_head.c), the format marker and
+ * its migration (store_migrate.c), the version high-water mark, the source column
+ * families and their handle table, the catalog family, and maintenance.
  *
  * Owns the rocksdb_t, its options, and every column family handle; the handle
  * table (source id -> handle) lives here, guarded by a mutex.
  */
 #include "temporis/data/store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <rocksdb/c.h>
 
@@ -28,24 +29,6 @@
 #include "temporis/base/err.h"
 #include "temporis/base/log.h"
 #include "temporis/data/codec.h"
-
-/* Tuning: safe defaults for one writer with many (mostly small) sources. */
-#define STORE_BACKGROUND_THREADS 2
-#define STORE_WRITE_BUFFER_BYTES (64ull << 20)
-/* Caps memtable memory over all families (one per source, possibly thousands). */
-#define STORE_DB_WRITE_BUFFER_BYTES (512ull << 20)
-/* Bounds the WAL, so a restart replays little: past it RocksDB flushes the families
- * that pin the oldest log file (idle ones included). */
-#define STORE_MAX_TOTAL_WAL_BYTES (256ull << 20)
-/* A log family's memtable holds one head's log (sealed at 64 MB) with room to spare:
- * it is flushed once the seal deleted it all, not before. */
-#define STORE_LOG_WRITE_BUFFER_BYTES (160ull << 20)
-/* Record families: compressed blocks of compressed chunks. */
-#define STORE_BLOCK_BYTES (16u << 10)
-/* Memtable arena growth step (RocksDB's default is write_buffer_size / 8 = 8 MB):
- * each family's active memtable holds at least one block, so with many sources
- * big blocks cost memory and count against STORE_DB_WRITE_BUFFER_BYTES. */
-#define STORE_ARENA_BLOCK_BYTES (1ull << 20)
 
 #define STORE_CF_DEFAULT "default"
 #define STORE_CF_CATALOG "catalog"
@@ -78,68 +61,6 @@ int store_iter_status(rocksdb_iterator_t *it, const char *what)
 	log_error("store: %s: %s", what, rerr);
 	rocksdb_free(rerr);
 	return -1;
-}
-
-/* ---- the merge operator: RocksDB's callbacks around codec_merge ---- */
-
-/*
- * RocksDB's C wrapper copies (result, *new_len) and passes the result to
- * lww_delete_value even when *success is 0, so a failure returns this empty,
- * never-freed sentinel with length 0 rather than NULL and an unset length.
- */
-static char lww_failed[1];
-
-/* Allocates only the result (freed by lww_delete_value). */
-static char *lww_fold(const _Atomic bool *legacy, const char *existing, size_t existing_len,
-		      const char *const *ops, const size_t *op_lens, int nops,
-		      unsigned char *success, size_t *new_len)
-{
-	uint8_t *out;
-	size_t len;
-
-	*success = 0;
-	*new_len = 0;
-	if (codec_merge(existing, existing_len, ops, op_lens, nops > 0 ? (size_t)nops : 0,
-			atomic_load(legacy), &out, &len) != 0) {
-		if (errno == EINVAL)
-			log_error("store: merge: corrupt bucket value or operand");
-		return lww_failed;
-	}
-	if (len == 0)
-		return lww_failed; /* nothing was folded: there is no value to give */
-	*new_len = len;
-	*success = 1;
-	return (char *)out;
-}
-
-static char *lww_full_merge(void *state, const char *key, size_t klen, const char *existing,
-			    size_t existing_len, const char *const *ops, const size_t *op_lens,
-			    int nops, unsigned char *success, size_t *new_len)
-{
-	return lww_fold(state, existing, existing_len, ops, op_lens, nops, success, new_len);
-}
-
-static char *lww_partial_merge(void *state, const char *key, size_t klen,
-			       const char *const *ops, const size_t *op_lens, int nops,
-			       unsigned char *success, size_t *new_len)
-{
-	return lww_fold(state, NULL, 0, ops, op_lens, nops, success, new_len);
-}
-
-static void lww_delete_value(void *state, const char *value, size_t vlen)
-{
-	if (value != lww_failed)
-		free((void *)value);
-}
-
-/* RocksDB calls the destructor unconditionally; the state is the store's flag. */
-static void lww_destroy(void *state)
-{
-}
-
-static const char *lww_name(void *state)
-{
-	return CODEC_MERGE_NAME;
 }
 
 /* ---- source handle table ---- */
@@ -263,60 +184,6 @@ static int parse_source_name(const char *name, uint32_t *id)
 }
 
 /* ---- open / close ---- */
-
-static void set_table_options(rocksdb_options_t *opts)
-{
-	rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
-
-	if (t == NULL)
-		return;  /* RocksDB's defaults then; nothing else depends on it */
-	rocksdb_block_based_options_set_block_size(t, STORE_BLOCK_BYTES);
-	rocksdb_options_set_block_based_table_factory(opts, t);
-	rocksdb_block_based_options_destroy(t);
-}
-
-/* The record families' options (the default and catalog families share them). */
-static rocksdb_options_t *store_options_new(_Atomic bool *legacy)
-{
-	rocksdb_options_t *opts = rocksdb_options_create();
-	rocksdb_mergeoperator_t *mo;
-
-	if (opts == NULL)
-		return NULL;
-	rocksdb_options_set_create_if_missing(opts, 1);
-	rocksdb_options_set_create_missing_column_families(opts, 1);
-	rocksdb_options_increase_parallelism(opts, STORE_BACKGROUND_THREADS);
-	rocksdb_options_set_write_buffer_size(opts, STORE_WRITE_BUFFER_BYTES);
-	rocksdb_options_set_db_write_buffer_size(opts, STORE_DB_WRITE_BUFFER_BYTES);
-	rocksdb_options_set_max_total_wal_size(opts, STORE_MAX_TOTAL_WAL_BYTES);
-	rocksdb_options_set_arena_block_size(opts, STORE_ARENA_BLOCK_BYTES);
-	/* Chunks are already compact; ZSTD squeezes what their varints leave. */
-	rocksdb_options_set_compression(opts, rocksdb_zstd_compression);
-	rocksdb_options_set_bottommost_compression(opts, rocksdb_zstd_compression);
-	set_table_options(opts);
-	mo = rocksdb_mergeoperator_create(legacy, lww_destroy, lww_full_merge,
-					  lww_partial_merge, lww_delete_value, lww_name);
-	if (mo == NULL) {
-		rocksdb_options_destroy(opts);
-		return NULL;
-	}
-	/* The options take ownership; copies made for each family share it. */
-	rocksdb_options_set_merge_operator(opts, mo);
-	return opts;
-}
-
-/* The commit log's family: written once, deleted by seals, never merged or compressed. */
-static rocksdb_options_t *log_options_new(void)
-{
-	rocksdb_options_t *opts = rocksdb_options_create();
-
-	if (opts == NULL)
-		return NULL;
-	rocksdb_options_set_write_buffer_size(opts, STORE_LOG_WRITE_BUFFER_BYTES);
-	rocksdb_options_set_arena_block_size(opts, STORE_ARENA_BLOCK_BYTES);
-	rocksdb_options_set_compression(opts, rocksdb_no_compression);
-	return opts;
-}
 
 /* True when dir holds no database yet (no CURRENT file); the open will create one. */
 static bool no_database_yet(const char *dir)
@@ -501,20 +368,6 @@ static int load_hwm(struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
-static int init_options(struct store *st, enum cfg_sync sync)
-{
-	st->opts = store_options_new(&st->legacy);
-	st->log_opts = log_options_new();
-	st->wopts = rocksdb_writeoptions_create();
-	st->catalog_wopts = rocksdb_writeoptions_create();
-	st->ropts = rocksdb_readoptions_create();
-	if (!st->opts || !st->log_opts || !st->wopts || !st->catalog_wopts || !st->ropts)
-		return -1;
-	rocksdb_writeoptions_set_sync(st->wopts, sync == CFG_SYNC_FSYNC);
-	rocksdb_writeoptions_set_sync(st->catalog_wopts, 1);
-	return 0;
-}
-
 static int write_format(struct store *st, char *err, size_t errlen)
 {
 	char *rerr = NULL;
@@ -565,6 +418,33 @@ static int check_format(struct store *st, const char *dir, bool fresh, char *err
 	return -1;
 }
 
+/* A seal's files left by a crash before they were ingested: the log still holds
+ * their records, so they are simply removed. */
+static int remove_seal_files(const char *dir, char *err, size_t errlen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t plen = strlen(STORE_SEAL_FILE_PREFIX), slen = strlen(STORE_SEAL_FILE_SUFFIX);
+
+	if (d == NULL)
+		return 0;  /* no directory yet: RocksDB creates it (or says why not) */
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		if (len <= plen + slen || strncmp(de->d_name, STORE_SEAL_FILE_PREFIX, plen) != 0 ||
+		    strcmp(de->d_name + len - slen, STORE_SEAL_FILE_SUFFIX) != 0)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) != 0 && errno != ENOENT) {
+			err_set(err, errlen, "cannot remove the unfinished seal file %s/%s: %s", dir,
+				de->d_name, strerror(errno));
+			closedir(d);
+			return -1;
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
 int store_open(const char *dir, enum cfg_sync sync, struct store **out, char *err,
 	       size_t errlen)
 {
@@ -578,11 +458,15 @@ int store_open(const char *dir, enum cfg_sync sync, struct store **out, char *er
 	/* Static initializers cannot fail, so store_close may always destroy them. */
 	st->table_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	st->create_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
-	if (init_options(st, sync) != 0) {
+	if (snprintf(st->dir, sizeof(st->dir), "%s", dir) >= (int)sizeof(st->dir)) {
+		err_set(err, errlen, "data directory path too long: %s", dir);
+		goto fail;
+	}
+	if (store_options_init(st, sync) != 0) {
 		err_set(err, errlen, "out of memory creating options");
 		goto fail;
 	}
-	if (open_db(st, dir, fresh, err, errlen) != 0 || store_heads_init(st, err, errlen) != 0 ||
+	if (remove_seal_files(dir, err, errlen) != 0 || open_db(st, dir, fresh, err, errlen) != 0 || store_heads_init(st, err, errlen) != 0 ||
 	    check_format(st, dir, fresh, err, errlen) != 0 || load_hwm(st, err, errlen) != 0 ||
 	    store_heads_replay(st, err, errlen) != 0 || store_sealer_start(st, err, errlen) != 0)
 		goto fail;

@@ -28,8 +28,8 @@
 #define SEAL_AGE_MS 60000ull           /* age of its oldest record: data settles */
 /* Commits wait while the active head holds this many times the above and a seal runs. */
 #define HEAD_ROOM_FACTOR 4
-#define SEAL_BATCH_OPERANDS 2000       /* operands per WriteBatch: commits never wait long */
 #define SEALER_TICK_MS 200
+#define ADD_WINDOW 512                 /* records decoded ahead of the head's lookups */
 #define SEALER_THREAD_NAME "sealer"
 #define SEAL_RETRY_FIRST_MS 100
 #define SEAL_RETRY_MAX_MS 5000
@@ -68,21 +68,28 @@ static uint64_t log_seq(const uint8_t *key)
 int store_head_add_records(struct head *h, uint32_t source_id, uint64_t version,
 			   const uint8_t *packed, size_t len, uint32_t count)
 {
+	static _Thread_local struct head_item items[ADD_WINDOW];
 	const uint8_t *p = packed, *end = packed + len;
 	struct rec r;
+	size_t n = 0;
 
 	for (uint32_t i = 0; i < count; i++)
 		if ((p = rec_decode(p, end, &r)) == NULL)
 			return -1;
 	if (p != end)
 		return -1;
+	/* A window at a time: the head looks several records ahead within it. */
 	for (p = packed; p != end;) {
-		struct chunk_entry e;
+		struct head_item *it = &items[n++];
 
 		p = rec_decode(p, end, &r);
-		codec_entry_of(&r, version, &e);
-		if (head_add(h, source_id, r.name, r.name_len, codec_bucket(r.ts), &e) != 0)
+		*it = (struct head_item){ .name = r.name, .name_len = r.name_len,
+					  .bucket = codec_bucket(r.ts) };
+		codec_entry_of(&r, version, &it->e);
+		if ((n == ADD_WINDOW || p == end) && head_add_many(h, source_id, items, n) != 0)
 			return -2;
+		if (n == ADD_WINDOW)
+			n = 0;
 	}
 	return 0;
 }
@@ -109,7 +116,8 @@ int store_heads_init(struct store *st, char *err, size_t errlen)
 	hs->ready = true;
 	hs->active = head_new();
 	hs->spare = head_new();
-	if (hs->active == NULL || hs->spare == NULL) {
+	hs->index = store_index_cache_new();
+	if (hs->active == NULL || hs->spare == NULL || hs->index == NULL) {
 		err_set(err, errlen, "out of memory for the head");
 		return -1;
 	}
@@ -124,6 +132,8 @@ void store_heads_free(struct store *st)
 	head_free(hs->frozen);
 	head_free(hs->spare);
 	hs->active = hs->frozen = hs->spare = NULL;
+	store_index_cache_free(hs->index);
+	hs->index = NULL;
 	pthread_cond_destroy(&hs->changed);
 	pthread_mutex_destroy(&hs->lock);
 	hs->ready = false;
@@ -211,108 +221,6 @@ int store_heads_replay(struct store *st, char *err, size_t errlen)
 
 /* ---- sealing ---- */
 
-struct seal_ctx {
-	struct store *st;
-	rocksdb_writebatch_t *wb;
-	size_t in_batch;
-	uint32_t cf_source;            /* the last source looked up, and its family */
-	rocksdb_column_family_handle_t *cf;
-	uint8_t *val;                  /* room for the largest operand */
-	int failed;
-	char err[256];
-};
-
-static int seal_write(struct seal_ctx *c, const rocksdb_writeoptions_t *wo)
-{
-	char *rerr = NULL;
-
-	rocksdb_write(c->st->db, wo, c->wb, &rerr);
-	rocksdb_writebatch_clear(c->wb);
-	c->in_batch = 0;
-	return store_take_rerr(rerr, "seal", c->err, sizeof(c->err));
-}
-
-static int seal_group(uint32_t source_id, const char *name, size_t name_len, int64_t bucket,
-		      const struct chunk_entry *e, size_t n, void *arg)
-{
-	struct seal_ctx *c = arg;
-	uint8_t key[CODEC_KEY_MAX];
-	size_t klen, vlen;
-
-	if (c->cf == NULL || source_id != c->cf_source) {
-		c->cf = store_source_cf(c->st, source_id);
-		c->cf_source = source_id;
-	}
-	if (c->cf == NULL || n == 0) {
-		err_set(c->err, sizeof(c->err), "source %" PRIu32 " has no column family",
-			source_id);
-		return -1;
-	}
-	klen = codec_key_encode(key, name, name_len, bucket);
-	vlen = codec_value_encode(e, n, c->val);
-	rocksdb_writebatch_merge_cf(c->wb, c->cf, (const char *)key, klen, (const char *)c->val,
-				    vlen);
-	/* Commits share RocksDB's write path: small batches keep their waits short. */
-	if (++c->in_batch == SEAL_BATCH_OPERANDS && seal_write(c, c->st->wopts) != 0)
-		return -1;
-	return 0;
-}
-
-/* In the background: a failure only means the log's memtable lives a little longer. */
-static void flush_log(struct store *st, unsigned log)
-{
-	rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
-	char *rerr = NULL;
-
-	if (fo == NULL)
-		return;
-	rocksdb_flushoptions_set_wait(fo, 0);
-	rocksdb_flush_cf(st->db, fo, st->cf_log[log], &rerr);
-	if (rerr != NULL) {
-		log_warn("store: flush of the sealed log failed: %s", rerr);
-		rocksdb_free(rerr);
-	}
-	rocksdb_flushoptions_destroy(fo);
-}
-
-/*
- * Writes the frozen head and deletes its log (family log, below log_end), the
- * deletion last; then flushes that family, whose memtable is all deleted now.
- */
-static int seal_head(struct store *st, struct head *h, unsigned log, uint64_t log_end,
-		     char *err, size_t errlen)
-{
-	static struct chunk_entry scratch[2 * CODEC_BUCKET_SPAN]; /* the sealer's alone */
-	struct seal_ctx c = { .st = st, .wb = rocksdb_writebatch_create(),
-			      .val = malloc(codec_value_bound(CODEC_BUCKET_SPAN)) };
-	uint8_t lo[STORE_LOG_KEY_LEN], hi[STORE_LOG_KEY_LEN];
-	int rc = -1;
-
-	if (c.wb == NULL || c.val == NULL) {
-		err_set(err, errlen, "out of memory sealing");
-		goto out;
-	}
-	if (head_each_group(h, scratch, CODEC_BUCKET_SPAN, seal_group, &c) != 0) {
-		err_set(err, errlen, "%s", c.err[0] ? c.err : "out of memory sealing");
-		goto out;
-	}
-	store_log_key(lo, 0);
-	store_log_key(hi, log_end);
-	rocksdb_writebatch_delete_range_cf(c.wb, st->cf_log[log], (const char *)lo, sizeof(lo),
-					   (const char *)hi, sizeof(hi));
-	if (seal_write(&c, st->wopts) != 0) {
-		err_set(err, errlen, "%s", c.err);
-		goto out;
-	}
-	flush_log(st, log);
-	rc = 0;
-out:
-	if (c.wb != NULL)
-		rocksdb_writebatch_destroy(c.wb);
-	free(c.val);
-	return rc;
-}
-
 static bool seal_due(const struct store_heads *hs, uint64_t now)
 {
 	if (head_records(hs->active) == 0)
@@ -388,7 +296,7 @@ static bool seal_frozen(struct store *st)
 
 	pthread_mutex_unlock(&hs->lock);
 	t0 = mono_ms();
-	rc = seal_head(st, hs->frozen, hs->active_log ^ 1u, hs->frozen_log_end, err, sizeof(err));
+	rc = store_seal_head(st, hs->frozen, hs->active_log ^ 1u, hs->frozen_log_end, err, sizeof(err));
 	log_debug("store: sealed %zu records in %zu buckets in %llu ms", head_records(hs->frozen),
 		  head_groups(hs->frozen), (unsigned long long)(mono_ms() - t0));
 	pthread_mutex_lock(&hs->lock);
@@ -487,6 +395,21 @@ int store_seal(struct store *st)
 }
 
 /* ---- the commit thread ---- */
+
+void store_stats_get(struct store *st, struct store_stats *out)
+{
+	struct store_heads *hs = &st->heads;
+
+	pthread_mutex_lock(&hs->lock);
+	out->head_records = head_records(hs->active) +
+			    (hs->frozen != NULL ? head_records(hs->frozen) : 0);
+	pthread_mutex_unlock(&hs->lock);
+	out->seals = atomic_load(&hs->seals);
+	out->seal_failures = atomic_load(&hs->seal_failures);
+	out->sealed_records = atomic_load(&hs->sealed_records);
+	out->seal_files = atomic_load(&hs->seal_files);
+	out->room_waits = atomic_load(&hs->room_waits);
+}
 
 void store_heads_committed(struct store *st, uint64_t log_bytes)
 {

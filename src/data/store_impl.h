@@ -65,11 +65,13 @@ struct store_heads {
 	pthread_t sealer;
 	bool sealer_running;
 	bool ready;                    /* lock, condition and heads exist */
+	struct index_cache *index;     /* the sealer's: what the series index holds */
 	/* what /metrics and tests see */
-	_Atomic uint64_t seals, seal_failures, sealed_records, room_waits;
+	_Atomic uint64_t seals, seal_failures, sealed_records, room_waits, seal_files;
 };
 
 struct store {
+	char dir[CFG_PATH_MAX];        /* the database directory */
 	rocksdb_t *db;
 	rocksdb_options_t *opts;       /* source families; owns the merge operator */
 	rocksdb_options_t *log_opts;   /* the log family: no merge, no compression */
@@ -79,8 +81,6 @@ struct store {
 	rocksdb_column_family_handle_t *cf_default;
 	rocksdb_column_family_handle_t *cf_catalog;
 	rocksdb_column_family_handle_t *cf_log[STORE_LOGS];
-	/* The merge operator reads format "2" values while a migration runs. */
-	_Atomic bool legacy;
 	/* Written by the commit thread only; read from any thread. */
 	_Atomic uint64_t hwm;
 	uint64_t log_next;             /* the next log sequence (commit thread) */
@@ -93,6 +93,9 @@ struct store {
 	/* Serializes source creation without holding table_lock during the slow part. */
 	pthread_mutex_t create_lock;
 };
+
+/* The options of st (store_options.c): 0, or -1 when out of memory. */
+int store_options_init(struct store *st, enum cfg_sync sync);
 
 /* The column family of a source, or NULL if it has none. Any thread. */
 rocksdb_column_family_handle_t *store_source_cf(struct store *st, uint32_t source_id);
@@ -150,6 +153,37 @@ void store_read_end(struct store *st, unsigned epoch);
  */
 bool store_heads_fold(struct store *st, uint32_t source_id, const char *name, size_t len,
 		      int64_t bucket, struct codec_fold *f);
+
+/* ---- the series index (store_index.c) ---- */
+
+struct index_cache;
+
+struct index_cache *store_index_cache_new(void);
+void store_index_cache_free(struct index_cache *c);
+/*
+ * The sealer writes a bucket of (source, name) in partition: true if an index
+ * operand must go with it, which the cache then counts as written; false if the
+ * index covers it already. Out of memory, true and nothing remembered.
+ */
+bool store_index_wanted(struct index_cache *c, uint32_t source_id, const char *name,
+			size_t len, int64_t partition);
+/* Forget everything (a seal failed: what it counted may not have been written). */
+void store_index_cache_reset(struct index_cache *c);
+
+/* ---- writing a frozen head out (store_seal.c) ---- */
+
+/* Files a seal builds in the database directory and ingests; left over by a crash,
+ * they are removed at open. */
+#define STORE_SEAL_FILE_PREFIX "seal-"
+#define STORE_SEAL_FILE_SUFFIX ".sst"
+
+/*
+ * Write head h into the source families, then delete the log it covers (family
+ * log, below log_end) and flush that family. 0, or -1 with err set: nothing is
+ * lost, the log still holds it all, and sealing the same head again is harmless.
+ */
+int store_seal_head(struct store *st, struct head *h, unsigned log, uint64_t log_end,
+		    char *err, size_t errlen);
 
 /* The series' buckets in [lo, hi] in the heads, ascending and unique (malloc'd). */
 int store_heads_buckets(struct store *st, uint32_t source_id, const char *name, size_t len,

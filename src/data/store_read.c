@@ -136,64 +136,125 @@ static int scan_bucket(struct scan_ctx *c, int64_t bucket, const uint8_t *val, s
 	return 0;
 }
 
+/*
+ * The stored buckets of one series in ascending order, partition by partition:
+ * a seek to the series' prefix in the current partition either lands on its keys,
+ * or on a later key whose partition is the next one worth a seek. So a scan costs
+ * one or two seeks per partition that holds anything, however wide its range.
+ */
+struct series_cursor {
+	rocksdb_iterator_t *it;
+	const char *name;
+	size_t len;
+	int64_t p, last;               /* the partition sought, and the range's last one */
+	bool done;
+};
+
+static void cursor_seek(struct series_cursor *c, int64_t p, int64_t from_bucket)
+{
+	uint8_t key[CODEC_KEY_MAX];
+	size_t klen = p == codec_partition(from_bucket)
+			      ? codec_key_encode(key, c->name, c->len, from_bucket)
+			      : codec_key_series_prefix(key, p, c->name, c->len);
+
+	c->p = p;
+	rocksdb_iter_seek(c->it, (const char *)key, klen);
+}
+
+/* The next partition after p, or false past the range (or the last possible one). */
+static bool cursor_next_partition(struct series_cursor *c)
+{
+	const int64_t step = INT64_C(1) << CODEC_PARTITION_BITS;
+
+	if (c->p >= c->last || c->p > INT64_MAX - step)
+		return false;
+	cursor_seek(c, c->p + step, c->p + step);
+	return true;
+}
+
+/* True when the iterator stands on a bucket of the series (in range); else done. */
+static bool cursor_valid(struct series_cursor *c)
+{
+	while (!c->done) {
+		size_t klen;
+		const uint8_t *k;
+		int64_t kp;
+
+		if (!rocksdb_iter_valid(c->it))
+			break;
+		k = (const uint8_t *)rocksdb_iter_key(c->it, &klen);
+		if (codec_key_name_len(k, klen) < 0 || (kp = codec_key_partition(k)) > c->last)
+			break;
+		if (kp == c->p) {
+			if ((size_t)codec_key_name_len(k, klen) == c->len &&
+			    memcmp(codec_key_name(k), c->name, c->len) == 0)
+				return true;
+			if (!cursor_next_partition(c))
+				break;  /* past our name in p: nothing more of it there */
+		} else {
+			cursor_seek(c, kp, kp);  /* p holds nothing of it: jump to the next */
+		}
+	}
+	c->done = true;
+	return false;
+}
+
 /* RocksDB's buckets and the heads' in one ascending walk. */
-static int scan_iter(rocksdb_iterator_t *it, struct scan_ctx *c, const int64_t *hb, size_t nhb)
+static int scan_iter(struct series_cursor *cur, struct scan_ctx *c, const int64_t *hb,
+		     size_t nhb)
 {
 	size_t i = 0;
 
 	for (;;) {
-		bool have_key = rocksdb_iter_valid(it);
+		bool have_key = cursor_valid(cur);
 		size_t klen = 0, vlen = 0;
-		const uint8_t *k = have_key ? (const uint8_t *)rocksdb_iter_key(it, &klen) : NULL;
+		const uint8_t *k = have_key ? (const uint8_t *)rocksdb_iter_key(cur->it, &klen) : NULL;
 		const uint8_t *v;
-		int64_t kb = 0, b;
+		int64_t kb = have_key ? codec_key_bucket(k, klen) : 0, b;
 		int rc;
 
-		if (have_key) {
-			if (codec_key_name_len(k, klen) != (ssize_t)c->name_len)
-				return -1; /* bounds keep us inside the series */
-			kb = codec_key_bucket(k, klen);
-		}
 		if (!have_key && i == nhb)
 			break;
 		b = !have_key ? hb[i] : i == nhb ? kb : kb < hb[i] ? kb : hb[i];
-		v = have_key && kb == b ? (const uint8_t *)rocksdb_iter_value(it, &vlen) : NULL;
+		v = have_key && kb == b ? (const uint8_t *)rocksdb_iter_value(cur->it, &vlen) : NULL;
 		rc = scan_bucket(c, b, v, vlen);
 		if (rc != 0)
 			return rc < 0 ? -1 : 0;
 		if (have_key && kb == b)
-			rocksdb_iter_next(it);
+			rocksdb_iter_next(cur->it);
 		if (i < nhb && hb[i] == b)
 			i++;
 	}
-	return store_iter_status(it, "scan");
+	return store_iter_status(cur->it, "scan");
 }
 
 static int scan_range(struct scan_ctx *c, rocksdb_column_family_handle_t *cf)
 {
 	uint8_t lo[CODEC_KEY_MAX], hi[CODEC_KEY_MAX];
-	size_t lolen = codec_key_encode(lo, c->name, c->name_len, codec_bucket(c->start));
-	size_t hilen = codec_key_series_end(hi, c->name, c->name_len);
+	int64_t first_bucket = codec_bucket(c->start), last_bucket = codec_bucket(c->end - 1);
+	size_t lolen = codec_key_partition_start(lo, codec_partition(first_bucket));
+	size_t hilen = codec_key_records_end(hi);
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-	rocksdb_iterator_t *it;
+	struct series_cursor cur = { .name = c->name, .len = c->name_len,
+				     .last = codec_partition(last_bucket) };
 	int64_t *hb = NULL;
 	size_t nhb = 0;
 	int rc = -1;
 
 	if (ro == NULL)
 		return -1;
-	if (store_heads_buckets(c->st, c->source_id, c->name, c->name_len, codec_bucket(c->start),
-				codec_bucket(c->end - 1), &hb, &nhb) != 0)
+	if (store_heads_buckets(c->st, c->source_id, c->name, c->name_len, first_bucket,
+				last_bucket, &hb, &nhb) != 0)
 		goto out;
 	/* The read options keep pointers to lo/hi: both outlive the iterator. */
 	rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)lo, lolen);
 	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, hilen);
-	it = rocksdb_create_iterator_cf(c->st->db, ro, cf);
-	if (it == NULL)
+	cur.it = rocksdb_create_iterator_cf(c->st->db, ro, cf);
+	if (cur.it == NULL)
 		goto out;
-	rocksdb_iter_seek(it, (const char *)lo, lolen);
-	rc = scan_iter(it, c, hb, nhb);
-	rocksdb_iter_destroy(it);
+	cursor_seek(&cur, codec_partition(first_bucket), first_bucket);
+	rc = scan_iter(&cur, c, hb, nhb);
+	rocksdb_iter_destroy(cur.it);
 out:
 	free(hb);
 	rocksdb_readoptions_destroy(ro);
@@ -243,10 +304,42 @@ static int iter_edge_ts(rocksdb_iterator_t *it, bool last, int64_t *ts)
 	return 0;
 }
 
+/* Whether the iterator stands on a record key of the series in partition p. */
+static bool on_series(rocksdb_iterator_t *it, int64_t p, const char *name, size_t len)
+{
+	size_t klen;
+	const uint8_t *k;
+
+	if (!rocksdb_iter_valid(it))
+		return false;
+	k = (const uint8_t *)rocksdb_iter_key(it, &klen);
+	return (size_t)codec_key_name_len(k, klen) == len && codec_key_partition(k) == p &&
+	       memcmp(codec_key_name(k), name, len) == 0;
+}
+
+/* The first record of the series in its first partition and the last in its last
+ * (what the index says): -1 if they are not there. */
+static int series_edges(rocksdb_iterator_t *it, const char *name, size_t len, int64_t first_p,
+			int64_t last_p, int64_t *first, int64_t *last)
+{
+	uint8_t key[CODEC_KEY_MAX];
+	size_t klen = codec_key_series_prefix(key, first_p, name, len);
+
+	rocksdb_iter_seek(it, (const char *)key, klen);
+	if (!on_series(it, first_p, name, len) || iter_edge_ts(it, false, first) != 0)
+		return -1;
+	klen = codec_key_series_prefix(key, last_p, name, len);
+	key[klen++] = UINT8_MAX; /* past every bucket index */
+	rocksdb_iter_seek_for_prev(it, (const char *)key, klen);
+	if (!on_series(it, last_p, name, len) || iter_edge_ts(it, true, last) != 0)
+		return -1;
+	return 0;
+}
+
 struct series_walk {
 	store_series_cb cb;
 	void *arg;
-	struct head_series *hs;        /* the heads' series, in key order */
+	struct head_series *hs;        /* the heads' series, in name order */
 	size_t nhs, next;
 	bool stop;
 };
@@ -259,7 +352,7 @@ static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
 }
 
 /* Gives (name, first, last), after every head-only series that sorts before it. */
-static int emit(struct series_walk *w, const char *name, size_t len, int64_t first, int64_t last)
+static void emit(struct series_walk *w, const char *name, size_t len, int64_t first, int64_t last)
 {
 	while (w->next < w->nhs) {
 		struct head_series *h = &w->hs[w->next];
@@ -275,69 +368,71 @@ static int emit(struct series_walk *w, const char *name, size_t len, int64_t fir
 		}
 		if (w->cb(h->name, h->len, h->first, h->last, w->arg) != 0) {
 			w->stop = true;
-			return 0;
+			return;
 		}
 	}
 	if (w->cb(name, len, first, last, w->arg) != 0)
 		w->stop = true;
-	return 0;
 }
 
-/*
- * One series per step: its first bucket is where the iterator stands; seeking back
- * from the largest possible key of the name gives its last; seeking to the end of
- * the series' keys skips the rest of it.
- */
-static int series_step(rocksdb_iterator_t *it, struct series_walk *w)
+/* One index entry: its series' edges from the records, then given in name order. */
+static int series_step(rocksdb_iterator_t *idx, rocksdb_iterator_t *rec, struct series_walk *w)
 {
+	size_t klen, vlen;
+	const uint8_t *k = (const uint8_t *)rocksdb_iter_key(idx, &klen);
+	const uint8_t *v = (const uint8_t *)rocksdb_iter_value(idx, &vlen);
+	ssize_t nl = codec_index_name_len(k, klen);
+	int64_t first_p, last_p, first, last;
 	char name[REC_NAME_MAX];
-	uint8_t probe[CODEC_KEY_MAX];
-	size_t klen, plen;
-	const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
-	ssize_t nl = codec_key_name_len(k, klen);
-	int64_t first, last;
 
-	if (nl < 0)
+	if (nl < 0 || codec_index_decode(v, vlen, &first_p, &last_p) != 0) {
+		log_error("store: corrupt series index entry (%zu bytes)", vlen);
 		return -1;
-	memcpy(name, k, (size_t)nl);
-	if (iter_edge_ts(it, false, &first) != 0)
+	}
+	memcpy(name, k + 1, (size_t)nl);
+	if (series_edges(rec, name, (size_t)nl, first_p, last_p, &first, &last) != 0) {
+		log_error("store: the series index names partitions without their records");
 		return -1;
-	plen = codec_key_series_max(probe, name, (size_t)nl);
-	rocksdb_iter_seek_for_prev(it, (const char *)probe, plen);
-	if (!rocksdb_iter_valid(it))
-		return -1; /* the first key is a candidate, so this is an error */
-	k = (const uint8_t *)rocksdb_iter_key(it, &klen);
-	if (codec_key_name_len(k, klen) != nl || memcmp(k, name, (size_t)nl) != 0)
-		return -1;
-	if (iter_edge_ts(it, true, &last) != 0)
-		return -1;
-	if (emit(w, name, (size_t)nl, first, last) != 0 || w->stop)
-		return 0;
-	plen = codec_key_series_end(probe, name, (size_t)nl);
-	rocksdb_iter_seek(it, (const char *)probe, plen);
+	}
+	emit(w, name, (size_t)nl, first, last);
 	return 0;
 }
 
 static int series_iter(struct store *st, rocksdb_column_family_handle_t *cf,
 		       struct series_walk *w)
 {
-	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ropts, cf);
-	int rc = 0;
+	uint8_t lo[1] = { CODEC_KEY_INDEX }, hi[1] = { CODEC_KEY_INDEX + 1 };
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	rocksdb_iterator_t *idx = NULL, *rec = NULL;
+	int rc = -1;
 
-	if (it == NULL)
+	if (ro == NULL)
 		return -1;
-	rocksdb_iter_seek_to_first(it);
-	while (rc == 0 && !w->stop && rocksdb_iter_valid(it))
-		rc = series_step(it, w);
-	if (rc == 0)
-		rc = store_iter_status(it, "series");
-	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)lo, sizeof(lo));
+	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, sizeof(hi));
+	idx = rocksdb_create_iterator_cf(st->db, ro, cf);
+	rec = rocksdb_create_iterator_cf(st->db, st->ropts, cf);
+	if (idx == NULL || rec == NULL)
+		goto out;
+	rc = 0;
+	for (rocksdb_iter_seek(idx, (const char *)lo, sizeof(lo));
+	     rc == 0 && !w->stop && rocksdb_iter_valid(idx); rocksdb_iter_next(idx))
+		rc = series_step(idx, rec, w);
+	if (rc == 0 && (store_iter_status(idx, "series") != 0 ||
+			store_iter_status(rec, "series") != 0))
+		rc = -1;
 	for (; rc == 0 && !w->stop && w->next < w->nhs; w->next++) {
 		struct head_series *h = &w->hs[w->next];
 
 		if (w->cb(h->name, h->len, h->first, h->last, w->arg) != 0)
 			w->stop = true;
 	}
+out:
+	if (idx != NULL)
+		rocksdb_iter_destroy(idx);
+	if (rec != NULL)
+		rocksdb_iter_destroy(rec);
+	rocksdb_readoptions_destroy(ro);
 	return rc;
 }
 

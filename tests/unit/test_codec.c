@@ -17,7 +17,8 @@
 #include "temporis/data/codec.h"
 
 #define SPAN ((int64_t)CODEC_BUCKET_SPAN)
-#define MAX_KEYS 64
+#define PART ((int64_t)1 << CODEC_PARTITION_BITS)
+#define MAX_KEYS 128
 #define MAX_OPS 4
 
 static struct rec int_rec(const char *name, int64_t ts, int64_t v)
@@ -62,6 +63,14 @@ static void test_bucket_is_a_floor_and_offset_the_rest(void **state)
 	assert_int_equal(codec_offset(INT64_MIN), 0);
 	assert_true(codec_bucket(INT64_MAX) == INT64_MAX - (SPAN - 1));
 	assert_int_equal(codec_offset(INT64_MAX), SPAN - 1);
+	/* Partitions floor the same way, and hold whole buckets. */
+	for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) {
+		assert_true(codec_partition(ts[i]) <= codec_bucket(ts[i]));
+		assert_true((uint64_t)codec_partition(ts[i]) % (uint64_t)PART == 0);
+		assert_true(codec_partition(codec_bucket(ts[i])) == codec_partition(ts[i]));
+	}
+	assert_true(codec_partition(-1) == -PART);
+	assert_true(codec_partition(PART - 1) == 0);
 }
 
 /* ---- keys ---- */
@@ -87,22 +96,25 @@ static void encode(struct key *k, const char *name, int64_t bucket)
 	k->len = codec_key_encode(k->b, name, strlen(name), bucket);
 }
 
-static void test_key_order_is_name_then_signed_bucket(void **state)
+static void test_key_order_is_partition_then_name_then_bucket(void **state)
 {
-	/* Both lists ascending: names bytewise, buckets as signed numbers. */
-	static const char *const names[] = { "a", "a.b", "aa", "ab", "b", "s\xc3\xa9rie" };
-	static const int64_t buckets[] = { INT64_MIN, INT64_MIN + SPAN, -2 * SPAN, -SPAN, 0,
-					   SPAN, 2 * SPAN, INT64_MAX - (SPAN - 1) };
+	/* All three lists ascending: partitions and buckets as signed numbers, names
+	 * bytewise. Keys generated in (partition, name, bucket) order. */
+	static const int64_t partitions[] = { INT64_MIN, -2 * PART, -PART, 0, PART,
+					      INT64_MAX - (PART - 1) };
+	static const char *const names[] = { "a", "a.b", "aa", "ab", "s\xc3\xa9rie" };
+	static const int64_t offsets[] = { 0, SPAN, PART - SPAN };
+	const size_t np = sizeof(partitions) / sizeof(partitions[0]);
 	const size_t nn = sizeof(names) / sizeof(names[0]);
-	const size_t nb = sizeof(buckets) / sizeof(buckets[0]);
+	const size_t no = sizeof(offsets) / sizeof(offsets[0]);
 	static struct key keys[MAX_KEYS];
 	size_t n = 0;
 
-	assert_true(nn * nb <= MAX_KEYS);
-	for (size_t i = 0; i < nn; i++)
-		for (size_t j = 0; j < nb; j++)
-			encode(&keys[n++], names[i], buckets[j]);
-	/* Generated in (name, bucket) order, so every pair compares the same way. */
+	assert_true(np * nn * no <= MAX_KEYS);
+	for (size_t p = 0; p < np; p++)
+		for (size_t i = 0; i < nn; i++)
+			for (size_t j = 0; j < no; j++)
+				encode(&keys[n++], names[i], partitions[p] + offsets[j]);
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < n; j++) {
 			int c = key_cmp(&keys[i], &keys[j]);
@@ -112,57 +124,110 @@ static void test_key_order_is_name_then_signed_bucket(void **state)
 		}
 }
 
-static void test_prefix_name_never_mixes_and_series_bounds_fence_it(void **state)
+static void test_series_prefix_fences_a_series_in_its_partition(void **state)
 {
-	struct key lo_a, hi_a, lo_ab, hi_ab, max_a, end_a;
+	struct key lo_a, hi_a, lo_ab, pre_a, pre_ab, next_part, idx, end;
 
-	encode(&lo_a, "a", INT64_MIN);
-	encode(&hi_a, "a", INT64_MAX - (SPAN - 1));
-	encode(&lo_ab, "ab", INT64_MIN);
-	encode(&hi_ab, "ab", INT64_MAX - (SPAN - 1));
-	max_a.len = codec_key_series_max(max_a.b, "a", 1);
-	end_a.len = codec_key_series_end(end_a.b, "a", 1);
-	/* Every key of "a" sorts before every key of "ab". */
-	assert_true(key_cmp(&hi_a, &lo_ab) < 0);
-	assert_true(key_cmp(&lo_a, &hi_a) < 0 && key_cmp(&lo_ab, &hi_ab) < 0);
-	/* series_max is the greatest possible key of "a"; series_end lies past all of
-	 * them and before "ab". */
-	assert_true(key_cmp(&hi_a, &max_a) <= 0);
-	assert_true(key_cmp(&max_a, &end_a) < 0);
-	assert_true(key_cmp(&end_a, &lo_ab) < 0);
-	assert_int_equal(max_a.len, 1 + CODEC_KEY_SUFFIX_LEN);
-	assert_int_equal(codec_key_name_len(max_a.b, max_a.len), 1);
+	encode(&lo_a, "a", PART);
+	encode(&hi_a, "a", 2 * PART - SPAN);
+	encode(&lo_ab, "ab", PART);
+	encode(&next_part, "a", 2 * PART);
+	pre_a.len = codec_key_series_prefix(pre_a.b, PART, "a", 1);
+	pre_ab.len = codec_key_series_prefix(pre_ab.b, PART, "ab", 2);
+	/* Every key of "a" in the partition starts with its prefix, "ab"'s do not. */
+	assert_memory_equal(lo_a.b, pre_a.b, pre_a.len);
+	assert_memory_equal(hi_a.b, pre_a.b, pre_a.len);
+	assert_true(memcmp(lo_ab.b, pre_a.b, pre_a.len) != 0);
+	assert_true(key_cmp(&pre_a, &lo_a) < 0 && key_cmp(&hi_a, &pre_ab) < 0);
+	/* and the next partition starts after every key of this one */
+	pre_a.len = codec_key_partition_start(pre_a.b, 2 * PART);
+	assert_int_equal(pre_a.len, CODEC_KEY_PREFIX_LEN);
+	assert_true(key_cmp(&lo_ab, &pre_a) < 0 && key_cmp(&pre_a, &next_part) < 0);
+	/* record keys end before the index, which starts with 0x02 */
+	end.len = codec_key_records_end(end.b);
+	idx.len = codec_index_key(idx.b, "a", 1);
+	encode(&hi_a, "zzz", INT64_MAX);
+	assert_true(key_cmp(&hi_a, &end) < 0 && key_cmp(&end, &idx) <= 0);
 }
 
-static void test_key_decodes_to_name_and_bucket(void **state)
+static void test_key_decodes_to_name_partition_and_bucket(void **state)
 {
-	static const int64_t buckets[] = { INT64_MIN, -SPAN, 0, SPAN, INT64_MAX - (SPAN - 1) };
+	static const int64_t buckets[] = { INT64_MIN, -SPAN, 0, SPAN, PART + 3 * SPAN,
+					   INT64_MAX - (SPAN - 1) };
 	static char longest[REC_NAME_MAX + 1];
 	struct key k;
 
 	for (size_t i = 0; i < sizeof(buckets) / sizeof(buckets[0]); i++) {
 		encode(&k, "cpu.load", buckets[i]);
-		assert_int_equal(k.len, strlen("cpu.load") + CODEC_KEY_SUFFIX_LEN);
+		assert_int_equal(k.len, strlen("cpu.load") + CODEC_KEY_PREFIX_LEN +
+						CODEC_KEY_SUFFIX_LEN);
 		assert_int_equal(codec_key_name_len(k.b, k.len), strlen("cpu.load"));
-		assert_memory_equal(k.b, "cpu.load", strlen("cpu.load"));
+		assert_memory_equal(codec_key_name(k.b), "cpu.load", strlen("cpu.load"));
 		assert_true(codec_key_bucket(k.b, k.len) == buckets[i]);
+		assert_true(codec_key_partition(k.b) == codec_partition(buckets[i]));
 	}
-	/* The exact bytes: name | 0x00 | big-endian(bucket ^ sign bit). */
+	/* The exact bytes: 0x01 | BE(partition ^ sign bit) | name | 0x00 | bucket index. */
 	encode(&k, "x", -SPAN);
-	assert_memory_equal(k.b, "x\0\x7f\xff\xff\xff\xff\xff\xff\x00", k.len);
-	encode(&k, "x", 0);
-	assert_memory_equal(k.b, "x\0\x80\0\0\0\0\0\0\0", k.len);
+	assert_memory_equal(k.b, "\x01\x7f\xff\xff\xff\xff\xff\0\0x\0\x3f", k.len);
+	encode(&k, "x", PART + 2 * SPAN);
+	assert_memory_equal(k.b, "\x01\x80\0\0\0\0\x01\0\0x\0\x02", k.len);
 
 	memset(longest, 'n', REC_NAME_MAX);
 	encode(&k, longest, 0);
 	assert_int_equal(k.len, CODEC_KEY_MAX);
 	assert_int_equal(codec_key_name_len(k.b, k.len), REC_NAME_MAX);
-	/* Not record keys: no name, too long, no separator. */
-	assert_int_equal(codec_key_name_len(k.b, CODEC_KEY_SUFFIX_LEN), -1);
+	/* Not record keys: no name, too long, no separator, another tag. */
+	assert_int_equal(codec_key_name_len(k.b, CODEC_KEY_PREFIX_LEN + CODEC_KEY_SUFFIX_LEN), -1);
 	assert_int_equal(codec_key_name_len(k.b, CODEC_KEY_MAX + 1), -1);
-	k.b[REC_NAME_MAX] = 'n';
+	k.b[CODEC_KEY_MAX - CODEC_KEY_SUFFIX_LEN] = 'n';
 	assert_int_equal(codec_key_name_len(k.b, k.len), -1);
 	assert_int_equal(codec_key_name_len((const uint8_t *)"version_hwm", 11), -1);
+	assert_int_equal(codec_key_name_len((const uint8_t *)"\x02name\0\0\0\0\0\0\0\0", 13), -1);
+}
+
+static void test_index_keys_values_and_their_merge(void **state)
+{
+	uint8_t k[CODEC_KEY_MAX], a[CODEC_INDEX_VALUE_LEN], b[CODEC_INDEX_VALUE_LEN];
+	const char *ops[] = { (const char *)a, (const char *)b };
+	size_t lens[] = { sizeof(a), sizeof(b) }, len, klen;
+	int64_t first, last;
+	uint8_t *out;
+
+	klen = codec_index_key(k, "cpu", 3);
+	assert_int_equal(klen, 4);
+	assert_int_equal(codec_index_name_len(k, klen), 3);
+	assert_int_equal(codec_index_name_len(k, 1), -1);
+	codec_index_encode(a, -PART, 0);
+	codec_index_encode(b, PART, 3 * PART);
+	assert_int_equal(codec_merge_key(k, klen, NULL, 0, ops, lens, 2, &out, &len), 0);
+	assert_int_equal(codec_index_decode(out, len, &first, &last), 0);
+	assert_true(first == -PART && last == 3 * PART);
+	free(out);
+	/* a value whose first is after its last, or of another length, is corrupt */
+	codec_index_encode(a, PART, 0);
+	assert_int_equal(codec_index_decode(a, sizeof(a), &first, &last), -1);
+	assert_int_equal(codec_index_decode(b, sizeof(b) - 1, &first, &last), -1);
+	errno = 0;
+	assert_int_equal(codec_merge_key(k, klen, NULL, 0, ops, lens, 2, &out, &len), -1);
+	assert_int_equal(errno, EINVAL);
+}
+
+static void test_legacy_keys_are_told_apart(void **state)
+{
+	uint8_t k[64];
+	size_t nl;
+	int64_t bucket;
+
+	memcpy(k, "cpu\0\x80\0\0\0\0\0\x01\0", 12);
+	assert_int_equal(codec_legacy_key(k, 12, &nl, &bucket), 1);
+	assert_int_equal(nl, 3);
+	assert_true(bucket == 256); /* format 2's buckets were 256 seconds */
+	/* record and index keys are never format 2 keys */
+	k[0] = CODEC_KEY_RECORD;
+	assert_int_equal(codec_legacy_key(k, 12, &nl, &bucket), 0);
+	k[0] = CODEC_KEY_INDEX;
+	assert_int_equal(codec_legacy_key(k, 12, &nl, &bucket), 0);
+	assert_int_equal(codec_legacy_key((const uint8_t *)"cpu", 3, &nl, &bucket), 0);
 }
 
 /* ---- entries ---- */
@@ -263,7 +328,7 @@ static size_t make_value(uint8_t *val, size_t n, unsigned first, unsigned step,
 
 static void test_value_validation_rejects_malformed_bytes(void **state)
 {
-	static uint8_t val[8192];
+	static uint8_t val[32768];
 	struct chunk_entry e[CODEC_BUCKET_SPAN];
 	struct codec_fold f;
 	struct rec out;
@@ -523,9 +588,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bucket_is_a_floor_and_offset_the_rest),
-		cmocka_unit_test(test_key_order_is_name_then_signed_bucket),
-		cmocka_unit_test(test_prefix_name_never_mixes_and_series_bounds_fence_it),
-		cmocka_unit_test(test_key_decodes_to_name_and_bucket),
+		cmocka_unit_test(test_key_order_is_partition_then_name_then_bucket),
+		cmocka_unit_test(test_series_prefix_fences_a_series_in_its_partition),
+		cmocka_unit_test(test_key_decodes_to_name_partition_and_bucket),
+		cmocka_unit_test(test_index_keys_values_and_their_merge),
+		cmocka_unit_test(test_legacy_keys_are_told_apart),
 		cmocka_unit_test(test_entry_round_trips_ints_and_double_bits),
 		cmocka_unit_test(test_legacy_entries_are_read_little_endian),
 		cmocka_unit_test(test_value_validation_rejects_malformed_bytes),

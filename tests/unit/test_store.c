@@ -624,6 +624,106 @@ static void test_commits_survive_a_kill_before_the_seal(void **state)
 		assert_int_equal(get_int(f->st, SRC, t % 2 ? "odd" : "even", t), t * 3 + 7);
 }
 
+/*
+ * A seal with many buckets of one source builds a file and ingests it whole; a
+ * second such seal overwrites half the records (last write wins across files), and
+ * a source with few buckets in the same seals takes ordinary writes. All of it reads
+ * back, before and after a reopen, and the series index lists every series.
+ */
+#define WIDE_SERIES 6000
+#define SRC_SMALL 2u
+
+static void commit_wide(struct store *st, uint64_t version, int step)
+{
+	struct store_batch *b = store_batch_new();
+	char name[32];
+
+	assert_non_null(b);
+	for (int i = 0; i < WIDE_SERIES; i += step) {
+		snprintf(name, sizeof(name), "host_%05d", i);
+		for (int64_t t = 0; t < 2; t++) {
+			struct rec r = int_rec(name, 1700000000 + t * 86400, i * 10 + t + (int64_t)version);
+
+			assert_int_equal(store_batch_merge(st, b, SRC, version, &r), 0);
+		}
+		if (i % 500 == 0)
+			commit(st, b);
+	}
+	for (int64_t t = 0; t < 3; t++) {
+		struct rec r = int_rec("small", t, t + (int64_t)version);
+
+		assert_int_equal(store_batch_merge(st, b, SRC_SMALL, version, &r), 0);
+	}
+	commit(st, b);
+	store_batch_free(b);
+}
+
+static int count_series(const char *name, size_t len, int64_t first, int64_t last, void *arg)
+{
+	size_t *n = arg;
+
+	(void)name;
+	(void)len;
+	assert_int_equal(first, 1700000000);
+	assert_int_equal(last, 1700000000 + 86400);
+	(*n)++;
+	return 0;
+}
+
+static void check_wide(struct store *st)
+{
+	char name[32];
+	size_t n = 0;
+
+	for (int i = 0; i < WIDE_SERIES; i += 7) {
+		snprintf(name, sizeof(name), "host_%05d", i);
+		assert_int_equal(get_int(st, SRC, name, 1700000000 + 86400),
+				 i * 10 + 1 + (i % 2 ? 1 : 2));
+	}
+	assert_int_equal(get_int(st, SRC_SMALL, "small", 2), 2 + 2);
+	assert_int_equal(store_series(st, SRC, count_series, &n), 0);
+	assert_int_equal(n, WIDE_SERIES);
+}
+
+static void test_wide_seals_ingest_files(void **state)
+{
+	struct fixture *f = *state;
+	char err[ERR_LEN];
+	struct store_stats stats;
+
+	assert_int_equal(store_source_create(f->st, SRC_SMALL, err, sizeof(err)), 0);
+	commit_wide(f->st, 1, 1);
+	assert_int_equal(store_seal(f->st), 0);
+	commit_wide(f->st, 2, 2);  /* the even series again, a later version */
+	assert_int_equal(store_seal(f->st), 0);
+	store_stats_get(f->st, &stats);
+	assert_int_equal(stats.seal_files, 2);
+	assert_int_equal(stats.head_records, 0);
+	assert_int_equal(stats.seal_failures, 0);
+	assert_int_equal(stats.sealed_records, 2 * WIDE_SERIES + WIDE_SERIES + 6);
+	check_wide(f->st);
+	reopen_store(f);
+	check_wide(f->st);
+}
+
+/* A seal file left by a crash before its ingestion is removed at open. */
+static void test_leftover_seal_file_is_removed(void **state)
+{
+	struct fixture *f = *state;
+	char path[PATH_LEN + 32];
+	FILE *fp;
+
+	put1(f->st, SRC, 1, int_rec("a", 5, 50));
+	snprintf(path, sizeof(path), "%s/seal-0.sst", f->db);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_true(fputs("half a file", fp) >= 0);
+	assert_int_equal(fclose(fp), 0);
+	reopen_store(f);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(get_int(f->st, SRC, "a", 5), 50);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -646,6 +746,8 @@ int main(void)
 		T(test_open_error_is_reported),
 		T(test_source_create_concurrent_with_commits),
 		T(test_commits_survive_a_kill_before_the_seal),
+		T(test_wide_seals_ingest_files),
+		T(test_leftover_seal_file_is_removed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

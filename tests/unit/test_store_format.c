@@ -29,7 +29,7 @@
 
 #define FOLD_SERIES 100
 #define FOLD_SECONDS 10
-#define FOLD_BASE_TS 1700000000 /* a multiple of 256: the 10 seconds share one bucket */
+#define FOLD_BASE_TS 1700000768 /* a multiple of the bucket span: 10 seconds share one bucket */
 #define SRC2 2u
 #define MEMTABLE_ENTRIES "rocksdb.num-entries-active-mem-table"
 
@@ -75,7 +75,8 @@ static void test_batch_folds_records_into_one_operand_per_series_bucket(void **s
 	 * them into the family: one operand per series bucket. */
 	assert_true(memtable_entries(f->st, SRC) == 0);
 	assert_int_equal(store_seal(f->st), 0);
-	assert_true(memtable_entries(f->st, SRC) == FOLD_SERIES);
+	/* ...and the series index learns each series once */
+	assert_true(memtable_entries(f->st, SRC) == FOLD_SERIES + FOLD_SERIES);
 	store_batch_clear(b);
 	assert_int_equal(store_batch_operands(b), 0);
 	for (int s = 0; s < FOLD_SERIES; s++) {
@@ -92,18 +93,22 @@ static void test_batch_folds_records_into_one_operand_per_series_bucket(void **s
 	assert_int_equal(store_batch_operands(b), 2 * FOLD_SERIES);
 	store_batch_free(b);
 	assert_int_equal(store_seal(f->st), 0);
-	assert_true(memtable_entries(f->st, SRC2) == FOLD_SERIES);
+	assert_true(memtable_entries(f->st, SRC2) == FOLD_SERIES + FOLD_SERIES);
 	assert_int_equal(store_source_property_int(f->st, 99, MEMTABLE_ENTRIES, &dummy), -1);
 	assert_int_equal(store_source_property_int(f->st, SRC, "rocksdb.no-such-property",
 						   &dummy),
 			 -1);
 }
 
-/* Timestamps around bucket edges: INT64_MIN/MAX buckets, -300..-1, 250..260. */
+/* Timestamps around bucket and partition edges: INT64_MIN/MAX, -300..-1, 250..260,
+ * 1019..1029 and 65531..65541. */
 #define EDGE_NEG_FIRST (-300)
 #define EDGE_POS_FIRST 250
 #define EDGE_POS_LAST 260
-#define EDGE_MAX 320
+#define EDGE_WIDTH 5
+#define EDGE_BUCKET 1024
+#define EDGE_PARTITION 65536
+#define EDGE_MAX 360
 
 struct ts_list {
 	size_t n;
@@ -125,6 +130,10 @@ static void edge_set(struct ts_list *l)
 	for (int64_t t = EDGE_NEG_FIRST; t < 0; t++)
 		l->ts[l->n++] = t;
 	for (int64_t t = EDGE_POS_FIRST; t <= EDGE_POS_LAST; t++)
+		l->ts[l->n++] = t;
+	for (int64_t t = EDGE_BUCKET - EDGE_WIDTH; t <= EDGE_BUCKET + EDGE_WIDTH; t++)
+		l->ts[l->n++] = t;
+	for (int64_t t = EDGE_PARTITION - EDGE_WIDTH; t <= EDGE_PARTITION + EDGE_WIDTH; t++)
 		l->ts[l->n++] = t;
 	l->ts[l->n++] = INT64_MAX - 1;
 	l->ts[l->n++] = INT64_MAX;
@@ -213,7 +222,8 @@ static void check_edges(struct store *st, const char *name)
 {
 	static const int64_t points[] = { INT64_MIN, INT64_MIN + 1, INT64_MIN + 2, -300, -290,
 					  -257, -256, -255, -1, 0, 1, 250, 255, 256,
-					  257, 260, 261, INT64_MAX - 1, INT64_MAX };
+					  257, 260, 261, 1023, 1024, 1025, 65535, 65536, 65537,
+					  INT64_MAX - 1, INT64_MAX };
 	const size_t np = sizeof(points) / sizeof(points[0]);
 	static struct ts_list all, got;
 
@@ -446,8 +456,27 @@ static void raw_write(const char *dir, const char *cf_name, const uint8_t *key, 
 	rocksdb_options_destroy(opts);
 }
 
-/* The store's key of (name, bucket), built here independently of src/data/codec.c. */
+/*
+ * The store's key of (name, bucket), built here independently of src/data/codec.c:
+ * 0x01 | BE64(partition ^ sign bit) | name | 0x00 | bucket index in the partition,
+ * with 65,536-second partitions of 1,024-second buckets.
+ */
 static size_t bucket_key(uint8_t *dst, const char *name, int64_t bucket)
+{
+	size_t nl = strlen(name);
+	uint64_t flipped = ((uint64_t)bucket & ~0xffffull) ^ 0x8000000000000000ull;
+
+	dst[0] = 1;
+	for (int i = 0; i < 8; i++)
+		dst[1 + i] = (uint8_t)(flipped >> (56 - 8 * i));
+	memcpy(dst + 9, name, nl);
+	dst[9 + nl] = 0;
+	dst[10 + nl] = (uint8_t)(((uint64_t)bucket & 0xffff) >> 10);
+	return nl + 11;
+}
+
+/* The key format 2 gave (name, bucket): name | 0x00 | BE64(bucket ^ sign bit). */
+static size_t legacy_key(uint8_t *dst, const char *name, int64_t bucket)
 {
 	size_t nl = strlen(name);
 	uint64_t flipped = (uint64_t)bucket ^ 0x8000000000000000ull;
@@ -489,6 +518,13 @@ static void test_corrupt_bucket_values_fail_reads_and_merges(void **state)
 	f->st = NULL;
 	klen = bucket_key(key, "bad", 0);
 	raw_write(f->db, "src_1", key, klen, unordered, sizeof(unordered), false);
+	/* and its series index entry, as a seal writes it: partition 0 to 0 */
+	{
+		static const uint8_t index[16] = { 0 };
+
+		raw_write(f->db, "src_1", (const uint8_t *)"\x02" "bad", 4, index, sizeof(index),
+			  false);
+	}
 	open_store(f);
 	expect_unreadable(f->st, "bad");
 	/* A good operand on top of the corrupt base: the full merge refuses it. */
@@ -653,7 +689,7 @@ static void test_format_2_store_is_migrated_at_open(void **state)
 	make_v2_store(dir);
 	/* bucket 0 of "m": 1 -> 10 (v1), 2 -> 20.5 (v2), 3 -> -0.0 (v3); an operand on
 	 * top makes 1 -> 11 (v5); bucket 256: 0 -> -7 (v4) */
-	klen = bucket_key(key, "m", 0);
+	klen = legacy_key(key, "m", 0);
 	v2_entry(val, 1, 1, REC_INT, 10);
 	memcpy(&bits, &half, sizeof(bits));
 	v2_entry(val + 18, 2, 2, REC_DOUBLE, bits);
@@ -662,7 +698,7 @@ static void test_format_2_store_is_migrated_at_open(void **state)
 	raw_write(dir, "src_1", key, klen, val, sizeof(val), false);
 	v2_entry(op, 1, 5, REC_INT, 11);
 	raw_write(dir, "src_1", key, klen, op, sizeof(op), true);
-	klen = bucket_key(key, "m", 256);
+	klen = legacy_key(key, "m", 256);
 	v2_entry(val, 0, 4, REC_INT, (uint64_t)-7);
 	raw_write(dir, "src_1", key, klen, val, 18, false);
 

@@ -19,21 +19,28 @@
  * Format "3" (stored by the store as its format marker; a format "2" store is
  * migrated when it opens).
  *
- * Records are stored per time bucket of 2^CODEC_BUCKET_BITS seconds. bucket(ts) =
- * ts with the low CODEC_BUCKET_BITS bits cleared (a floor, also for negative ts);
- * offset = ts - bucket(ts).
- *   key   = series name | 0x00 | big-endian(bucket XOR sign bit)
- *   value = one chunk (chunk.h): the bucket's entries (offset, version, type, value
- *           bits) in strictly increasing offset order, compressed
- * Under a bytewise comparator one series is contiguous and time-ordered (negative
- * timestamps included) and "a" never mixes with "ab". Every merge operand is a chunk
- * too. Folding keeps, per offset, the entry with the highest version (ties: the
- * later one), so the outcome never depends on the order merges are applied,
+ * Records are stored per time bucket of 2^CODEC_BUCKET_BITS seconds, and buckets per
+ * partition of 2^CODEC_PARTITION_BITS seconds. bucket(ts) and partition(ts) clear the
+ * low bits of ts (a floor, also for negative ts); the offset is ts - bucket(ts).
+ *   record key = 0x01 | BE64(partition XOR sign bit) | name | 0x00 | u8 bucket index
+ *                (the bucket's place in its partition)
+ *   value      = one chunk (chunk.h): the bucket's entries (offset, version, type,
+ *                value bits) in strictly increasing offset order, compressed
+ *   index key  = 0x02 | name: the first and the last partition the series has records
+ *                in (LE64 each), kept by the merge operator as (min, max)
+ * Under a bytewise comparator a partition's keys are contiguous, so data that
+ * arrives in time order lands at the end of the key space and compactions do not
+ * rewrite what is older; within a partition a series is contiguous and
+ * time-ordered and "a" never mixes with "ab". Every merge operand of a record key is
+ * a chunk too. Folding keeps, per offset, the entry with the highest version (ties:
+ * the later one), so the outcome never depends on the order merges are applied,
  * flushed or compacted.
  *
- * Format "2" stored the same keys with plain values: CODEC_LEGACY_ENTRY_LEN bytes
- * per entry, offset u8 | version LE64 | type u8 | value 8 bytes. codec_legacy_decode
- * reads them for the migration.
+ * Format "2" stored name | 0x00 | BE64(bucket XOR sign bit) with plain values of
+ * CODEC_LEGACY_ENTRY_LEN bytes per entry (offset u8 | version LE64 | type u8 | value
+ * 8 bytes); such keys start with a name's first byte, never 0x01 or 0x02.
+ * codec_legacy_* reads them for the migration, and the merge operator folds them by
+ * their old rules until it has run.
  *
  * The version high-water mark, stored next to the records, is CODEC_HWM_LEN bytes
  * of LE64.
@@ -41,31 +48,59 @@
 #define CODEC_FORMAT "3"
 #define CODEC_FORMAT_LEGACY "2"
 #define CODEC_MERGE_NAME "temporis.lww.v3"
-#define CODEC_BUCKET_BITS 8        /* 256-second buckets */
+#define CODEC_BUCKET_BITS 10       /* 1024-second buckets */
 #define CODEC_BUCKET_SPAN (1u << CODEC_BUCKET_BITS)
+#define CODEC_PARTITION_BITS 16    /* 65,536-second (18.2-hour) partitions */
 #define CODEC_LEGACY_ENTRY_LEN 18
-#define CODEC_KEY_SUFFIX_LEN 9     /* separator + big-endian bucket */
-#define CODEC_KEY_MAX (REC_NAME_MAX + CODEC_KEY_SUFFIX_LEN)
+#define CODEC_KEY_RECORD 0x01
+#define CODEC_KEY_INDEX 0x02
+/* tag + partition, then name, then separator + bucket index */
+#define CODEC_KEY_PREFIX_LEN 9
+#define CODEC_KEY_SUFFIX_LEN 2
+#define CODEC_KEY_MAX (CODEC_KEY_PREFIX_LEN + REC_NAME_MAX + CODEC_KEY_SUFFIX_LEN)
+#define CODEC_LEGACY_KEY_SUFFIX_LEN 9
+#define CODEC_INDEX_VALUE_LEN 16
 #define CODEC_HWM_LEN 8
 
-/* ---- time buckets ---- */
+/* ---- time buckets and partitions ---- */
 
 int64_t codec_bucket(int64_t ts);
 uint16_t codec_offset(int64_t ts);
+int64_t codec_partition(int64_t ts);
 
-/* ---- keys (dst has room for CODEC_KEY_MAX bytes; name_len <= REC_NAME_MAX) ---- */
+/* ---- record keys (dst has room for CODEC_KEY_MAX bytes; name_len <= REC_NAME_MAX) ---- */
 
 /* The key of (name, bucket); returns its length. */
 size_t codec_key_encode(uint8_t *dst, const char *name, size_t name_len, int64_t bucket);
 /* Name length of a record key, or -1 if the bytes are not one. */
 ssize_t codec_key_name_len(const uint8_t *key, size_t klen);
-/* The bucket of a record key (codec_key_name_len accepted it). */
+/* The name, partition and bucket of a record key (codec_key_name_len accepted it). */
+const char *codec_key_name(const uint8_t *key);
+int64_t codec_key_partition(const uint8_t *key);
 int64_t codec_key_bucket(const uint8_t *key, size_t klen);
-/* name | 0x00 | 0xFF..: no key of the series is greater. Returns its length. */
-size_t codec_key_series_max(uint8_t *dst, const char *name, size_t name_len);
-/* name | 0x01: greater than every key of the series, smaller than any other
- * name's keys that sort after it. Returns its length. */
-size_t codec_key_series_end(uint8_t *dst, const char *name, size_t name_len);
+/* The first key of a partition (every record key of it is >= this). Returns 9. */
+size_t codec_key_partition_start(uint8_t *dst, int64_t partition);
+/* 0x01 | partition | name | 0x00: every key of the series in that partition starts
+ * with it, and no other key does. Returns its length. */
+size_t codec_key_series_prefix(uint8_t *dst, int64_t partition, const char *name,
+			       size_t name_len);
+/* The first byte after every record key: an iterator's upper bound. */
+size_t codec_key_records_end(uint8_t *dst);
+
+/* ---- the series index ---- */
+
+/* 0x02 | name; returns its length. */
+size_t codec_index_key(uint8_t *dst, const char *name, size_t name_len);
+/* Name length of an index key, or -1 if the bytes are not one. */
+ssize_t codec_index_name_len(const uint8_t *key, size_t klen);
+void codec_index_encode(uint8_t dst[CODEC_INDEX_VALUE_LEN], int64_t first, int64_t last);
+/* 0, or -1 if the value is not one. */
+int codec_index_decode(const uint8_t *val, size_t vlen, int64_t *first, int64_t *last);
+
+/* ---- format "2" keys ---- */
+
+/* A format "2" record key: 1 and its name length and bucket, 0 if it is not one. */
+int codec_legacy_key(const uint8_t *key, size_t klen, size_t *name_len, int64_t *bucket);
 
 /* ---- entries and bucket values ---- */
 
@@ -116,14 +151,23 @@ size_t codec_fold_count(const struct codec_fold *f);
 size_t codec_fold_drain(struct codec_fold *f, struct chunk_entry *out);
 
 /*
- * What the merge operator does: folds existing (NULL if none) and ops[0..nops),
- * oldest first, into one value (of this format; legacy: reading format "2"
- * values and operands, during the migration). 0 with *out (malloc'd, the caller
- * frees) and *out_len; an empty input gives *out NULL and *out_len 0. -1 with
- * errno EINVAL (a value or operand is not well formed) or ENOMEM; then *out is NULL.
+ * What the merge operator does for a record key: folds existing (NULL if none) and
+ * ops[0..nops), oldest first, into one value (of this format; legacy: format "2"
+ * values and operands, as a format "2" key holds). 0 with *out (malloc'd, the caller
+ * frees) and *out_len; an empty input gives *out NULL and *out_len 0. -1 with errno
+ * EINVAL (a value or operand is not well formed) or ENOMEM; then *out is NULL.
  */
 int codec_merge(const char *existing, size_t existing_len, const char *const *ops,
 		const size_t *op_lens, size_t nops, bool legacy, uint8_t **out, size_t *out_len);
+/* The same for an index key: the widest (first, last) of all. */
+int codec_index_merge(const char *existing, size_t existing_len, const char *const *ops,
+		      const size_t *op_lens, size_t nops, uint8_t **out, size_t *out_len);
+/* Whether val is a well-formed value or operand of what the key is. */
+bool codec_value_ok(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
+/* Merge by what the key is: record, index, or format "2" record. */
+int codec_merge_key(const uint8_t *key, size_t klen, const char *existing, size_t existing_len,
+		    const char *const *ops, const size_t *op_lens, size_t nops, uint8_t **out,
+		    size_t *out_len);
 
 /* ---- the version high-water mark ---- */
 

@@ -35,6 +35,21 @@ void head_clear(struct head *h);
 int head_add(struct head *h, uint32_t source_id, const char *name, size_t name_len,
 	     int64_t bucket, const struct chunk_entry *e);
 
+/* One record for head_add_many; hash is the head's scratch. */
+struct head_item {
+	const char *name;
+	uint16_t name_len;
+	int64_t bucket;
+	struct chunk_entry e;
+	uint64_t hash;
+};
+
+/*
+ * Add n records of source_id at once (faster: their lookups overlap). 0, or -1
+ * when memory runs out, and then nothing of them was added.
+ */
+int head_add_many(struct head *h, uint32_t source_id, struct head_item *items, size_t n);
+
 /* Records added, and series groups (source, series, bucket) they fall in. */
 size_t head_records(const struct head *h);
 size_t head_groups(const struct head *h);

@@ -53,6 +53,16 @@ int store_catalog_scan(struct store *st, const char *prefix, store_kv_cb cb, voi
  */
 int store_seal(struct store *st);
 
+/* What the commit log, the head and the sealer did since open. */
+struct store_stats {
+	uint64_t head_records;         /* committed, not sealed yet */
+	uint64_t seals, seal_failures; /* seals done, seals failed (each is retried) */
+	uint64_t sealed_records;
+	uint64_t seal_files;           /* files a seal built and ingested whole */
+	uint64_t room_waits;           /* commits that waited for a seal to make room */
+};
+void store_stats_get(struct store *st, struct store_stats *out);
+
 /* Maintenance (tests, backup): flush seals first. */
 int store_flush(struct store *st);
 int store_compact(struct store *st);
