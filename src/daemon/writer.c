@@ -36,6 +36,7 @@
 #include "temporis/data/store_batch.h"
 
 #define WRITER_IDLE_WAIT_MS 1000       /* re-check the master and stop flag this often */
+#define WRITER_STATS_MS 1000           /* copy the store's state to /metrics this often */
 #define WRITER_ENTRIES_INITIAL 256
 
 struct writer {
@@ -50,6 +51,7 @@ struct writer {
 	bool viewing[CFG_WORKERS_MAX];
 	struct entry_hdr **entries;    /* entries of the current pass, for their status */
 	size_t nentries, entries_cap;
+	uint64_t stats_at_ms;          /* when the store's state was last published */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -189,6 +191,35 @@ static unsigned commit_pass(struct writer *w)
 	return busy;
 }
 
+static void put(_Atomic uint64_t *dst, uint64_t v)
+{
+	atomic_store_explicit(dst, v, memory_order_relaxed);
+}
+
+/* The store's state for /metrics, at most once per WRITER_STATS_MS. */
+static void publish_store_stats(struct writer *w)
+{
+	struct shm_stats *ss = &w->shm->hdr->stats;
+	struct store_stats s;
+	uint64_t now = mono_ms();
+
+	if (now - w->stats_at_ms < WRITER_STATS_MS)
+		return;
+	w->stats_at_ms = now;
+	store_stats_get(w->store, &s);
+	put(&ss->store_head_records, s.head_records);
+	put(&ss->store_seals, s.seals);
+	put(&ss->store_seal_failures, s.seal_failures);
+	put(&ss->store_sealed_records, s.sealed_records);
+	put(&ss->store_seal_files, s.seal_files);
+	put(&ss->store_room_waits, s.room_waits);
+	put(&ss->store_sst_bytes, s.sst_bytes);
+	put(&ss->store_pending_compaction_bytes, s.pending_compaction_bytes);
+	put(&ss->store_memtable_bytes, s.memtable_bytes);
+	put(&ss->store_write_stopped, s.write_stopped);
+	put(&ss->store_delayed_write_rate, s.delayed_write_rate);
+}
+
 static void wait_for_work(struct writer *w)
 {
 	struct pollfd pfd[2] = {
@@ -266,6 +297,7 @@ void writer_main(const struct cfg *cfg, struct shm *shm, const struct server_fds
 	log_info("store open in %s (sync = %s)", cfg->data_dir,
 		 cfg->sync == CFG_SYNC_FSYNC ? "fsync" : "wal");
 	for (;;) {
+		publish_store_stats(&w);
 		if (commit_pass(&w) > 0)
 			continue;
 		if (stop_requested)

@@ -661,6 +661,36 @@ int store_compact(struct store *st)
 	return 0;
 }
 
+static uint64_t cf_property(struct store *st, rocksdb_column_family_handle_t *cf,
+			    const char *prop)
+{
+	uint64_t v = 0;
+
+	return rocksdb_property_int_cf(st->db, cf, prop, &v) == 0 ? v : 0;
+}
+
+void store_stats_get(struct store *st, struct store_stats *out)
+{
+	size_t n = 0;
+	rocksdb_column_family_handle_t **cfs = all_cfs(st, &n);
+	uint64_t v;
+
+	memset(out, 0, sizeof(*out));
+	store_heads_stats(st, out);
+	for (size_t i = 0; cfs != NULL && i < n; i++) {
+		out->sst_bytes += cf_property(st, cfs[i], "rocksdb.total-sst-files-size");
+		out->pending_compaction_bytes +=
+			cf_property(st, cfs[i], "rocksdb.estimate-pending-compaction-bytes");
+		out->memtable_bytes += cf_property(st, cfs[i], "rocksdb.cur-size-all-mem-tables");
+	}
+	free(cfs);
+	/* database-wide */
+	if (rocksdb_property_int(st->db, "rocksdb.is-write-stopped", &v) == 0)
+		out->write_stopped = v != 0;
+	if (rocksdb_property_int(st->db, "rocksdb.actual-delayed-write-rate", &v) == 0)
+		out->delayed_write_rate = v;
+}
+
 int store_source_property_int(struct store *st, uint32_t source_id, const char *prop,
 			      uint64_t *out)
 {

@@ -396,7 +396,7 @@ int store_seal(struct store *st)
 
 /* ---- the commit thread ---- */
 
-void store_stats_get(struct store *st, struct store_stats *out)
+void store_heads_stats(struct store *st, struct store_stats *out)
 {
 	struct store_heads *hs = &st->heads;
 

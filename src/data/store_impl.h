@@ -144,6 +144,9 @@ void store_heads_committed(struct store *st, uint64_t log_bytes);
 /* The commit thread waits here while the head is full and a seal still runs. */
 void store_heads_wait_room(struct store *st);
 
+/* The heads' and the sealer's part of store_stats. */
+void store_heads_stats(struct store *st, struct store_stats *out);
+
 /* A reader's hold on the heads for the duration of a scan. */
 unsigned store_read_begin(struct store *st);
 void store_read_end(struct store *st, unsigned epoch);

@@ -144,6 +144,39 @@ static void counters(struct buf *t, struct shm_stats *st, struct shm_header *hdr
 	       load(&st->writer_restarts));
 }
 
+/* What the writer last copied from the store (about once a second). */
+static void store_family(struct buf *t, struct shm_stats *st)
+{
+	metric(t, "temporis_store_head_records", "gauge",
+	       "Records committed and not yet sealed into their source's family (the commit log "
+	       "holds them).", load(&st->store_head_records));
+	metric(t, "temporis_store_seals_total", "counter", "Seals of the head done.",
+	       load(&st->store_seals));
+	metric(t, "temporis_store_seal_failures_total", "counter",
+	       "Seals that failed (the commit log keeps their records; the seal is retried).",
+	       load(&st->store_seal_failures));
+	metric(t, "temporis_store_sealed_records_total", "counter",
+	       "Records sealed into the source families.", load(&st->store_sealed_records));
+	metric(t, "temporis_store_seal_files_total", "counter",
+	       "Files seals built and ingested whole.", load(&st->store_seal_files));
+	metric(t, "temporis_store_room_waits_total", "counter",
+	       "Group commits that waited for a seal to make room in the head.",
+	       load(&st->store_room_waits));
+	metric(t, "temporis_store_sst_bytes", "gauge", "Bytes of the store's live SST files.",
+	       load(&st->store_sst_bytes));
+	metric(t, "temporis_store_pending_compaction_bytes", "gauge",
+	       "Bytes RocksDB estimates compaction still has to rewrite.",
+	       load(&st->store_pending_compaction_bytes));
+	metric(t, "temporis_store_memtable_bytes", "gauge", "Bytes of the store's memtables.",
+	       load(&st->store_memtable_bytes));
+	metric(t, "temporis_store_write_stopped", "gauge",
+	       "1 while RocksDB stops writes (compaction far behind), else 0.",
+	       load(&st->store_write_stopped));
+	metric(t, "temporis_store_delayed_write_rate_bytes", "gauge",
+	       "Bytes per second RocksDB slows writes to while compaction catches up; 0 when "
+	       "it does not.", load(&st->store_delayed_write_rate));
+}
+
 static void gauges(struct buf *t, const struct shm *shm)
 {
 	const struct shm_header *hdr = shm->hdr;
@@ -170,6 +203,7 @@ char *metrics_render(const struct shm *shm, size_t *len)
 	requests_family(&t, shm->hdr);
 	counters(&t, st, shm->hdr);
 	gauges(&t, shm);
+	store_family(&t, st);
 	histogram(&t, "temporis_commit_latency_seconds",
 		  "Time to write one group commit (WriteBatch + WAL).", shm_lat_bounds_us,
 		  SHM_LAT_BUCKETS, US_PER_S, st->commit_lat,

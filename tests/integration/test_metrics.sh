@@ -120,6 +120,41 @@ def v(p):
 print(v(sys.argv[2]) - v(sys.argv[1]))' "$TMP/before.txt" "$TMP/after.txt")"
 delta "no commit failed" temporis_commit_failures_total 0
 
+# The store's state reaches /metrics within about a second: every committed record
+# is either in the head or sealed, and RocksDB is not stopping writes.
+store_ok() {
+	python3 - "$1" <<'PY'
+import sys
+v = {}
+for l in open(sys.argv[1]):
+    if not l.startswith("#") and l.strip():
+        k, _, x = l.rpartition(" ")
+        v[k] = float(x)
+need = ["temporis_store_head_records", "temporis_store_sealed_records_total",
+        "temporis_store_seals_total", "temporis_store_seal_failures_total",
+        "temporis_store_sst_bytes", "temporis_store_memtable_bytes",
+        "temporis_store_pending_compaction_bytes", "temporis_store_write_stopped",
+        "temporis_store_delayed_write_rate_bytes", "temporis_store_room_waits_total",
+        "temporis_store_seal_files_total"]
+missing = [n for n in need if n not in v]
+assert not missing, missing
+held = v["temporis_store_head_records"] + v["temporis_store_sealed_records_total"]
+assert held == v["temporis_records_committed_total"] > 0, (held, v["temporis_records_committed_total"])
+assert v["temporis_store_write_stopped"] == 0 and v["temporis_store_seal_failures_total"] == 0
+assert v["temporis_store_memtable_bytes"] > 0
+PY
+}
+tries=0
+until scrape "$TMP/store.txt"; store_ok "$TMP/store.txt" 2>"$TMP/store.err"; do
+	tries=$((tries + 1))
+	if [ "$tries" -ge 10 ]; then
+		fail "store state in /metrics: head + sealed records = committed" "$(tail -n 1 "$TMP/store.err")"
+		break
+	fi
+	sleep 0.5
+done
+[ "$tries" -ge 10 ] || pass "store state in /metrics: head + sealed records = committed"
+
 check "ring fill ratio is within 0..1" python3 -c '
 import sys
 v = [float(l.split()[1]) for l in open(sys.argv[1]) if l.startswith("temporis_ring_fill_ratio ")]

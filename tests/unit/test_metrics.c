@@ -173,6 +173,33 @@ static void test_ingest_bytes_are_summed(void **state)
 	assert_int_equal(value_of(render(f), "temporis_ingest_bytes_received_total"), 123);
 }
 
+/* The store's state, as the writer stored it, is rendered as it is. */
+static void test_store_state_is_rendered(void **state)
+{
+	struct fixture *f = *state;
+	struct shm_stats *st = &f->shm.hdr->stats;
+
+	atomic_store(&st->store_head_records, 1234);
+	atomic_store(&st->store_seals, 5);
+	atomic_store(&st->store_seal_failures, 1);
+	atomic_store(&st->store_sealed_records, 3000000);
+	atomic_store(&st->store_sst_bytes, 1u << 30);
+	atomic_store(&st->store_write_stopped, 1);
+	atomic_store(&st->store_delayed_write_rate, 16u << 20);
+	const char *t = render(f);
+
+	assert_int_equal(value_of(t, "temporis_store_head_records"), 1234);
+	assert_int_equal(value_of(t, "temporis_store_seals_total"), 5);
+	assert_int_equal(value_of(t, "temporis_store_seal_failures_total"), 1);
+	assert_int_equal(value_of(t, "temporis_store_sealed_records_total"), 3000000);
+	assert_int_equal(value_of(t, "temporis_store_sst_bytes"), 1u << 30);
+	assert_int_equal(value_of(t, "temporis_store_write_stopped"), 1);
+	assert_int_equal(value_of(t, "temporis_store_delayed_write_rate_bytes"), 16u << 20);
+	assert_int_equal(value_of(t, "temporis_store_pending_compaction_bytes"), 0);
+	assert_non_null(strstr(t, "# TYPE temporis_store_head_records gauge\n"));
+	assert_non_null(strstr(t, "# TYPE temporis_store_seals_total counter\n"));
+}
+
 /* Every family has HELP and TYPE before its first sample, and every name is ours. */
 static void test_every_family_is_described(void **state)
 {
@@ -225,6 +252,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_commit_batch_histogram_is_cumulative, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ingest_bytes_are_summed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_state_is_rendered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_family_is_described, setup, teardown),
 	};
 

@@ -53,14 +53,21 @@ int store_catalog_scan(struct store *st, const char *prefix, store_kv_cb cb, voi
  */
 int store_seal(struct store *st);
 
-/* What the commit log, the head and the sealer did since open. */
+/* What the commit log, the head and the sealer did since open, and RocksDB's state. */
 struct store_stats {
 	uint64_t head_records;         /* committed, not sealed yet */
 	uint64_t seals, seal_failures; /* seals done, seals failed (each is retried) */
 	uint64_t sealed_records;
 	uint64_t seal_files;           /* files a seal built and ingested whole */
 	uint64_t room_waits;           /* commits that waited for a seal to make room */
+	/* RocksDB's, over every family */
+	uint64_t sst_bytes;            /* live SST files */
+	uint64_t pending_compaction_bytes;
+	uint64_t memtable_bytes;
+	uint64_t write_stopped;        /* 1 while RocksDB stops writes */
+	uint64_t delayed_write_rate;   /* bytes/s RocksDB slows writes to; 0 when it does not */
 };
+/* Walks every family: about once a second, not per commit. */
 void store_stats_get(struct store *st, struct store_stats *out);
 
 /* Maintenance (tests, backup): flush seals first. */

@@ -57,6 +57,12 @@ struct shm_stats {
 	_Atomic uint64_t busy_rejections;     /* 503 answers */
 	/* Group commits by records in the batch (shm_batch_bounds), +Inf last. */
 	_Atomic uint64_t commit_batch[SHM_BATCH_BUCKETS + 1];
+	/* The store's state, as the writer last copied it (about once a second):
+	 * the fields of struct store_stats (store.h), stored whole. */
+	_Atomic uint64_t store_head_records, store_seals, store_seal_failures;
+	_Atomic uint64_t store_sealed_records, store_seal_files, store_room_waits;
+	_Atomic uint64_t store_sst_bytes, store_pending_compaction_bytes, store_memtable_bytes;
+	_Atomic uint64_t store_write_stopped, store_delayed_write_rate;
 };
 
 /*
