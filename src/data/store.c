@@ -24,7 +24,11 @@
 
 #include <rocksdb/c.h>
 
-#include "store_impl.h"
+#include "store_core.h"
+#include "store_head.h"
+#include "store_migrate.h"
+#include "store_options.h"
+#include "store_seal.h"
 #include "temporis/base/buf.h"
 #include "temporis/base/err.h"
 #include "temporis/base/log.h"
@@ -36,121 +40,6 @@
 #define STORE_CF_LOG_NAME_MAX 8
 #define STORE_CF_SOURCE_PREFIX "src_"
 #define STORE_CF_NAME_MAX 32
-#define STORE_TABLE_INITIAL 16
-/* Families that are not sources: default, catalog and the logs. */
-#define STORE_FIXED_CFS (2 + STORE_LOGS)
-
-/* ---- helpers shared with store_batch.c and store_read.c (store_impl.h) ---- */
-
-int store_take_rerr(char *rerr, const char *what, char *err, size_t errlen)
-{
-	if (rerr == NULL)
-		return 0;
-	err_set(err, errlen, "%s: %s", what, rerr);
-	rocksdb_free(rerr);
-	return -1;
-}
-
-int store_iter_status(rocksdb_iterator_t *it, const char *what)
-{
-	char *rerr = NULL;
-
-	rocksdb_iter_get_error(it, &rerr);
-	if (rerr == NULL)
-		return 0;
-	log_error("store: %s: %s", what, rerr);
-	rocksdb_free(rerr);
-	return -1;
-}
-
-/* ---- source handle table ---- */
-
-/* Index of the first entry with id >= source_id. Caller holds table_lock. */
-static size_t table_lower_bound(const struct store *st, uint32_t source_id)
-{
-	size_t lo = 0, hi = st->nsources;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (st->sources[mid].id < source_id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-rocksdb_column_family_handle_t *store_source_cf(struct store *st, uint32_t source_id)
-{
-	rocksdb_column_family_handle_t *cf = NULL;
-	size_t i;
-
-	pthread_mutex_lock(&st->table_lock);
-	i = table_lower_bound(st, source_id);
-	if (i < st->nsources && st->sources[i].id == source_id)
-		cf = st->sources[i].cf;
-	pthread_mutex_unlock(&st->table_lock);
-	return cf;
-}
-
-/* Adds a handle the table then owns. Caller holds table_lock. 0 or -1 (ENOMEM). */
-static int table_insert(struct store *st, uint32_t source_id,
-			rocksdb_column_family_handle_t *cf)
-{
-	void *arr = st->sources;
-	size_t i;
-
-	if (vec_reserve(&arr, &st->cap, st->nsources + 1, sizeof(st->sources[0]),
-			STORE_TABLE_INITIAL) != 0)
-		return -1;
-	st->sources = arr;
-	i = table_lower_bound(st, source_id);
-	memmove(&st->sources[i + 1], &st->sources[i],
-		(st->nsources - i) * sizeof(st->sources[0]));
-	st->sources[i].id = source_id;
-	st->sources[i].cf = cf;
-	st->nsources++;
-	return 0;
-}
-
-/*
- * Every family's handle (default, catalog, sources), copied under the lock so
- * maintenance can run without blocking the commit path. Caller frees.
- */
-static rocksdb_column_family_handle_t **all_cfs(struct store *st, size_t *n)
-{
-	rocksdb_column_family_handle_t **cfs;
-
-	pthread_mutex_lock(&st->table_lock);
-	cfs = malloc((st->nsources + STORE_FIXED_CFS) * sizeof(*cfs));
-	if (cfs != NULL) {
-		cfs[0] = st->cf_default;
-		cfs[1] = st->cf_catalog;
-		for (unsigned l = 0; l < STORE_LOGS; l++)
-			cfs[2 + l] = st->cf_log[l];
-		for (size_t i = 0; i < st->nsources; i++)
-			cfs[i + STORE_FIXED_CFS] = st->sources[i].cf;
-		*n = st->nsources + STORE_FIXED_CFS;
-	}
-	pthread_mutex_unlock(&st->table_lock);
-	return cfs;
-}
-
-rocksdb_column_family_handle_t **store_source_cfs(struct store *st, size_t *n)
-{
-	rocksdb_column_family_handle_t **cfs;
-
-	pthread_mutex_lock(&st->table_lock);
-	cfs = malloc((st->nsources ? st->nsources : 1) * sizeof(*cfs));
-	if (cfs != NULL) {
-		for (size_t i = 0; i < st->nsources; i++)
-			cfs[i] = st->sources[i].cf;
-		*n = st->nsources;
-	}
-	pthread_mutex_unlock(&st->table_lock);
-	return cfs;
-}
 
 /* "log_<n>" -> n; -1 if name is not a log family. */
 static int log_index(const char *name)
@@ -282,7 +171,7 @@ static int adopt_cfs(struct store *st, char **names, rocksdb_column_family_handl
 		} else if ((log = log_index(names[i])) >= 0) {
 			st->cf_log[log] = h[i];
 		} else if (rc == 0 && parse_source_name(names[i], &id) == 0) {
-			if (table_insert(st, id, h[i]) == 0)
+			if (store_table_insert(st, id, h[i]) == 0)
 				continue;
 			err_set(err, errlen, "out of memory opening sources");
 			rc = -1;
@@ -477,6 +366,35 @@ fail:
 	return -1;
 }
 
+/* Flush every family's memtable and wait (no seal first). 0 or -1. */
+static int flush_all(struct store *st)
+{
+	size_t n = 0;
+	rocksdb_column_family_handle_t **cfs = store_all_cfs(st, &n);
+	rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+	int rc = -1;
+
+	if (cfs == NULL || fo == NULL)
+		goto out;
+	rocksdb_flushoptions_set_wait(fo, 1);
+	for (size_t i = 0; i < n; i++) {
+		char *rerr = NULL;
+
+		rocksdb_flush_cf(st->db, fo, cfs[i], &rerr);
+		if (rerr != NULL) {
+			log_error("store: flush: %s", rerr);
+			rocksdb_free(rerr);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	if (fo != NULL)
+		rocksdb_flushoptions_destroy(fo);
+	free(cfs);
+	return rc;
+}
+
 /* A clean stop leaves nothing to replay: the last seal emptied the log, and with
  * every memtable flushed the WAL is obsolete. */
 static void close_flush(struct store *st)
@@ -487,7 +405,7 @@ static void close_flush(struct store *st)
 	pthread_mutex_lock(&hs->lock);
 	sealed = hs->frozen == NULL && head_records(hs->active) == 0;
 	pthread_mutex_unlock(&hs->lock);
-	if (sealed && store_flush_all(st) != 0)
+	if (sealed && flush_all(st) != 0)
 		log_warn("store: flush at close failed; the next start replays the WAL");
 }
 
@@ -545,7 +463,7 @@ static int source_create_locked(struct store *st, uint32_t source_id, char *err,
 	if (store_take_rerr(rerr, "create column family", err, errlen) != 0)
 		return -1;
 	pthread_mutex_lock(&st->table_lock);
-	rc = table_insert(st, source_id, cf);
+	rc = store_table_insert(st, source_id, cf);
 	pthread_mutex_unlock(&st->table_lock);
 	if (rc != 0) {
 		/* The family exists on disk and is adopted at the next open. */
@@ -612,39 +530,11 @@ int store_catalog_scan(struct store *st, const char *prefix, store_kv_cb cb, voi
 
 /* ---- maintenance ---- */
 
-int store_flush_all(struct store *st)
-{
-	size_t n = 0;
-	rocksdb_column_family_handle_t **cfs = all_cfs(st, &n);
-	rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
-	int rc = -1;
-
-	if (cfs == NULL || fo == NULL)
-		goto out;
-	rocksdb_flushoptions_set_wait(fo, 1);
-	for (size_t i = 0; i < n; i++) {
-		char *rerr = NULL;
-
-		rocksdb_flush_cf(st->db, fo, cfs[i], &rerr);
-		if (rerr != NULL) {
-			log_error("store: flush: %s", rerr);
-			rocksdb_free(rerr);
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	if (fo != NULL)
-		rocksdb_flushoptions_destroy(fo);
-	free(cfs);
-	return rc;
-}
-
 int store_flush(struct store *st)
 {
 	if (store_seal(st) != 0)
 		return -1;
-	return store_flush_all(st);
+	return flush_all(st);
 }
 
 /* The C API reports no compaction error; failures surface on later reads/writes. */
@@ -653,7 +543,7 @@ int store_compact(struct store *st)
 	size_t n = 0;
 	rocksdb_column_family_handle_t **cfs;
 
-	if (store_seal(st) != 0 || (cfs = all_cfs(st, &n)) == NULL)
+	if (store_seal(st) != 0 || (cfs = store_all_cfs(st, &n)) == NULL)
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		rocksdb_compact_range_cf(st->db, cfs[i], NULL, 0, NULL, 0);
@@ -672,7 +562,7 @@ static uint64_t cf_property(struct store *st, rocksdb_column_family_handle_t *cf
 void store_stats_get(struct store *st, struct store_stats *out)
 {
 	size_t n = 0;
-	rocksdb_column_family_handle_t **cfs = all_cfs(st, &n);
+	rocksdb_column_family_handle_t **cfs = store_all_cfs(st, &n);
 	uint64_t v;
 
 	memset(out, 0, sizeof(*out));

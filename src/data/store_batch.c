@@ -16,7 +16,8 @@
 
 #include <rocksdb/c.h>
 
-#include "store_impl.h"
+#include "store_core.h"
+#include "store_head.h"
 #include "temporis/base/buf.h"
 #include "temporis/base/err.h"
 #include "temporis/data/codec.h"

@@ -1,5 +1,5 @@
 /*
- * store_head.c - the store's commit log and head (store_impl.h).
+ * store_head.c - the store's commit log and head (store_core.h).
  *
  * A commit writes each request to the log family (one key per request) and folds
  * its records into the active head. The sealer thread swaps a full head out, writes
@@ -15,7 +15,10 @@
 #include <sys/prctl.h>
 #include <time.h>
 
-#include "store_impl.h"
+#include "store_core.h"
+#include "store_head.h"
+#include "store_index.h"
+#include "store_seal.h"
 #include "temporis/base/buf.h"
 #include "temporis/base/clock.h"
 #include "temporis/base/err.h"
@@ -46,12 +49,6 @@ static uint64_t get_le(const uint8_t *p, size_t n)
 	for (size_t i = 0; i < n; i++)
 		v |= (uint64_t)p[i] << (BYTE_BITS * i);
 	return v;
-}
-
-void store_log_key(uint8_t key[STORE_LOG_KEY_LEN], uint64_t seq)
-{
-	for (int i = 0; i < STORE_LOG_KEY_LEN; i++)
-		key[i] = (uint8_t)(seq >> (BYTE_BITS * (STORE_LOG_KEY_LEN - 1 - i)));
 }
 
 static uint64_t log_seq(const uint8_t *key)

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_impl.h"
+#include "store_index.h"
 #include "temporis/base/buf.h"
 
 #define CACHE_SLOTS_INITIAL 4096   /* kept at most half full */

@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_impl.h"
+#include "store_core.h"
+#include "store_migrate.h"
 #include "temporis/base/err.h"
 #include "temporis/base/log.h"
 

@@ -1,5 +1,5 @@
 /*
- * store_options.c - the RocksDB options of the store (store_impl.h): the record
+ * store_options.c - the RocksDB options of the store (store_core.h): the record
  * families' (with the merge operator, RocksDB's callbacks around codec_merge), the
  * log families', the write and read options, and the background threads' priority.
  * The options are the struct store's; store_close destroys them.
@@ -10,7 +10,8 @@
 
 #include <rocksdb/c.h>
 
-#include "store_impl.h"
+#include "store_core.h"
+#include "store_options.h"
 #include "temporis/base/log.h"
 #include "temporis/data/codec.h"
 

@@ -13,7 +13,8 @@
 
 #include <rocksdb/c.h>
 
-#include "store_impl.h"
+#include "store_core.h"
+#include "store_head.h"
 #include "temporis/base/log.h"
 #include "temporis/data/codec.h"
 

@@ -1,5 +1,5 @@
 /*
- * store_seal.c - writing a frozen head into the source families (store_impl.h).
+ * store_seal.c - writing a frozen head into the source families (store_core.h).
  *
  * Each (source, series, bucket) becomes one merge operand, in key order. A source
  * with many of them gets them as one SST file, built here and ingested whole: no
@@ -16,7 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "store_impl.h"
+#include "store_core.h"
+#include "store_index.h"
+#include "store_seal.h"
 #include "temporis/base/buf.h"
 #include "temporis/base/err.h"
 #include "temporis/base/log.h"

@@ -3,7 +3,7 @@
  * written atomically, each as one entry of the commit log, together with the new
  * version high-water mark; their records then sit in the store's head, which reads
  * see at once, until the sealer writes them into their sources' families as one
- * compressed merge operand per (source, series, bucket) (store_impl.h).
+ * compressed merge operand per (source, series, bucket) (store_core.h).
  *
  * A batch is used by one thread at a time; its owner frees it with store_batch_free.
  */
