@@ -18,7 +18,7 @@ import subprocess
 import time
 import urllib.parse
 
-import bench
+import systems as sut  # the systems under test (their classes, http)
 
 FIELDS = ("usage_user", "usage_system", "usage_idle", "usage_nice", "usage_iowait",
           "usage_irq", "usage_softirq", "usage_steal", "usage_guest", "usage_guest_nice")
@@ -180,7 +180,7 @@ def backfill_stream(name, hosts, batch, values, days, resend, outdir, gen, now=N
 
 
 def ingest_path(sysm, stream):
-    if isinstance(sysm, bench.Temporis):
+    if isinstance(sysm, sut.Temporis):
         return "/v1/data_sources/ingest"
     return "/write?db=%s&precision=s" % stream.name
 
@@ -358,7 +358,7 @@ def read_temporis(sysm, stream, host):
 def read_influx(sysm, stream, host):
     q = "SELECT %s FROM cpu WHERE hostname='host_%d'" % (",".join(FIELDS), host)
     data = urllib.parse.urlencode({"q": q, "db": stream.name, "epoch": "s"}).encode()
-    res = json.loads(bench.http("POST", sysm.base + "/query", data=data, headers={
+    res = json.loads(sut.http("POST", sysm.base + "/query", data=data, headers={
         "Content-Type": "application/x-www-form-urlencoded"})[1])["results"][0]
     out = {f: {} for f in FIELDS}
     for series in res.get("series", []):
@@ -375,7 +375,7 @@ def read_victoria(sysm, stream, host):
     url = "%s/api/v1/export?%s" % (sysm.base, urllib.parse.urlencode(
         {"match[]": match, "start": stream.base_ts - 1, "end": int(time.time()) + 1}))
     out, dups = {f: {} for f in FIELDS}, 0
-    for line in bench.http("GET", url)[1].decode().splitlines():
+    for line in sut.http("GET", url)[1].decode().splitlines():
         m = json.loads(line)
         f = m["metric"]["__name__"][len("cpu_"):]
         for ts, v in zip(m["timestamps"], m["values"]):
@@ -386,14 +386,14 @@ def read_victoria(sysm, stream, host):
 
 
 def reader(sysm):
-    if isinstance(sysm, bench.Temporis):
+    if isinstance(sysm, sut.Temporis):
         return read_temporis
-    return read_influx if isinstance(sysm, bench.Influx) else read_victoria
+    return read_influx if isinstance(sysm, sut.Influx) else read_victoria
 
 
 def prepare_read(sysm):
-    if isinstance(sysm, bench.Victoria):
-        bench.http("GET", sysm.base + "/internal/force_flush")
+    if isinstance(sysm, sut.Victoria):
+        sut.http("GET", sysm.base + "/internal/force_flush")
 
 
 EXAMPLES = 5
@@ -444,7 +444,7 @@ def compare_host(stream, ledger, host, expected, got, steps, tally):
 def settle(sysm):
     """Lets requests that were in flight when wrk stopped land before reading back: for
     temporisd until its committed count stands still, for the peers SETTLE_S."""
-    if not isinstance(sysm, bench.Temporis):
+    if not isinstance(sysm, sut.Temporis):
         time.sleep(SETTLE_S)
         return
     last, deadline = sysm.committed(), time.time() + SETTLE_MAX_S
@@ -467,7 +467,7 @@ def verify(sysm, stream, ledger, gen, hosts, specdir):
              "rounded": 0, "max_rel": 0.0, "ints": 0, "dups": 0, "absent": {}}
     for h in hosts:
         got, odd = reader(sysm)(sysm, stream, h)
-        tally["ints" if isinstance(sysm, bench.Temporis) else "dups"] += odd
+        tally["ints" if isinstance(sysm, sut.Temporis) else "dups"] += odd
         compare_host(stream, ledger, h, gen.expected(spec, h, steps), got, steps, tally)
     over = {k: len(v) for k, v in tally["absent"].items() if len(v) > ledger.ranges[k][2]}
     bad = [(tally[k], w) for k, w in (
@@ -495,23 +495,23 @@ def verify(sysm, stream, ledger, gen, hosts, specdir):
 
 def stored_records(sysm, stream, steps):
     """Distinct records the system holds for the stream (peers; by their own count)."""
-    if isinstance(sysm, bench.Influx):
+    if isinstance(sysm, sut.Influx):
         data = urllib.parse.urlencode({"q": "SELECT count(*) FROM cpu", "db": stream.name}).encode()
-        res = json.loads(bench.http("POST", sysm.base + "/query", data=data, headers={
+        res = json.loads(sut.http("POST", sysm.base + "/query", data=data, headers={
             "Content-Type": "application/x-www-form-urlencoded"})[1])["results"][0]
         return sum(v for series in res.get("series", []) for v in series["values"][0][1:])
-    bench.http("GET", sysm.base + "/internal/force_flush")
+    sut.http("GET", sysm.base + "/internal/force_flush")
     span = steps * stream.interval + stream.interval
     q = 'sum(count_over_time({db="%s"}[%ds]))' % (stream.name, span)
     url = "%s/api/v1/query?%s" % (sysm.base, urllib.parse.urlencode(
         {"query": q, "time": stream.last_ts(steps) + 1, "nocache": 1}))
-    res = json.loads(bench.http("GET", url)[1])["data"]["result"]
+    res = json.loads(sut.http("GET", url)[1])["data"]["result"]
     return int(float(res[0]["value"][1])) if res else 0
 
 
 def check_count(sysm, stream, ledger, runs):
     """The weak check: records counted by the system against what it was sent."""
-    if isinstance(sysm, bench.Temporis):
+    if isinstance(sysm, sut.Temporis):
         good, line = sysm.check_metric(runs)
         return ("OK" if good else "MISMATCH"), line
     lo, hi = ledger.expected_records()

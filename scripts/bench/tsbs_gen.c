@@ -2,7 +2,7 @@
  *
  * Built by scripts/bench/run into a shared library (tsbs_gen.so) that two programs load:
  * wrk's LuaJIT threads (stream.lua, through the FFI) pull complete HTTP requests from it,
- * and bench.py (ctypes) uses the same code for the expected values when it reads the
+ * and tsbs.py (ctypes) uses the same code for the expected values when it reads the
  * records back and for the backfill checkpoints. One code path makes the records, so every
  * system gets the same records and the verification expects exactly those.
  *

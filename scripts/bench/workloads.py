@@ -1,6 +1,6 @@
 """workloads.py - bench.py's TSBS-shaped modes (issue 11): --workload tsbs, --workload
 backfill, --disk, --recovery and --sustained. Records and their checks come from tsbs.py;
-the servers from bench.py's System classes. Each mode prints Markdown on stdout, its
+the servers from systems.py's System classes. Each mode prints Markdown on stdout, its
 progress on stderr, and returns 1 if a verification failed.
 """
 import http.client
@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 
-import bench
+import systems as sut  # the systems under test; `systems` here is a list of them
 import tsbs
 
 TSBS_CELLS = "1000x16,10000x16"
@@ -41,7 +41,7 @@ MB = 1024 * 1024
 
 
 def log(msg):
-    bench.log(msg)
+    sut.log(msg)
 
 
 # ---- shared pieces ----
@@ -53,7 +53,7 @@ def hosts_list(a, default):
 def traverse(tmp):
     """temporisd runs as RUN_AS when started as root: it must reach its dir under tmp."""
     if os.geteuid() == 0:
-        os.chmod(tmp, bench.TRAVERSE_MODE)
+        os.chmod(tmp, sut.TRAVERSE_MODE)
 
 
 def start_systems(a, tmp, names, fsync=False):
@@ -61,12 +61,12 @@ def start_systems(a, tmp, names, fsync=False):
     os.makedirs(tmp, exist_ok=True)
     traverse(tmp)
     sets = [{"sources": list(names) + [PROBE_SOURCE]}]
-    systems = [bench.Temporis(bench.OURS, tmp, a.build, "wal", sets, a.workers)]
+    systems = [sut.Temporis(sut.OURS, tmp, a.build, "wal", sets, a.workers)]
     if fsync:
-        systems.append(bench.Temporis(bench.OURS_FSYNC, tmp, a.build, "fsync", sets, a.workers))
+        systems.append(sut.Temporis(sut.OURS_FSYNC, tmp, a.build, "fsync", sets, a.workers))
     if a.peers:
-        systems.append(bench.Influx("influxdb", tmp, [{"source": n} for n in names]))
-        systems.append(bench.Victoria("victoria-metrics", tmp))
+        systems.append(sut.Influx("influxdb", tmp, [{"source": n} for n in names]))
+        systems.append(sut.Victoria("victoria-metrics", tmp))
     log("systems up: " + ", ".join("%s (pid %d)" % (x.name, x.proc.pid) for x in systems))
     return systems
 
@@ -81,7 +81,7 @@ def reset_peaks(sysm):
 
 
 def rss_mb(sysm, key="VmRSS"):
-    return sum(bench.status_kb(p, key) for p in sysm.pids()) / 1024
+    return sum(sut.status_kb(p, key) for p in sysm.pids()) / 1024
 
 
 class Runs:
@@ -140,13 +140,13 @@ def verify_all(systems, streams, runs, gen, sample, tmp):
                                    tsbs.sample_hosts(stream.hosts, sample), tmp)
             lines.append(line)
             worst = max(worst, st, key=rank.get)
-            if not isinstance(sysm, bench.Temporis):
+            if not isinstance(sysm, sut.Temporis):
                 st, line = tsbs.check_count(sysm, stream, ledger, None)
                 lines.append(line)
                 worst = max(worst, st, key=rank.get)
         if getattr(sysm, "restarted", False) or any("tracked" in w for w in runs.all.get(sysm.name, [])):
             continue      # the metric started again from zero; the sampled read-back stands
-        if isinstance(sysm, bench.Temporis) and runs.all.get(sysm.name):
+        if isinstance(sysm, sut.Temporis) and runs.all.get(sysm.name):
             st, line = tsbs.check_count(sysm, None, None, runs.all[sysm.name])
             lines.append(line)
             worst = max(worst, st, key=rank.get)
@@ -154,9 +154,9 @@ def verify_all(systems, streams, runs, gen, sample, tmp):
 
 
 def ratio(rows, key, name, field="rate"):
-    ours = rows.get((bench.OURS,) + key)
+    ours = rows.get((sut.OURS,) + key)
     this = rows.get((name,) + key)
-    if not ours or not this or name == bench.OURS or not this[field]:
+    if not ours or not this or name == sut.OURS or not this[field]:
         return ""
     return "%.2f" % (ours[field] / this[field])
 
@@ -203,13 +203,13 @@ def wal_bytes(sysm):
 
 
 def machine_line():
-    return "Machine: " + bench.machine()
+    return "Machine: " + sut.machine()
 
 
 # ---- --workload tsbs ----
 
 def tsbs_workload(a, tmp, gen):
-    cells = bench.parse_cells(a.cells or TSBS_CELLS)
+    cells = sut.parse_cells(a.cells or TSBS_CELLS)
     hosts = hosts_list(a, TSBS_HOSTS)
     runs_per_cell = a.runs
     streams = {}
@@ -273,7 +273,7 @@ def tsbs_table(rows, names):
 # ---- --workload backfill ----
 
 def backfill_workload(a, tmp, gen):
-    b, c = bench.parse_cells(a.cells or BACKFILL_CELL)[0]
+    b, c = sut.parse_cells(a.cells or BACKFILL_CELL)[0]
     hosts = hosts_list(a, BACKFILL_HOSTS)[0]
     values = a.values.split(",")[0]
     os.makedirs(tmp, exist_ok=True)
@@ -327,7 +327,7 @@ def settle_and_measure(systems):
     for x in systems:
         dirs = x.data_dirs()
         parts = {k: du_b(v) for k, v in dirs.items()}
-        if isinstance(x, bench.Temporis):
+        if isinstance(x, sut.Temporis):
             sst, wal, other = temporis_split(dirs["data"])
             parts = {"data": parts["data"], "sst": sst, "wal": wal, "other": other}
         sizes[x.name] = parts
@@ -338,7 +338,7 @@ def settle_and_measure(systems):
 
 
 def disk_workload(a, tmp, gen):
-    b, c = bench.parse_cells(a.cells or DISK_CELL)[0]
+    b, c = sut.parse_cells(a.cells or DISK_CELL)[0]
     hosts = hosts_list(a, DISK_HOSTS)[0]
     bodies = a.records // b
     sizes, counts, checks, worst, rates = {}, {}, [], "OK", {}
@@ -443,7 +443,7 @@ def restart_timed(sysm):
     deadline = t0 + RECOVER_TIMEOUT_S
     while time.time() < deadline:
         try:
-            if bench.http("GET", sysm.base + "/healthz")[0] == 200:
+            if sut.http("GET", sysm.base + "/healthz")[0] == 200:
                 return time.time() - t0, t0
         except OSError:
             pass
@@ -454,7 +454,7 @@ def restart_timed(sysm):
 
 
 def recovery_workload(a, tmp, gen):
-    b, c = bench.parse_cells(a.cells or RECOVERY_CELL)[0]
+    b, c = sut.parse_cells(a.cells or RECOVERY_CELL)[0]
     hosts = hosts_list(a, DISK_HOSTS)[0]
     load_s = a.minutes * 60
     stream = tsbs.Stream("tsbs_h%d_b%d" % (hosts, b), hosts, b, a.values,
@@ -533,7 +533,7 @@ def fmt_s(v):
 def metric_values(sysm):
     """(write stalls, pending compaction bytes) from /metrics, None where absent."""
     stalls = pending = None
-    for line in bench.http("GET", sysm.base + "/metrics")[1].decode().splitlines():
+    for line in sut.http("GET", sysm.base + "/metrics")[1].decode().splitlines():
         if line.startswith(STALL_PREFIX):
             stalls = (stalls or 0) + float(line.split()[-1])
         elif line.startswith(PENDING_METRIC):
@@ -542,7 +542,7 @@ def metric_values(sysm):
 
 
 def sustained_workload(a, tmp, gen):
-    b, c = bench.parse_cells(a.cells or SUSTAINED_CELL)[0]
+    b, c = sut.parse_cells(a.cells or SUSTAINED_CELL)[0]
     hosts = hosts_list(a, DISK_HOSTS)[0]
     windows = max(1, int(round(a.minutes * 60 / a.window_s)))
     stream = tsbs.Stream("tsbs_h%d_b%d" % (hosts, b), hosts, b, a.values,
