@@ -536,7 +536,7 @@ static json *op_records(struct admin_ctx *ctx, json *req)
 	const char *account, *source, *detail;
 	json *reply = NULL;
 	bool more = false;
-	int64_t start, end, next_ts = 0;
+	int64_t first, last, next_ts = 0;
 	char cursor[INT64_TEXT_MAX];
 	int rc;
 
@@ -547,8 +547,8 @@ static json *op_records(struct admin_ctx *ctx, json *req)
 	acc.arr = json_object_new_array();
 	if (acc.arr == NULL)
 		return internal_error();
-	records_query_range(&q, &start, &end);
-	if (store_scan(ctx->store, src.id, q.series, q.series_len, start, end, q.limit,
+	if (records_query_range(&q, &first, &last) &&
+	    store_scan(ctx->store, src.id, q.series, q.series_len, first, last, q.limit,
 	               record_item, &acc, &more, &next_ts) < 0)
 		acc.failed = true;
 	reply = list_reply("records", &acc);

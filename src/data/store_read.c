@@ -101,7 +101,7 @@ struct scan_ctx {
 	uint32_t source_id;
 	const char *name;
 	size_t name_len;
-	int64_t start, end;
+	int64_t start, last;           /* both inclusive */
 	uint32_t limit, given;
 	store_rec_cb cb;
 	void *arg;
@@ -123,7 +123,7 @@ static int scan_bucket(struct scan_ctx *c, int64_t bucket, const uint8_t *val, s
 		codec_rec_of(&e[i], bucket, &r);
 		if (r.ts < c->start)
 			continue;
-		if (r.ts >= c->end)
+		if (r.ts > c->last)
 			return 1;
 		if (c->given == c->limit) {
 			*c->more = true;
@@ -232,7 +232,7 @@ static int scan_iter(struct series_cursor *cur, struct scan_ctx *c, const int64_
 static int scan_range(struct scan_ctx *c, rocksdb_column_family_handle_t *cf)
 {
 	uint8_t lo[CODEC_KEY_MAX], hi[CODEC_KEY_MAX];
-	int64_t first_bucket = codec_bucket(c->start), last_bucket = codec_bucket(c->end - 1);
+	int64_t first_bucket = codec_bucket(c->start), last_bucket = codec_bucket(c->last);
 	size_t lolen = codec_key_partition_start(lo, codec_partition(first_bucket));
 	size_t hilen = codec_key_records_end(hi);
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
@@ -263,11 +263,11 @@ out:
 }
 
 int store_scan(struct store *st, uint32_t source_id, const char *name, size_t name_len,
-	       int64_t start, int64_t end, uint32_t limit, store_rec_cb cb, void *arg,
+	       int64_t start, int64_t last, uint32_t limit, store_rec_cb cb, void *arg,
 	       bool *more, int64_t *next_ts)
 {
 	rocksdb_column_family_handle_t *cf = store_source_cf(st, source_id);
-	struct scan_ctx c = { st, source_id, name, name_len, start, end, limit, 0,
+	struct scan_ctx c = { st, source_id, name, name_len, start, last, limit, 0,
 			      cb, arg, more, next_ts };
 	unsigned epoch;
 	int rc;
@@ -275,7 +275,7 @@ int store_scan(struct store *st, uint32_t source_id, const char *name, size_t na
 	*more = false;
 	if (cf == NULL || name_len == 0 || name_len > REC_NAME_MAX)
 		return -1;
-	if (start >= end)
+	if (start > last)
 		return 0;
 	/* Held for the whole scan: a head sealed meanwhile stays readable until the end. */
 	epoch = store_read_begin(st);

@@ -132,10 +132,17 @@ const char *records_query_set(struct records_query *q, enum records_field field,
 	return "invalid query.";
 }
 
-void records_query_range(const struct records_query *q, int64_t *start, int64_t *end)
+bool records_query_range(const struct records_query *q, int64_t *first, int64_t *last)
 {
-	*start = q->has_cursor ? q->cursor : q->start;
-	*end = q->end;
+	*first = q->has_cursor ? q->cursor : q->start;
+	if (!q->has_end) {
+		*last = INT64_MAX;   /* no end: through the largest timestamp, inclusive */
+		return true;
+	}
+	if (q->end == INT64_MIN)
+		return false;        /* nothing is below the smallest timestamp */
+	*last = q->end - 1;
+	return *first <= *last;
 }
 
 struct json_object *records_query_to_op(const struct records_query *q, const char *account,

@@ -329,6 +329,34 @@ assert j["name"]=="grid_load_eu" and "series" in j and [s["name"] for s in j["se
 	expect_status "POST unarchive -> 200" 200
 	ingest "$TOKEN" -d '{"data_source":"grid_load_eu","records":[]}'
 	expect_status "unarchived over HTTP -> 204" 204
+	# The int64 edges: a record acknowledged at either end is readable.
+	ingest "$TOKEN" -d '{"data_source":"grid_load_eu","records":[{"timestamp":9223372036854775807,"name":"edge","value":5},{"timestamp":-9223372036854775808,"name":"edge","value":-5}]}'
+	expect_status "records at INT64_MAX and INT64_MIN -> 204" 204
+	local R="$BASE/v1/data_sources/grid_load_eu/records?name=edge"
+	req -H "Authorization: Bearer $TOKEN" "$R"
+	check "no end: both edges read back, INT64_MAX included" python3 -c '
+import json,sys; j=json.load(open(sys.argv[1]))
+assert [(r["timestamp"],r["value"]) for r in j["records"]]==[(-9223372036854775808,-5),(9223372036854775807,5)], j' "$R_BODY"
+	req -H "Authorization: Bearer $TOKEN" "$R&start=9223372036854775807"
+	check "start=INT64_MAX reads the record there" python3 -c '
+import json,sys; j=json.load(open(sys.argv[1]))
+assert [r["timestamp"] for r in j["records"]]==[9223372036854775807] and j["next_cursor"] is None, j' "$R_BODY"
+	req -H "Authorization: Bearer $TOKEN" "$R&end=9223372036854775807"
+	check "end stays exclusive: end=INT64_MAX stops before it" python3 -c '
+import json,sys; j=json.load(open(sys.argv[1]))
+assert [r["timestamp"] for r in j["records"]]==[-9223372036854775808], j' "$R_BODY"
+	req -H "Authorization: Bearer $TOKEN" "$R&end=-9223372036854775808"
+	check "end=INT64_MIN is an empty range" python3 -c '
+import json,sys; j=json.load(open(sys.argv[1]))
+assert j["records"]==[] and j["next_cursor"] is None, j' "$R_BODY"
+	req -H "Authorization: Bearer $TOKEN" "$R&limit=1"
+	check "a cursor can page to INT64_MAX" python3 -c '
+import json,sys; j=json.load(open(sys.argv[1]))
+assert [r["timestamp"] for r in j["records"]]==[-9223372036854775808] and j["next_cursor"]=="9223372036854775807", j' "$R_BODY"
+	req -H "Authorization: Bearer $TOKEN" "$R&limit=1&cursor=9223372036854775807"
+	check "the last page holds INT64_MAX" python3 -c '
+import json,sys; j=json.load(open(sys.argv[1]))
+assert [r["timestamp"] for r in j["records"]]==[9223372036854775807] and j["next_cursor"] is None, j' "$R_BODY"
 	req "$BASE/v1/data_sources/$SRC/records?name=orders"
 	expect_error "GET records without token -> 401" 401 "Missing access token."
 	req -H "Authorization: Bearer $TOKEN" "$BASE/v1/data_sources/no_such_source/records?name=x"

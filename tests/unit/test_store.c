@@ -150,11 +150,12 @@ static void test_values_round_trip(void **state)
 
 /* ---- scans ---- */
 
-static void scan(struct store *st, const char *name, int64_t start, int64_t end,
+/* Records of [start, last], both inclusive. */
+static void scan(struct store *st, const char *name, int64_t start, int64_t last,
 		 uint32_t limit, struct seen *s, bool *more, int64_t *next_ts)
 {
 	memset(s, 0, sizeof(*s));
-	assert_int_equal(store_scan(st, SRC, name, strlen(name), start, end, limit, collect, s,
+	assert_int_equal(store_scan(st, SRC, name, strlen(name), start, last, limit, collect, s,
 				    more, next_ts),
 			 0);
 }
@@ -162,10 +163,10 @@ static void scan(struct store *st, const char *name, int64_t start, int64_t end,
 static void test_scan_orders_negative_timestamps(void **state)
 {
 	struct fixture *f = *state;
-	const int64_t shuffled[] = { 1000, INT64_MIN, -1, 0, INT64_MIN + 1, 1, -1000,
+	const int64_t shuffled[] = { 1000, INT64_MIN, -1, INT64_MAX, 0, INT64_MIN + 1, 1, -1000,
 				     INT64_MAX - 1 };
 	const int64_t sorted[] = { INT64_MIN, INT64_MIN + 1, -1000, -1, 0, 1, 1000,
-				   INT64_MAX - 1 };
+				   INT64_MAX - 1, INT64_MAX };
 	const size_t n = sizeof(sorted) / sizeof(sorted[0]);
 	struct seen s;
 	bool more = true;
@@ -182,7 +183,7 @@ static void test_scan_orders_negative_timestamps(void **state)
 	}
 }
 
-static void test_scan_start_inclusive_end_exclusive(void **state)
+static void test_scan_bounds_are_inclusive(void **state)
 {
 	struct fixture *f = *state;
 	struct seen s;
@@ -191,13 +192,16 @@ static void test_scan_start_inclusive_end_exclusive(void **state)
 
 	for (int64_t t = 0; t < 10; t++)
 		put1(f->st, SRC, 1, int_rec("r", t, t * 10));
-	scan(f->st, "r", 2, 5, 100, &s, &more, &next);
+	scan(f->st, "r", 2, 4, 100, &s, &more, &next);
 	assert_int_equal(s.n, 3);
 	assert_int_equal(s.ts[0], 2);
 	assert_int_equal(s.ts[2], 4);
 	assert_int_equal(s.v[2], 40);
 	assert_false(more);
 	scan(f->st, "r", 5, 5, 100, &s, &more, &next);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.v[0], 50);
+	scan(f->st, "r", 5, 4, 100, &s, &more, &next);
 	assert_int_equal(s.n, 0);
 	scan(f->st, "r", 7, 3, 100, &s, &more, &next);
 	assert_int_equal(s.n, 0);
@@ -205,7 +209,7 @@ static void test_scan_start_inclusive_end_exclusive(void **state)
 	/* A callback that stops early ends the scan without error. */
 	memset(&s, 0, sizeof(s));
 	s.stop_after = 2;
-	assert_int_equal(store_scan(f->st, SRC, "r", 1, 0, 10, 100, collect, &s, &more, &next),
+	assert_int_equal(store_scan(f->st, SRC, "r", 1, 0, 9, 100, collect, &s, &more, &next),
 			 0);
 	assert_int_equal(s.n, 2);
 }
@@ -221,7 +225,7 @@ static void test_scan_limit_paginates_with_next_ts(void **state)
 	for (int64_t t = -5; t < 5; t++)
 		put1(f->st, SRC, 1, int_rec("p", t * 3, t));
 	do {
-		scan(f->st, "p", start, 100, 3, &s, &more, &next);
+		scan(f->st, "p", start, 99, 3, &s, &more, &next);
 		for (size_t i = 0; i < s.n; i++)
 			assert_int_equal(s.v[i], got + (int64_t)i - 5);
 		got += (int64_t)s.n;
@@ -235,10 +239,10 @@ static void test_scan_limit_paginates_with_next_ts(void **state)
 	assert_int_equal(got, 10);
 	assert_int_equal(pages, 4);
 	/* Exactly limit records in range: no further page. */
-	scan(f->st, "p", -15, -6, 3, &s, &more, &next);
+	scan(f->st, "p", -15, -7, 3, &s, &more, &next);
 	assert_int_equal(s.n, 3);
 	assert_false(more);
-	scan(f->st, "p", -15, 100, 1, &s, &more, &next);
+	scan(f->st, "p", -15, 99, 1, &s, &more, &next);
 	assert_true(more);
 	assert_int_equal(next, -12);
 }
@@ -733,7 +737,7 @@ int main(void)
 		T(test_equal_versions_later_operand_wins),
 		T(test_values_round_trip),
 		T(test_scan_orders_negative_timestamps),
-		T(test_scan_start_inclusive_end_exclusive),
+		T(test_scan_bounds_are_inclusive),
 		T(test_scan_limit_paginates_with_next_ts),
 		T(test_prefix_series_never_mix),
 		T(test_series_of_empty_source_is_empty),

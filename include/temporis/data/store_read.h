@@ -20,13 +20,14 @@ int store_get(struct store *st, uint32_t source_id, const char *name, size_t nam
 /* Called per record in time order; return non-zero to stop early. */
 typedef int (*store_rec_cb)(const struct rec *r, void *arg);
 /*
- * Records of one series with start <= ts < end, at most limit of them, ascending.
+ * Records of one series with start <= ts <= last (both inclusive, so every int64
+ * timestamp can be read), at most limit of them, ascending.
  * *more is set when records remain in range after the last one given, and then
  * *next_ts is the timestamp to resume from (use it as the next start).
  * 0 or -1 (unknown source or storage error).
  */
 int store_scan(struct store *st, uint32_t source_id, const char *name, size_t name_len,
-	       int64_t start, int64_t end, uint32_t limit, store_rec_cb cb, void *arg,
+	       int64_t start, int64_t last, uint32_t limit, store_rec_cb cb, void *arg,
 	       bool *more, int64_t *next_ts);
 
 /* Called per series in name order with its first and last timestamp. Non-zero stops. */

@@ -60,8 +60,12 @@ void records_query_init(struct records_query *q);
  */
 const char *records_query_set(struct records_query *q, enum records_field field,
 			      const char *text, size_t len);
-/* The range to scan: [cursor if set, else start; end). */
-void records_query_range(const struct records_query *q, int64_t *start, int64_t *end);
+/*
+ * The range to scan, both bounds inclusive: from the cursor if set, else start,
+ * to end - 1, or through INT64_MAX when end was not given (so a record at
+ * INT64_MAX is readable). False when the range is empty.
+ */
+bool records_query_range(const struct records_query *q, int64_t *first, int64_t *last);
 
 /* The "records" op for a source of account; NULL when out of memory. */
 struct json_object *records_query_to_op(const struct records_query *q, const char *account,
