@@ -203,6 +203,7 @@ static int replay_log(struct store *st, rocksdb_column_family_handle_t *cf, size
 /* Both logs: what one holds is older than the other's, and versions decide anyway. */
 int store_heads_replay(struct store *st, char *err, size_t errlen)
 {
+	uint64_t t0 = mono_ms();
 	size_t entries = 0;
 
 	for (unsigned l = 0; l < STORE_LOGS; l++)
@@ -210,8 +211,9 @@ int store_heads_replay(struct store *st, char *err, size_t errlen)
 			return -1;
 	if (entries > 0) {
 		st->heads.active_since_ms = mono_ms();
-		log_info("store: %zu committed requests (%zu records) taken back from the log",
-			 entries, head_records(st->heads.active));
+		log_info("store: %zu committed requests (%zu records) taken back from the log in "
+			 "%llu ms", entries, head_records(st->heads.active),
+			 (unsigned long long)(st->heads.active_since_ms - t0));
 	}
 	return 0;
 }

@@ -142,10 +142,41 @@ static void set_table_options(rocksdb_options_t *opts)
 	rocksdb_block_based_options_destroy(t);
 }
 
+/*
+ * Options the C API has no setter for, from RocksDB's option string. After a crash
+ * the recovered memtables stay memtables: flushing them at open would cost a
+ * restart the time to write the whole commit log into an SST file.
+ */
+#define STORE_OPTIONS_STRING "avoid_flush_during_recovery=true"
+
+static rocksdb_options_t *options_from_string(void)
+{
+	rocksdb_options_t *base = rocksdb_options_create(), *opts = rocksdb_options_create();
+	char *rerr = NULL;
+
+	if (base == NULL || opts == NULL) {
+		if (base != NULL)
+			rocksdb_options_destroy(base);
+		if (opts != NULL)
+			rocksdb_options_destroy(opts);
+		return NULL;
+	}
+	rocksdb_get_options_from_string(base, STORE_OPTIONS_STRING, opts, &rerr);
+	if (rerr != NULL) {
+		/* an older RocksDB without them: its defaults, slower recovery */
+		log_warn("store: RocksDB refused the options \"%s\": %s", STORE_OPTIONS_STRING, rerr);
+		rocksdb_free(rerr);
+		rocksdb_options_destroy(opts);
+		return base;
+	}
+	rocksdb_options_destroy(base);
+	return opts;
+}
+
 /* The record families' options (the default and catalog families share them). */
 static rocksdb_options_t *store_options_new(void)
 {
-	rocksdb_options_t *opts = rocksdb_options_create();
+	rocksdb_options_t *opts = options_from_string();
 	rocksdb_mergeoperator_t *mo;
 
 	if (opts == NULL)
