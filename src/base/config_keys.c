@@ -103,6 +103,10 @@ const struct cfg_key cfg_key_table[] = {
 	{ .name = "web_lib_root", .type = CFG_TYPE_PATH, .default_text = "/usr/share/javascript",
 	  .max = CFG_PATH_MAX, .unit = "bytes", .applies = CFG_APPLY_RESTART,
 	  .doc = "directory of Debian's shared JavaScript", CFG_FIELD(web_lib_root) },
+	{ .name = "min_free_disk", .type = CFG_TYPE_SIZE, .default_text = "256M",
+	  .min = 0, .max = 1024 * GIB, .unit = "bytes", .applies = CFG_APPLY_RESTART,
+	  .doc = "free space on data_dir's filesystem below which ingest answers 507",
+	  CFG_FIELD(min_free_disk) },
 };
 
 const size_t cfg_key_count = sizeof(cfg_key_table) / sizeof(cfg_key_table[0]);

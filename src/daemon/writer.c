@@ -10,15 +10,25 @@
  * lanes as they were; its successor commits the same entries again, which is
  * harmless because records are last-write-wins by version and the versions are in
  * the entries.
+ *
+ * A full disk: about once a second the writer looks at the free space of data_dir's
+ * filesystem; below min_free_disk it tells the workers (shm disk_state), who answer
+ * new ingest 507 until space is back. If the store still runs out of space, the
+ * pass's entries are answered 507, RocksDB refuses every later write, and the
+ * writer fails what reaches it until space is back; then it closes and reopens the
+ * store (the commit log replays what was acknowledged) and ingest resumes. Reads go
+ * on throughout: RocksDB serves them in its read-only error state.
  */
 #include "temporis/daemon/writer.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,7 +46,8 @@
 #include "temporis/data/store_batch.h"
 
 #define WRITER_IDLE_WAIT_MS 1000       /* re-check the master and stop flag this often */
-#define WRITER_STATS_MS 1000           /* copy the store's state to /metrics this often */
+#define WRITER_TICK_MS 1000            /* check free space, copy the store's state this often */
+#define WRITER_REOPEN_FREE_MIN (16ull << 20) /* free bytes before a store out of space reopens */
 #define WRITER_ENTRIES_INITIAL 256
 
 struct writer {
@@ -51,7 +62,8 @@ struct writer {
 	bool viewing[CFG_WORKERS_MAX];
 	struct entry_hdr **entries;    /* entries of the current pass, for their status */
 	size_t nentries, entries_cap;
-	uint64_t stats_at_ms;          /* when the store's state was last published */
+	uint64_t stats_at_ms;          /* when tick() last ran */
+	bool statvfs_failed;           /* logged once */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -158,12 +170,24 @@ static void finish_pass(struct writer *w, enum entry_status status)
 	store_batch_clear(w->batch);
 }
 
+static enum shm_disk_state disk_state(const struct writer *w)
+{
+	return (enum shm_disk_state)atomic_load_explicit(&w->shm->hdr->disk_state,
+							 memory_order_acquire);
+}
+
+static void set_disk_state(struct writer *w, enum shm_disk_state s)
+{
+	atomic_store_explicit(&w->shm->hdr->disk_state, (uint32_t)s, memory_order_release);
+}
+
 /* One group commit over every lane. Returns the number of lanes that had work. */
 static unsigned commit_pass(struct writer *w)
 {
 	uint64_t records = 0, t0;
 	unsigned busy = 0;
 	char err[512];
+	int rc;
 
 	for (unsigned lane = 0; lane < w->shm->hdr->nlanes; lane++) {
 		w->viewing[lane] = ring_view_begin(w->shm, lane, &w->views[lane]);
@@ -178,12 +202,23 @@ static unsigned commit_pass(struct writer *w)
 		finish_pass(w, ENTRY_COMMITTED);
 		return busy;
 	}
+	if (disk_state(w) == SHM_DISK_NOSPACE) {
+		/* the store refuses writes until it is reopened with space free */
+		finish_pass(w, ENTRY_NOSPACE);
+		return busy;
+	}
 	t0 = mono_us();
-	if (store_batch_commit(w->store, w->batch, err, sizeof(err)) < 0) {
+	rc = store_batch_commit(w->store, w->batch, err, sizeof(err));
+	if (rc < 0) {
 		log_error("commit of %zu requests failed: %s", w->nentries, err);
 		atomic_fetch_add_explicit(&w->shm->hdr->stats.commit_failures, 1,
 					  memory_order_relaxed);
-		finish_pass(w, ENTRY_FAILED);
+		if (rc == STORE_NOSPACE) {
+			log_error("the store is out of space: ingest answers 507 until space is "
+				  "freed on the filesystem of %s", w->cfg->data_dir);
+			set_disk_state(w, SHM_DISK_NOSPACE);
+		}
+		finish_pass(w, rc == STORE_NOSPACE ? ENTRY_NOSPACE : ENTRY_FAILED);
 		return busy;
 	}
 	shm_stats_commit(w->shm, records, w->nentries, mono_us() - t0);
@@ -196,16 +231,12 @@ static void put(_Atomic uint64_t *dst, uint64_t v)
 	atomic_store_explicit(dst, v, memory_order_relaxed);
 }
 
-/* The store's state for /metrics, at most once per WRITER_STATS_MS. */
+/* The store's state for /metrics. */
 static void publish_store_stats(struct writer *w)
 {
 	struct shm_stats *ss = &w->shm->hdr->stats;
 	struct store_stats s;
-	uint64_t now = mono_ms();
 
-	if (now - w->stats_at_ms < WRITER_STATS_MS)
-		return;
-	w->stats_at_ms = now;
 	store_stats_get(w->store, &s);
 	put(&ss->store_head_records, s.head_records);
 	put(&ss->store_seals, s.seals);
@@ -218,6 +249,84 @@ static void publish_store_stats(struct writer *w)
 	put(&ss->store_memtable_bytes, s.memtable_bytes);
 	put(&ss->store_write_stopped, s.write_stopped);
 	put(&ss->store_delayed_write_rate, s.delayed_write_rate);
+}
+
+/* Bytes an unprivileged process may still write on data_dir's filesystem. */
+static bool disk_free(struct writer *w, uint64_t *out)
+{
+	struct statvfs sv;
+
+	if (statvfs(w->cfg->data_dir, &sv) != 0) {
+		if (!w->statvfs_failed)
+			log_warn("statvfs %s: %s; free space is not checked until it works",
+				 w->cfg->data_dir, strerror(errno));
+		w->statvfs_failed = true;
+		return false;
+	}
+	w->statvfs_failed = false;
+	*out = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+	return true;
+}
+
+static int writer_open(struct writer *w);
+
+/* The store after a no-space error: closed, then opened as at start. */
+static int reopen_store(struct writer *w)
+{
+	admin_stop();
+	catalog_close(w->catalog);
+	w->catalog = NULL;
+	store_close(w->store);
+	w->store = NULL;
+	return writer_open(w);
+}
+
+/*
+ * The free-space check (about once a second, and after each open): below
+ * min_free_disk ingest is refused; after a no-space error of the store, the store is
+ * reopened once at least WRITER_REOPEN_FREE_MIN (and min_free_disk) is free.
+ */
+static void watch_disk(struct writer *w, bool just_opened)
+{
+	enum shm_disk_state was = disk_state(w), now;
+	uint64_t free_bytes = UINT64_MAX;
+
+	if (disk_free(w, &free_bytes))
+		put(&w->shm->hdr->stats.disk_free_bytes, free_bytes);
+	if (was == SHM_DISK_NOSPACE && !just_opened) {
+		if (free_bytes < WRITER_REOPEN_FREE_MIN || free_bytes < w->cfg->min_free_disk)
+			return;
+		log_info("%" PRIu64 " bytes free on the filesystem of %s: reopening the store",
+			 free_bytes, w->cfg->data_dir);
+		if (reopen_store(w) != 0) {
+			log_error("cannot reopen the store; the writer restarts");
+			_exit(1);
+		}
+		return;
+	}
+	now = free_bytes < w->cfg->min_free_disk ? SHM_DISK_LOW : SHM_DISK_OK;
+	if (now == was)
+		return;
+	if (now == SHM_DISK_LOW)
+		log_warn("%" PRIu64 " bytes free on the filesystem of %s, below min_free_disk = "
+			 "%" PRIu64 ": ingest answers 507 until space is freed", free_bytes,
+			 w->cfg->data_dir, w->cfg->min_free_disk);
+	else
+		log_info("%" PRIu64 " bytes free on the filesystem of %s: ingest resumed",
+			 free_bytes, w->cfg->data_dir);
+	set_disk_state(w, now);
+}
+
+/* What the writer does about once a second, between passes. */
+static void tick(struct writer *w)
+{
+	uint64_t now = mono_ms();
+
+	if (now - w->stats_at_ms < WRITER_TICK_MS)
+		return;
+	w->stats_at_ms = now;
+	watch_disk(w, false);
+	publish_store_stats(w);
 }
 
 static void wait_for_work(struct writer *w)
@@ -255,7 +364,8 @@ static int writer_open(struct writer *w)
 		log_error("cannot load the catalog: %s", err);
 		return -1;
 	}
-	w->batch = store_batch_new();
+	if (w->batch == NULL)
+		w->batch = store_batch_new();
 	if (w->batch == NULL) {
 		log_error("out of memory");
 		return -1;
@@ -271,6 +381,8 @@ static int writer_open(struct writer *w)
 		log_error("cannot serve the admin socket");
 		return -1;
 	}
+	/* A store just opened takes writes: its state comes from the free space alone. */
+	watch_disk(w, true);
 	return 0;
 }
 
@@ -297,7 +409,7 @@ void writer_main(const struct cfg *cfg, struct shm *shm, const struct server_fds
 	log_info("store open in %s (sync = %s)", cfg->data_dir,
 		 cfg->sync == CFG_SYNC_FSYNC ? "fsync" : "wal");
 	for (;;) {
-		publish_store_stats(&w);
+		tick(&w);
 		if (commit_pass(&w) > 0)
 			continue;
 		if (stop_requested)

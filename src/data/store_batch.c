@@ -230,6 +230,8 @@ int store_batch_commit(struct store *st, struct store_batch *b, char *err, size_
 	rocksdb_writebatch_put_cf(b->wb, st->cf_default, STORE_HWM_KEY, strlen(STORE_HWM_KEY),
 				  (const char *)enc, sizeof(enc));
 	rocksdb_write(st->db, st->wopts, b->wb, &rerr);
+	if (rerr != NULL && store_rerr_is_nospace(rerr))
+		rc = STORE_NOSPACE;
 	if (store_take_rerr(rerr, "write batch", err, errlen) != 0)
 		goto fail;
 	b->operands = head_groups_since_mark(st->heads.active);

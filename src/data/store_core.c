@@ -19,6 +19,12 @@
 
 /* ---- RocksDB errors ---- */
 
+/* RocksDB states ENOSPC as its status text: "IO error: No space left on device: ...". */
+bool store_rerr_is_nospace(const char *rerr)
+{
+	return strstr(rerr, "No space left on device") != NULL || strstr(rerr, "NoSpace") != NULL;
+}
+
 int store_take_rerr(char *rerr, const char *what, char *err, size_t errlen)
 {
 	if (rerr == NULL)

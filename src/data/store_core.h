@@ -109,6 +109,8 @@ rocksdb_column_family_handle_t *store_source_cf(struct store *st, uint32_t sourc
 /* Reports a RocksDB error string (if any) as "what: error" and frees it; returns -1
  * if there was one, else 0. */
 int store_take_rerr(char *rerr, const char *what, char *err, size_t errlen);
+/* Whether a RocksDB error text is the filesystem's ENOSPC. */
+bool store_rerr_is_nospace(const char *rerr);
 
 /* -1 (and logs "store: what: error") if the iterator stopped on an error rather
  * than at the end, else 0. */

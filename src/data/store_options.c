@@ -145,9 +145,11 @@ static void set_table_options(rocksdb_options_t *opts)
 /*
  * Options the C API has no setter for, from RocksDB's option string. After a crash
  * the recovered memtables stay memtables: flushing them at open would cost a
- * restart the time to write the whole commit log into an SST file.
+ * restart the time to write the whole commit log into an SST file. Files are not
+ * preallocated: a new WAL file would otherwise take tens of MB at once, which on a
+ * nearly full disk fails a write that would have fitted.
  */
-#define STORE_OPTIONS_STRING "avoid_flush_during_recovery=true"
+#define STORE_OPTIONS_STRING "avoid_flush_during_recovery=true;allow_fallocate=false"
 
 static rocksdb_options_t *options_from_string(void)
 {

@@ -6,6 +6,8 @@
  */
 #include "temporis/http/routes.h"
 
+#include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,15 +18,41 @@
 #include "temporis/http/serve_sources.h"
 #include "temporis/http/serve_static.h"
 #include "temporis/http/server.h"
+#include "temporis/ipc/shm.h"
 
 #define HEALTHZ_BODY "{\"status\":\"ok\"}"
+#define HEALTHZ_BODY_MAX 256
 #define ALLOW_SEPARATOR ", "
 
 /* ---- the handlers that only need part of the environment ---- */
 
+/* 200 while ingest can be stored; 503 with the reason while the disk is full. */
 static void healthz(struct handler_env *env, struct http_req *req)
 {
-	http_respond(req, 200, "application/json", NULL, HEALTHZ_BODY, strlen(HEALTHZ_BODY));
+	uint32_t disk = atomic_load_explicit(&env->shm->hdr->disk_state, memory_order_acquire);
+	uint64_t free_bytes = atomic_load_explicit(&env->shm->hdr->stats.disk_free_bytes,
+						   memory_order_relaxed);
+	char body[HEALTHZ_BODY_MAX];
+	int n;
+
+	if (disk == SHM_DISK_OK) {
+		http_respond(req, 200, "application/json", NULL, HEALTHZ_BODY, strlen(HEALTHZ_BODY));
+		return;
+	}
+	if (disk == SHM_DISK_LOW)
+		n = snprintf(body, sizeof(body), "{\"status\":\"disk_full\",\"detail\":\"%" PRIu64
+			     " bytes free on the data directory's filesystem, below min_free_disk = %"
+			     PRIu64 ": ingest answers 507 until space is freed.\"}", free_bytes,
+			     env->cfg->min_free_disk);
+	else
+		n = snprintf(body, sizeof(body), "{\"status\":\"disk_full\",\"detail\":\"The store "
+			     "ran out of space (%" PRIu64 " bytes free): ingest answers 507 until "
+			     "space is freed; the store then reopens by itself.\"}", free_bytes);
+	if (n < 0 || (size_t)n >= sizeof(body)) {
+		http_respond_error(req, 500, "Internal server error.", NULL);
+		return;
+	}
+	http_respond(req, 503, "application/json", NULL, body, (size_t)n);
 }
 
 static void metrics(struct handler_env *env, struct http_req *req)

@@ -3,7 +3,9 @@
  *
  * The body is validated (ingest.c), the source resolved in the catalog snapshot, and
  * the packed records copied into one entry of this worker's lane; the request waits,
- * without blocking the loop, for the writer to commit it (204) or fail it (500).
+ * without blocking the loop, for the writer to commit it (204) or fail it (500; 507
+ * when the store had no space). While the writer says the disk is full (shm
+ * disk_state), a valid request is answered 507 before it takes room in the lane.
  */
 #include "temporis/http/serve_ingest.h"
 
@@ -23,8 +25,15 @@
 #include "temporis/http/handler.h"
 #include "temporis/http/serve_metrics.h"
 #include "temporis/http/server.h"
+#include "temporis/ipc/shm.h"
 
 #define RETRY_AFTER "Retry-After: 1\r\n"
+/* A full disk lasts until an operator acts: clients should not hammer meanwhile. */
+#define DISK_FULL_RETRY_AFTER "Retry-After: 30\r\n"
+#define DISK_FULL_DETAIL                                                                   \
+	"Insufficient storage: the server's disk is full and this request was not "       \
+	"acknowledged. Retry it later (a retry is safe: writes are upserts); the server "  \
+	"resumes by itself once space is freed."
 #define INFLATE_CHUNK (64u * 1024u)
 #define INFLATE_INITIAL (4 * INFLATE_CHUNK)
 #define GZIP_WINDOW_BITS (15 + 16)    /* zlib: gzip wrapper only */
@@ -89,6 +98,8 @@ static void wait_answer(struct ack_wait *a, int status)
 		http_respond(req, 204, NULL, NULL, NULL, 0);
 	else if (status == 503)
 		http_respond_error(req, 503, "Server is busy, retry later.", RETRY_AFTER);
+	else if (status == 507)
+		http_respond_error(req, 507, DISK_FULL_DETAIL, DISK_FULL_RETRY_AFTER);
 	else
 		http_respond_error(req, 500, "Internal server error.", NULL);
 }
@@ -295,6 +306,12 @@ void ingest_on_body(struct handler_env *env, struct http_req *req)
 		http_respond(req, 204, NULL, NULL, NULL, 0);
 		return;
 	}
+	if (atomic_load_explicit(&env->shm->hdr->disk_state, memory_order_acquire) != SHM_DISK_OK) {
+		atomic_fetch_add_explicit(&env->shm->hdr->stats.disk_full_rejections, 1,
+					  memory_order_relaxed);
+		http_respond_error(req, 507, DISK_FULL_DETAIL, DISK_FULL_RETRY_AFTER);
+		return;
+	}
 	enqueue(env, req, &res, src->id);
 }
 
@@ -331,7 +348,7 @@ void ingest_on_commit(struct handler_env *env)
 		const struct entry_hdr *h = ring_entry_at(&env->prod, a->start);
 		uint32_t status = atomic_load_explicit(&h->status, memory_order_acquire);
 
-		wait_answer(a, status == ENTRY_COMMITTED ? 204 : 500);
+		wait_answer(a, status == ENTRY_COMMITTED ? 204 : status == ENTRY_NOSPACE ? 507 : 500);
 		free(a);
 	}
 	/* Every status below committed has been read: the space can be reused. */

@@ -138,6 +138,9 @@ static void counters(struct buf *t, struct shm_stats *st, struct shm_header *hdr
 	       "Group commits that failed (answered 500).", load(&st->commit_failures));
 	metric(t, "temporis_busy_rejections_total", "counter",
 	       "Ingest requests answered 503 because the ring was full.", load(&st->busy_rejections));
+	metric(t, "temporis_disk_full_rejections_total", "counter",
+	       "Ingest requests answered 507 before the ring because the disk was full.",
+	       load(&st->disk_full_rejections));
 	metric(t, "temporis_worker_restarts_total", "counter", "Worker processes respawned.",
 	       load(&st->worker_restarts));
 	metric(t, "temporis_writer_restarts_total", "counter", "Writer processes respawned.",
@@ -182,6 +185,13 @@ static void gauges(struct buf *t, const struct shm *shm)
 	const struct shm_header *hdr = shm->hdr;
 	time_t now = time(NULL);
 
+	metric(t, "temporis_disk_free_bytes", "gauge",
+	       "Bytes free on the data directory's filesystem, as the writer last looked.",
+	       atomic_load_explicit(&shm->hdr->stats.disk_free_bytes, memory_order_relaxed));
+	metric(t, "temporis_disk_full", "gauge",
+	       "0 while ingest is stored; 1 below min_free_disk; 2 after the store ran out of "
+	       "space, until it reopens.",
+	       atomic_load_explicit(&hdr->disk_state, memory_order_relaxed));
 	metric(t, "temporis_workers", "gauge", "HTTP worker processes running.",
 	       atomic_load_explicit(&shm->hdr->workers_running, memory_order_relaxed));
 	family(t, "temporis_ring_fill_ratio", "gauge",

@@ -3,7 +3,7 @@
 # loopback port in a temp dir, drives it with curl/temporisctl/python, and keeps
 # the pass/fail counters. Sourced by tests/integration/test_*.sh.
 #
-# Env: top_builddir/top_srcdir (set by automake), TEMPORISD_WRAPPER (optional
+# Env: top_builddir/top_srcdir (set by automake), DATA_DIR (default $TMP/data), TEMPORISD_WRAPPER (optional
 # command prefix for the server, e.g. "valgrind -q"), KEEP_TMP=1 keeps the temp dir.
 
 set -euo pipefail
@@ -101,7 +101,7 @@ write_config() {
 		echo "# written by tests/integration/lib.sh"
 		echo "listen = 127.0.0.1:$PORT"
 		echo "workers = 2"
-		echo "data_dir = $TMP/data"
+		echo "data_dir = ${DATA_DIR:-$TMP/data}"
 		echo "admin_socket = $TMP/admin.sock"
 		echo "ring_size = 8M"
 		echo "log_level = warn"
@@ -247,6 +247,8 @@ cleanup() {
 		wait "$SERVER_PID" 2>/dev/null || true
 	fi
 	kill_children
+	# a test's own undo (say, unmounting what it mounted under $TMP), after the server
+	[ -z "${CLEANUP_HOOK:-}" ] || "$CLEANUP_HOOK" || true
 	if { [ "$FAILED" -gt 0 ] || [ "$FINISHED" -eq 0 ]; } && [ -s "$TMP/server.log" ]; then
 		echo "---- server.log (last 40 lines) ----"
 		tail -n 40 "$TMP/server.log" || true

@@ -53,6 +53,8 @@ static void test_bad_value_texts_are_generated_from_the_ranges(void **state)
 		{ "user", "expected \"\" or a user name matching [a-z_][a-z0-9_-]{0,31}" },
 		{ "web_root", "expected a path shorter than 4096 bytes" },
 		{ "web_lib_root", "expected a path shorter than 4096 bytes" },
+		/* keys added since, through the table alone */
+		{ "min_free_disk", "expected a size from 0 to 1024G (suffix K, M or G)" },
 	};
 	char text[CFG_EXPECT_MAX];
 

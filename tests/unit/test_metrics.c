@@ -200,6 +200,24 @@ static void test_store_state_is_rendered(void **state)
 	assert_non_null(strstr(t, "# TYPE temporis_store_seals_total counter\n"));
 }
 
+/* The disk's state, as the writer stored it: free bytes, the state, the 507s. */
+static void test_disk_state_is_rendered(void **state)
+{
+	struct fixture *f = *state;
+	struct shm_header *hdr = f->shm.hdr;
+	const char *t;
+
+	assert_int_equal(value_of(render(f), "temporis_disk_full"), 0);
+	atomic_store(&hdr->stats.disk_free_bytes, 12345678);
+	atomic_store(&hdr->stats.disk_full_rejections, 7);
+	atomic_store(&hdr->disk_state, SHM_DISK_NOSPACE);
+	t = render(f);
+	assert_int_equal(value_of(t, "temporis_disk_free_bytes"), 12345678);
+	assert_int_equal(value_of(t, "temporis_disk_full_rejections_total"), 7);
+	assert_int_equal(value_of(t, "temporis_disk_full"), 2);
+	assert_non_null(strstr(t, "# TYPE temporis_disk_full gauge\n"));
+}
+
 /* Every family has HELP and TYPE before its first sample, and every name is ours. */
 static void test_every_family_is_described(void **state)
 {
@@ -252,6 +270,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_commit_batch_histogram_is_cumulative, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ingest_bytes_are_summed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disk_state_is_rendered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_state_is_rendered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_family_is_described, setup, teardown),
 	};

@@ -39,6 +39,7 @@ struct cfg {
 	char user[CFG_USER_MAX];          /* account to drop to when started as root; "" = none */
 	char web_root[CFG_PATH_MAX];      /* the dashboard's files, served at / and /static/ */
 	char web_lib_root[CFG_PATH_MAX];  /* Debian's shared JavaScript, served at /javascript/ */
+	uint64_t min_free_disk;           /* bytes free on data_dir's filesystem below which ingest answers 507 */
 };
 
 /*

@@ -43,8 +43,12 @@ size_t store_batch_operands(const struct store_batch *b);
 /*
  * Write the batch atomically (WAL on; fsync'd when the store was opened with
  * CFG_SYNC_FSYNC), together with the new version high-water mark. The batch is
- * left intact; clear it before reuse. 0 or -1 with err (nothing of it stored).
+ * left intact; clear it before reuse. 0, or -1 with err (nothing of it
+ * acknowledged), or STORE_NOSPACE with err when the filesystem had no room: then
+ * RocksDB refuses every later write too, until the store is closed and opened
+ * again with space free.
  */
+#define STORE_NOSPACE (-2)
 int store_batch_commit(struct store *st, struct store_batch *b, char *err, size_t errlen);
 
 #endif

@@ -19,6 +19,7 @@ enum entry_status {
 	ENTRY_PENDING = 0,
 	ENTRY_COMMITTED = 1,
 	ENTRY_FAILED = 2,                /* storage failure: the worker answers 500 */
+	ENTRY_NOSPACE = 3,               /* the store had no space: the worker answers 507 */
 };
 
 struct entry_hdr {

@@ -23,7 +23,8 @@ enum metric_route {
 /* X(code): every status this server answers; any other is counted as "other". */
 #define METRIC_STATUS_CODES(X)                                                      \
 	X(200) X(201) X(204) X(400) X(401) X(404) X(405) X(408) X(409) X(413) X(415) \
-	X(417) X(422) X(431) X(500) X(501) X(503) X(505)
+	X(417) X(422) X(431) X(500) X(501) X(503) X(505) \
+	X(507)
 
 enum metric_status {
 #define METRIC_STATUS_ENUM(code) METRIC_STATUS_##code,

@@ -45,6 +45,13 @@ extern const uint64_t shm_batch_bounds[SHM_BATCH_BUCKETS];
 #define SHM_METRIC_ROUTES METRIC_ROUTES
 #define SHM_METRIC_STATUSES METRIC_STATUSES
 
+/* Whether ingest can be stored (shm_header.disk_state). */
+enum shm_disk_state {
+	SHM_DISK_OK = 0,
+	SHM_DISK_LOW = 1,      /* free space below min_free_disk: refused before the store fills */
+	SHM_DISK_NOSPACE = 2,  /* the store reported no space; reopened once space is back */
+};
+
 struct shm_stats {
 	_Atomic uint64_t records_committed;
 	_Atomic uint64_t entries_committed;
@@ -63,6 +70,9 @@ struct shm_stats {
 	_Atomic uint64_t store_sealed_records, store_seal_files, store_room_waits;
 	_Atomic uint64_t store_sst_bytes, store_pending_compaction_bytes, store_memtable_bytes;
 	_Atomic uint64_t store_write_stopped, store_delayed_write_rate;
+	/* The data directory's filesystem, as the writer last looked (about once a second). */
+	_Atomic uint64_t disk_free_bytes;
+	_Atomic uint64_t disk_full_rejections; /* 507 answers */
 };
 
 /*
@@ -94,6 +104,9 @@ struct shm_header {
 	_Atomic uint32_t writer_ready;        /* 1 once the store is open and serving */
 	_Atomic int32_t writer_pid;
 	_Atomic uint32_t workers_running;
+	/* enum shm_disk_state, stored by the writer: not DISK_OK, ingest answers 507. It
+	 * outlives a writer's restart, so a successor starts from what was last seen. */
+	_Atomic uint32_t disk_state;
 
 	/* Catalog publication: gen counts snapshots; slot says which one is current. */
 	alignas(SHM_LINE) _Atomic uint64_t catalog_gen;
