@@ -31,7 +31,12 @@
  * Under a bytewise comparator a partition's keys are contiguous, so data that
  * arrives in time order lands at the end of the key space and compactions do not
  * rewrite what is older; within a partition a series is contiguous and
- * time-ordered and "a" never mixes with "ab". Every merge operand of a record key is
+ * time-ordered and "a" never mixes with "ab". A partition is one bucket: a seal's
+ * file then overlaps what is already stored only in the newest bucket, whatever the
+ * number of series, so compaction rewrites a bucket while it fills and then never
+ * again (with 64-bucket partitions it rewrote the whole partition at every seal:
+ * compaction debt grew without bound under sustained load, scripts/bench
+ * --sustained). The bucket index byte stays, always 0, so the width can change. Every merge operand of a record key is
  * a chunk too. Folding keeps, per offset, the entry with the highest version (ties:
  * the later one), so the outcome never depends on the order merges are applied,
  * flushed or compacted.
@@ -50,7 +55,7 @@
 #define CODEC_MERGE_NAME "temporis.lww.v3"
 #define CODEC_BUCKET_BITS 10       /* 1024-second buckets */
 #define CODEC_BUCKET_SPAN (1u << CODEC_BUCKET_BITS)
-#define CODEC_PARTITION_BITS 16    /* 65,536-second (18.2-hour) partitions */
+#define CODEC_PARTITION_BITS 10    /* 1024-second partitions: one bucket each */
 #define CODEC_LEGACY_ENTRY_LEN 18
 #define CODEC_KEY_RECORD 0x01
 #define CODEC_KEY_INDEX 0x02
