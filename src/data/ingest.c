@@ -150,6 +150,72 @@ static enum verdict parse_json(struct json_tokener *tok, const char *body, size_
 	return V_BAD_JSON;
 }
 
+static inline bool is_digit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* One number at *pp in JSON's grammar, -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?. */
+static bool number_ok(const unsigned char **pp, const unsigned char *end)
+{
+	const unsigned char *p = *pp;
+
+	if (p < end && *p == '-')
+		p++;
+	if (p == end || !is_digit(*p))
+		return false;
+	if (*p == '0')
+		p++;
+	else
+		while (p < end && is_digit(*p))
+			p++;
+	if (p < end && *p == '.') {
+		if (++p == end || !is_digit(*p))
+			return false;
+		while (p < end && is_digit(*p))
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p == end || !is_digit(*p))
+			return false;
+		while (p < end && is_digit(*p))
+			p++;
+	}
+	if (p < end && is_digit(*p))
+		return false;  /* a leading zero: "01" */
+	*pp = p;
+	return true;
+}
+
+/*
+ * json-c also takes numbers JSON does not have, even in strict mode: "1.", "01",
+ * "-01", "1.e5". Every number outside the strings of a body json-c accepted is held
+ * to the grammar (json-c has judged the rest). Only the bodies the single-pass
+ * parser left to json-c pay for this.
+ */
+static bool numbers_strict(const char *body, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)body, *end = p + len;
+
+	while (p < end) {
+		if (*p == '"') {
+			for (p++; p < end && *p != '"'; p++)
+				if (*p == '\\')
+					p++;
+			p++;
+		} else if (*p == '-' || is_digit(*p)) {
+			if (!number_ok(&p, end))
+				return false;
+		} else {
+			p++;
+		}
+	}
+	return true;
+}
+
 /* json-c 0.16 accepts NaN, Infinity and -Infinity even in strict mode. */
 static bool is_nonfinite_literal(struct json_object *o)
 {
@@ -233,7 +299,7 @@ static bool name_ok(const unsigned char *s, size_t n)
 			continue;
 		}
 		k = ingest_utf8_seq_len(s + i, n - i);
-		if (k == 0)
+		if (k == 0 || ingest_utf8_is_c1(s + i, k))
 			return false;
 		i += k;
 	}
@@ -464,7 +530,7 @@ int ingest_parse_reference(struct ingest_parser *p, const char *body, size_t len
 
 	memset(out, 0, sizeof(*out));
 	v = parse_json(p->tok, body, len, &root);
-	if (v != V_OK || has_nonfinite_literal(body, len, root)) {
+	if (v != V_OK || has_nonfinite_literal(body, len, root) || !numbers_strict(body, len)) {
 		v = fail(out, V_BAD_JSON, DETAIL_BAD_JSON);
 		goto out;
 	}

@@ -123,7 +123,7 @@ size_t ingest_utf8_seq_len(const unsigned char *s, size_t n)
 
 /*
  * A string after optional whitespace, returned as its raw bytes. Backslashes,
- * control characters, DEL and invalid UTF-8 are UNSURE: the bytes are then exactly
+ * control characters (C0, DEL and C1), and invalid UTF-8 are UNSURE: the bytes are then exactly
  * what json-c would hold, and valid as a name too (apart from its length).
  */
 static enum ingest_fast_status scan_string(struct fast_state *s, const unsigned char **str,
@@ -145,7 +145,7 @@ static enum ingest_fast_status scan_string(struct fast_state *s, const unsigned 
 		if (*q < 0x80)
 			return INGEST_FAST_UNSURE;
 		k = ingest_utf8_seq_len(q, (size_t)(s->end - q));
-		if (k == 0)
+		if (k == 0 || ingest_utf8_is_c1(q, k))
 			return INGEST_FAST_UNSURE;
 		q += k;
 	}

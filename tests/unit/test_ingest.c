@@ -304,6 +304,8 @@ static void test_name_errors(void **state)
 	const char *bad[] = {
 		"\"\"", "1", "null", "[\"n\"]", "\"a\\u0000b\"", "\"\\u0001\"", "\"a\\u001fb\"",
 		"\"a\\u007fb\"", "\"a\\nb\"", "\"a\tb\"", "\"a\x7f\"",
+		/* C1 control characters, raw and escaped */
+		"\"a\xc2\x85\"", "\"\xc2\x9b\"", "\"\xc2\x80x\"", "\"a\\u0085\"", "\"\\u009f\"",
 	};
 	char rec[256];
 	size_t i;
@@ -377,6 +379,43 @@ static void test_invalid_utf8_name(void **state)
 	assert_memory_equal(decoded(f, 0).name, "\xef\xbf\xbd", 3);
 }
 
+/* Just past the C1 block (U+00A0, no-break space) is an ordinary character. */
+static void test_name_after_c1_is_valid(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_status(f, with_records(f, 0, "{\"timestamp\":1,\"name\":\"a\xc2\xa0\",\"value\":1}"),
+		      0, NULL);
+	expect_status(f, with_records(f, 0, "{\"timestamp\":1,\"name\":\"\\u00a0\",\"value\":1}"),
+		      0, NULL);
+}
+
+/* Numbers JSON does not have are 400, wherever they are (json-c takes them). */
+static void test_lenient_numbers_are_not_json(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const bad[] = {
+		"{\"timestamp\":1,\"name\":\"n\",\"value\":1.}",
+		"{\"timestamp\":1,\"name\":\"n\",\"value\":-01}",
+		"{\"timestamp\":01,\"name\":\"n\",\"value\":1}",
+		"{\"timestamp\":1,\"name\":\"n\",\"value\":1.e5}",
+		"{\"timestamp\":1,\"name\":\"n\",\"value\":00}",
+		"{\"timestamp\":1,\"name\":\"n\",\"value\":1,\"x\":[00]}",
+		"{\"timestamp\":1,\"name\":\"n\",\"value\":1,\"x\":-0.}",
+	};
+	static const char *const good[] = {
+		"{\"timestamp\":1,\"name\":\"n\",\"value\":-0.0e-0}",
+		"{\"timestamp\":0,\"name\":\"n\",\"value\":10.25E+2}",
+		"{\"timestamp\":1,\"name\":\"01 1. \\\"00\",\"value\":0}",
+		"{\"timestamp\":1,\"name\":\"n\",\"value\":1,\"x\":[0,-0,0.5,\"-01\"]}",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_status(f, with_records(f, 0, bad[i]), 400, "Request body is not valid JSON.");
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		expect_status(f, with_records(f, 0, good[i]), 0, NULL);
+}
+
 static void test_value_must_be_a_number(void **state)
 {
 	struct fixture *f = *state;
@@ -438,13 +477,14 @@ static void test_int64_min_told_apart_from_clamped_literal(void **state)
 	/* The clamped literal is in an ignored field or inside a string: both exact values stand. */
 	expect_status(f, "{\"data_source\":\"s\",\"x\":-99999999999999999999,\"records\":["
 		      "{\"timestamp\":-9223372036854775808,\"name\":\"-99999999999999999999\\\"\","
-		      "\"tag\":-0000009223372036854775809e0,\"value\":-9223372036854775808,"
+		      "\"tag\":-9223372036854775809e0,\"value\":-9223372036854775808,"
 		      "\"t\":1E-99999999999999999999}]}", 0, NULL);
 	assert_int_equal(decoded(f, 0).ts, INT64_MIN);
 	assert_int_equal(decoded(f, 0).v.i, INT64_MIN);
 	assert_memory_equal(decoded(f, 0).name, "-99999999999999999999\"", 22);
-	/* Leading zeros (a json-c leniency) do not make an exact value out of range. */
-	assert_int_equal(single_int_value(f, "-09223372036854775808"), INT64_MIN);
+	/* Leading zeros are a json-c leniency, not JSON: refused before any range check. */
+	expect_status(f, with_records(f, 0, "{\"timestamp\":1,\"name\":\"n\",\"value\":-09223372036854775808}"),
+		      400, "Request body is not valid JSON.");
 }
 
 static void test_doubles_are_bit_exact(void **state)
@@ -1114,6 +1154,8 @@ int main(void)
 		T(test_timestamp_must_be_int64_integer),
 		T(test_timestamp_int64_boundaries_accepted),
 		T(test_name_errors),
+		T(test_name_after_c1_is_valid),
+		T(test_lenient_numbers_are_not_json),
 		T(test_name_length_limit_is_256_bytes),
 		T(test_invalid_utf8_name),
 		T(test_value_must_be_a_number),

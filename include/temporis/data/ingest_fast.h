@@ -38,6 +38,12 @@ int ingest_buf_reserve(struct ingest_buf *b, size_t need, size_t min_cap);
  * code points above U+10FFFF), 0 if it is not one. Shared with ingest.c's name check.
  */
 size_t ingest_utf8_seq_len(const unsigned char *s, size_t n);
+/* Whether the k-byte sequence at s is a C1 control character (U+0080 to U+009F):
+ * control characters, refused in names like the C0 ones. */
+static inline int ingest_utf8_is_c1(const unsigned char *s, size_t k)
+{
+	return k == 2 && s[0] == 0xC2 && s[1] < 0xA0;
+}
 
 struct ingest_fast_result {
 	const char *data_source;  /* points into the body: raw bytes, no escapes, no NUL */
