@@ -11,12 +11,14 @@
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "temporis/base/buf.h"
 #include "temporis/base/clock.h"
@@ -474,6 +476,18 @@ static json *op_status(struct admin_ctx *ctx, json *req)
 	return finish(reply, rc);
 }
 
+/* The server, not temporisctl, writes the backup: say as whom. */
+static json *backup_denied(const char *dir, const char *err)
+{
+	char msg[ADMIN_ERR_MAX + 256];
+	struct passwd *pw = getpwuid(geteuid());
+
+	snprintf(msg, sizeof(msg), "%s. The server writes the backup itself, as user %s (uid %u): "
+		 "that user needs write access to the directory that is to hold %s.", err,
+		 pw != NULL ? pw->pw_name : "?", (unsigned)geteuid(), dir);
+	return admin_error(ADMIN_FAILED, msg);
+}
+
 static json *op_backup(struct admin_ctx *ctx, json *req)
 {
 	char err[ADMIN_ERR_MAX] = "";
@@ -487,6 +501,8 @@ static json *op_backup(struct admin_ctx *ctx, json *req)
 		return admin_error(ADMIN_BAD_REQUEST, "dir must be an absolute path.");
 	if (store_checkpoint(ctx->store, dir, err, sizeof(err)) < 0) {
 		log_error("admin: backup failed: %s", err);
+		if (strstr(err, "Permission denied") != NULL)
+			return backup_denied(dir, err);
 		return admin_error(ADMIN_FAILED, err[0] ? err : MSG_INTERNAL);
 	}
 	log_info("admin: backup written");

@@ -400,6 +400,20 @@ static int parse_options(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+/* Says which word was not understood, before the usage. */
+static void unknown_command(int argc, char **argv)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[0], commands[i].group) == 0) {
+			if (argc > 1)
+				fprintf(stderr, "temporisctl: unknown command '%s %s'\n", argv[0], argv[1]);
+			else
+				fprintf(stderr, "temporisctl: '%s' needs a subcommand\n", argv[0]);
+			return;
+		}
+	fprintf(stderr, "temporisctl: unknown command '%s'\n", argv[0]);
+}
+
 static const struct command *find_command(int argc, char **argv, int *used)
 {
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
@@ -497,6 +511,9 @@ static json *build_request(const struct command *c, const char **pos, int npos, 
 
 /* ------------------------------------------------------------------ talking to temporisd */
 
+/* Where the socket's path came from, for the message when it cannot be reached. */
+static char path_origin[CFG_PATH_MAX + 64];
+
 /* --socket, else admin_socket of --config FILE, of the default config, or built in. */
 static int socket_path(const struct opts *o, struct cfg *cfg, const char **path)
 {
@@ -505,6 +522,7 @@ static int socket_path(const struct opts *o, struct cfg *cfg, const char **path)
 
 	if (o->socket != NULL) {
 		*path = o->socket;
+		snprintf(path_origin, sizeof(path_origin), "given by --socket");
 		return 0;
 	}
 	cfg_defaults(cfg);
@@ -513,6 +531,11 @@ static int socket_path(const struct opts *o, struct cfg *cfg, const char **path)
 	if (file != NULL && cfg_load(cfg, file, err, sizeof(err)) < 0)
 		return fail(o, "%s", err);
 	*path = cfg->admin_socket;
+	if (file != NULL)
+		snprintf(path_origin, sizeof(path_origin), "admin_socket of %s", file);
+	else
+		snprintf(path_origin, sizeof(path_origin), "the built-in default; there is no %s",
+			 DEFAULT_CONFIG);
 	return 0;
 }
 
@@ -525,7 +548,9 @@ static int exchange(const struct opts *o, const char *path, json *req, char **te
 
 	fd = proto_connect(path);
 	if (fd < 0)
-		return fail(o, "cannot reach temporisd at %s: %s", path, strerror(errno));
+		return fail(o, "cannot reach temporisd at %s (%s): %s; point temporisctl at the "
+			    "server's config with --config FILE, or at its socket with --socket PATH",
+			    path, path_origin, strerror(errno));
 	if (out == NULL || proto_write_frame(fd, out, strlen(out)) < 0) {
 		rc = fail(o, "cannot send to temporisd at %s: %s", path, strerror(errno));
 		goto out;
@@ -575,6 +600,8 @@ int main(int argc, char **argv)
 	if (rc != 0)
 		goto usage_or_done;
 	c = optind < argc ? find_command(argc - optind, argv + optind, &used) : NULL;
+	if (c == NULL && optind < argc)
+		unknown_command(argc - optind, argv + optind);
 	if (c == NULL ||
 	    parse_args(c, argc - optind - used, argv + optind + used, &o, pos, &npos, &label) < 0) {
 		rc = -1;

@@ -60,6 +60,13 @@ stdout_has() {
 	if [ -z "$missing" ]; then pass "$name"; else fail "$name" "stdout lacks$missing: $(head -c 300 "$OUT" | tr '\n' ' ')"; fi
 }
 
+stderr_has() {
+	local name=$1 t missing=""
+	shift
+	for t in "$@"; do grep -qF -- "$t" "$ERR" || missing="$missing '$t'"; done
+	if [ -z "$missing" ]; then pass "$name"; else fail "$name" "stderr lacks$missing: $(head -c 300 "$ERR" | tr '\n' ' ')"; fi
+}
+
 stderr_nonempty() {
 	if [ -s "$ERR" ]; then pass "$1"; else fail "$1" "expected a message on stderr, got none"; fi
 }
@@ -115,8 +122,16 @@ if [ "$mode" = 600 ]; then pass "admin socket mode is 0600"; else fail "admin so
 # usage errors: exit 2
 run_ctl "no command" 2
 run_ctl "unknown command" 2 frobnicate
+stderr_has "unknown command is named before the usage" "temporisctl: unknown command 'frobnicate'"
 run_ctl "unknown subcommand" 2 account frobnicate
+stderr_has "unknown subcommand is named" "temporisctl: unknown command 'account frobnicate'"
 run_ctl "unknown option" 2 --no-such-option status
+# a server that cannot be reached: where the path came from, and how to point elsewhere
+CTL_RC=0
+"$TEMPORISCTL" --socket "$TMP/nowhere.sock" status >"$OUT" 2>"$ERR" || CTL_RC=$?
+if [ "$CTL_RC" = 1 ]; then pass "unreachable server: exit 1"; else fail "unreachable server: exit 1" "got $CTL_RC"; fi
+stderr_has "unreachable server: the message says where the path came from and what to do" \
+	"cannot reach temporisd at $TMP/nowhere.sock (given by --socket)" "--config FILE"
 run_ctl "account create without NAME" 2 account create
 run_ctl "token create without ACCOUNT" 2 token create
 run_ctl "token list without ACCOUNT" 2 token list
@@ -285,6 +300,10 @@ shape "backup --json shape" "assert j == {'backup': '$TMP/backup1'}, j"
 if [ -d "$TMP/backup1" ] && [ -n "$(ls -A "$TMP/backup1")" ]; then pass "backup wrote files"; else fail "backup wrote files" "$TMP/backup1 missing or empty"; fi
 run_ctl "backup (human)" 0 backup "$TMP/backup2"
 run_ctl "backup without DIR" 2 backup
+mkdir -m 555 "$TMP/readonly"
+run_ctl "backup into a directory the server cannot write" 1 backup "$TMP/readonly/b"
+stderr_has "backup denied: the message says the server writes it, and as whom" \
+	"The server writes the backup itself, as user $(id -un "${RUN_AS:-$(id -u)}")"
 
 stop_server
 finish
