@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,7 +34,11 @@
 #include "temporis/ipc/admin_msg.h"
 #include "temporis/ipc/proto.h"
 
-#define ADMIN_MAX_CONNS 64                /* concurrent connection threads */
+/* Concurrent connection threads: ADMIN_MAX_CONNS (admin_msg.h). The reads (records,
+ * series), which only workers send, run at most ADMIN_WORKER_CONNS at once: a second
+ * guard, after the workers' own share, for the connections kept for temporisctl. */
+#define ADMIN_READS_MAX ADMIN_WORKER_CONNS
+#define MSG_BUSY "Server is busy, retry later."
 #define ADMIN_IDLE_TIMEOUT_MS (30 * 1000) /* a connection may sit idle this long */
 #define ADMIN_STOP_WAIT_S 5               /* admin_stop waits this long for connections */
 #define ADMIN_ACCEPT_BACKOFF_US 100000    /* out of fds: pause before accepting again */
@@ -260,13 +265,39 @@ static void send_error(int fd, enum admin_code code, const char *msg)
 }
 
 /* Parse (strictly, the whole frame) and run one request. NULL only when out of memory. */
+static _Atomic int reads_running;
+
+/* The reads the HTTP workers relay, which may come by the hundred. */
+static bool is_read(json *req)
+{
+	const char *op = ju_str(req, "op");
+
+	return op != NULL && (strcmp(op, "records") == 0 || strcmp(op, "series") == 0);
+}
+
+static bool read_begin(void)
+{
+	if (atomic_fetch_add(&reads_running, 1) < ADMIN_READS_MAX)
+		return true;
+	atomic_fetch_sub(&reads_running, 1);
+	return false;
+}
+
 static json *handle_frame(struct admin_ctx *ctx, const char *buf, size_t len)
 {
 	json *req = ju_parse(buf, len), *reply;
+	bool read;
 
 	if (req == NULL)
 		return admin_error(ADMIN_BAD_REQUEST, "Request is not valid JSON.");
+	read = is_read(req);
+	if (read && !read_begin()) {
+		json_object_put(req);
+		return admin_error(ADMIN_BUSY, MSG_BUSY);
+	}
 	reply = admin_execute(ctx, req);
+	if (read)
+		atomic_fetch_sub(&reads_running, 1);
 	json_object_put(req);
 	return reply;
 }
@@ -381,7 +412,7 @@ static int accept_one(void)
 	}
 	slot = claim_slot(fd);
 	if (slot < 0) {
-		send_error(fd, ADMIN_FAILED, "too many admin connections");
+		send_error(fd, ADMIN_BUSY, "too many admin connections; retry later");
 		close(fd);
 		return 0;
 	}

@@ -44,6 +44,7 @@
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 30000
 #define SUPERVISE_TICK_MS 100
+#define WRITER_STALL_MS SHM_WRITER_STALL_MS
 #define CHILD_POLL_MS 10               /* while waiting for one child to start or stop */
 #define ERR_TEXT_MAX 1024
 
@@ -69,6 +70,7 @@ struct master {
 	struct child writer;
 	struct child workers[CFG_WORKERS_MAX];
 	bool stopping;
+	bool writer_stalled;           /* logged; cleared when its beat comes back */
 };
 
 /* A descriptor we own and no longer need; a failure is worth a line, not a stop. */
@@ -494,6 +496,27 @@ static void handle_signals(struct master *m)
 	}
 }
 
+/*
+ * A running writer that stopped making progress (a hung disk, SIGSTOP, a stall) is
+ * said once in the log, and again when it moves; /healthz answers 503 meanwhile and
+ * ingest 503 after commit_timeout_ms. It is not killed: a slow commit still commits.
+ */
+static void watch_writer(struct master *m)
+{
+	uint64_t beat = atomic_load_explicit(&m->shm.hdr->writer_beat_ms, memory_order_relaxed);
+	uint64_t now = mono_ms();
+	bool stalled = m->writer.pid != 0 && beat != 0 && now - beat > WRITER_STALL_MS;
+
+	if (stalled && !m->writer_stalled)
+		log_warn("the writer (pid %d) has made no progress for %llu ms: commits wait, "
+			 "ingest answers 503 after commit_timeout_ms, reads and temporisctl may "
+			 "wait too; look for a hung disk or a stopped process",
+			 (int)m->writer.pid, (unsigned long long)(now - beat));
+	else if (!stalled && m->writer_stalled)
+		log_warn("the writer is making progress again");
+	m->writer_stalled = stalled;
+}
+
 static void supervise_tick(struct master *m)
 {
 	struct pollfd pfd = { .fd = m->sigfd, .events = POLLIN };
@@ -503,6 +526,7 @@ static void supervise_tick(struct master *m)
 	handle_signals(m);
 	reap(m);
 	run_respawns(m);
+	watch_writer(m);
 }
 
 /* Workers first (they need the writer to acknowledge what they hold), then the writer. */

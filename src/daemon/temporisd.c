@@ -7,6 +7,7 @@
 #endif
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +29,13 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: temporisd [--config FILE]\n"
+		"Usage: temporisd [--config FILE] [--accept-data-loss]\n"
 		"       temporisd --version | --help\n\n"
 		"Runs the Temporis ingest server in the foreground, logging to stderr.\n"
 		"  -c, --config FILE  configuration file (default %s;\n"
 		"                     built-in defaults if that file does not exist)\n"
+		"  --accept-data-loss start on a damaged commit log: keep what precedes the\n"
+		"                     damage, drop the rest (without it such a store is refused)\n"
 		"  -V, --version      print the version and exit\n"
 		"  -h, --help         print this help and exit\n\n"
 		"Signals: SIGTERM/SIGINT drain and stop, SIGHUP reloads the configuration.\n",
@@ -43,12 +46,14 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "accept-data-loss", no_argument, NULL, 'L' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct cfg cfg;
 	const char *path = NULL;
+	bool accept_data_loss = false;
 	char err[1024];
 	int c;
 
@@ -56,6 +61,9 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'c':
 			path = optarg;
+			break;
+		case 'L':
+			accept_data_loss = true;
 			break;
 		case 'V':
 			printf("temporisd %s\n", PACKAGE_VERSION);
@@ -80,6 +88,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_level(cfg.log_level);
+	cfg.accept_data_loss = accept_data_loss;
 	/* The title overwrites argv, where optarg points: keep our own copy. */
 	if (path != NULL && (path = strdup(path)) == NULL) {
 		fprintf(stderr, "temporisd: out of memory\n");

@@ -62,11 +62,11 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	check_drained(w);
 }
 
-static void on_room_timer(evutil_socket_t fd, short what, void *arg)
+static void on_ingest_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
 
-	ingest_on_room_timer(&w->env);
+	ingest_on_timer(&w->env);
 	check_drained(w);
 }
 
@@ -114,6 +114,7 @@ static int worker_setup(struct worker *w, const struct cfg *cfg, struct shm *shm
 		.max_header_bytes = WORKER_MAX_HEADER_BYTES,
 		.max_body_bytes = cfg->max_body_bytes,
 		.idle_timeout_s = cfg->idle_timeout_s,
+		.header_timeout_s = cfg->header_timeout_s,
 		.max_connections = cfg->max_connections,
 	};
 	struct event_base *base = event_base_new();
@@ -121,8 +122,8 @@ static int worker_setup(struct worker *w, const struct cfg *cfg, struct shm *shm
 	if (base == NULL ||
 	    handler_env_init(&w->env, base, cfg, shm, index, w->fds->writer_wake) < 0)
 		return -1;
-	w->env.room_timer = evtimer_new(base, on_room_timer, w);
-	if (w->env.room_timer == NULL)
+	w->env.timer = evtimer_new(base, on_ingest_timer, w);
+	if (w->env.timer == NULL)
 		return -1;
 	if (add_event(w, &w->wake_ev, w->fds->worker_wake[index], EV_READ | EV_PERSIST,
 		      on_wake) < 0 ||

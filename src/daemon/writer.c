@@ -356,7 +356,9 @@ static int writer_open(struct writer *w)
 {
 	char err[1024];
 
-	if (store_open(w->cfg->data_dir, w->cfg->sync, &w->store, err, sizeof(err)) < 0) {
+	if (store_open_ex(w->cfg->data_dir, w->cfg->sync,
+			  w->cfg->accept_data_loss ? STORE_OPEN_ACCEPT_DATA_LOSS : 0, &w->store, err,
+			  sizeof(err)) < 0) {
 		log_error("cannot open the store in %s: %s", w->cfg->data_dir, err);
 		return -1;
 	}
@@ -405,10 +407,12 @@ void writer_main(const struct cfg *cfg, struct shm *shm, const struct server_fds
 	 * reads them, and they cost ~10% of the commit path (scripts/bench profile). */
 	rocksdb_set_perf_level(rocksdb_disable);
 	atomic_store_explicit(&shm->hdr->writer_pid, (int32_t)getpid(), memory_order_relaxed);
+	atomic_store_explicit(&shm->hdr->writer_beat_ms, mono_ms(), memory_order_relaxed);
 	atomic_store_explicit(&shm->hdr->writer_ready, 1, memory_order_release);
 	log_info("store open in %s (sync = %s)", cfg->data_dir,
 		 cfg->sync == CFG_SYNC_FSYNC ? "fsync" : "wal");
 	for (;;) {
+		atomic_store_explicit(&shm->hdr->writer_beat_ms, mono_ms(), memory_order_relaxed);
 		tick(&w);
 		if (commit_pass(&w) > 0)
 			continue;

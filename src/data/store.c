@@ -223,6 +223,14 @@ static int open_db(struct store *st, const char *dir, bool fresh, char *err, siz
 		cf_opts[i] = log_index(names[i]) >= 0 ? st->log_opts : st->opts;
 	st->db = rocksdb_open_column_families(st->opts, dir, (int)n,
 					      (const char *const *)names, cf_opts, h, &rerr);
+	if (rerr != NULL && !st->accept_data_loss && strstr(rerr, "Corruption") != NULL) {
+		err_set(err, errlen, "the store in %s is damaged: %s. If the damage is in the commit "
+			"log (its *.log files), the records after it were acknowledged and would be "
+			"lost. Restore the directory from a backup (temporisctl backup), or start "
+			"once with --accept-data-loss to keep what precedes the damage", dir, rerr);
+		rocksdb_free(rerr);
+		goto out;
+	}
 	if (store_take_rerr(rerr, "open", err, errlen) != 0)
 		goto out;
 	rc = adopt_cfs(st, names, h, n, err, errlen);
@@ -338,6 +346,12 @@ static int remove_seal_files(const char *dir, char *err, size_t errlen)
 int store_open(const char *dir, enum cfg_sync sync, struct store **out, char *err,
 	       size_t errlen)
 {
+	return store_open_ex(dir, sync, 0, out, err, errlen);
+}
+
+int store_open_ex(const char *dir, enum cfg_sync sync, unsigned flags, struct store **out,
+		  char *err, size_t errlen)
+{
 	struct store *st = calloc(1, sizeof(*st));
 	bool fresh = no_database_yet(dir);
 	uint64_t t0;
@@ -353,6 +367,7 @@ int store_open(const char *dir, enum cfg_sync sync, struct store **out, char *er
 		err_set(err, errlen, "data directory path too long: %s", dir);
 		goto fail;
 	}
+	st->accept_data_loss = (flags & STORE_OPEN_ACCEPT_DATA_LOSS) != 0;
 	if (store_options_init(st, sync) != 0) {
 		err_set(err, errlen, "out of memory creating options");
 		goto fail;
@@ -360,6 +375,10 @@ int store_open(const char *dir, enum cfg_sync sync, struct store **out, char *er
 	t0 = mono_ms();
 	if (remove_seal_files(dir, err, errlen) != 0 || open_db(st, dir, fresh, err, errlen) != 0)
 		goto fail;
+	if (st->accept_data_loss)
+		log_warn("store: opened with --accept-data-loss: a damaged commit log was replayed up "
+			 "to its damage and the rest dropped (RocksDB's LOG in %s says how many bytes)",
+			 dir);
 	if (!fresh)
 		log_info("store: RocksDB opened in %llu ms (its write-ahead log replayed)",
 			 (unsigned long long)(mono_ms() - t0));

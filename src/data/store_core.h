@@ -90,6 +90,7 @@ struct store {
 	rocksdb_column_family_handle_t *cf_default;
 	rocksdb_column_family_handle_t *cf_catalog;
 	rocksdb_column_family_handle_t *cf_log[STORE_LOGS];
+	bool accept_data_loss;         /* STORE_OPEN_ACCEPT_DATA_LOSS */
 	/* Written by the commit thread only; read from any thread. */
 	_Atomic uint64_t hwm;
 	uint64_t log_next;             /* the next log sequence (commit thread) */

@@ -150,10 +150,18 @@ static void set_table_options(rocksdb_options_t *opts)
  * nearly full disk fails a write that would have fitted.
  */
 #define STORE_OPTIONS_STRING "avoid_flush_during_recovery=true;allow_fallocate=false"
+/* After a damaged log was cut (--accept-data-loss), what was recovered is flushed at
+ * once, so the damaged log file is obsolete and the next start does not meet it. */
+#define STORE_OPTIONS_STRING_CUT_LOG "avoid_flush_during_recovery=false;allow_fallocate=false"
 
-static rocksdb_options_t *options_from_string(void)
+/* RocksDB's WAL recovery modes (the C API takes the enum's value). */
+#define WAL_TOLERATE_CORRUPTED_TAIL 0
+#define WAL_POINT_IN_TIME 2
+
+static rocksdb_options_t *options_from_string(bool cut_log)
 {
 	rocksdb_options_t *base = rocksdb_options_create(), *opts = rocksdb_options_create();
+	const char *text = cut_log ? STORE_OPTIONS_STRING_CUT_LOG : STORE_OPTIONS_STRING;
 	char *rerr = NULL;
 
 	if (base == NULL || opts == NULL) {
@@ -163,10 +171,10 @@ static rocksdb_options_t *options_from_string(void)
 			rocksdb_options_destroy(opts);
 		return NULL;
 	}
-	rocksdb_get_options_from_string(base, STORE_OPTIONS_STRING, opts, &rerr);
+	rocksdb_get_options_from_string(base, text, opts, &rerr);
 	if (rerr != NULL) {
 		/* an older RocksDB without them: its defaults, slower recovery */
-		log_warn("store: RocksDB refused the options \"%s\": %s", STORE_OPTIONS_STRING, rerr);
+		log_warn("store: RocksDB refused the options \"%s\": %s", text, rerr);
 		rocksdb_free(rerr);
 		rocksdb_options_destroy(opts);
 		return base;
@@ -176,9 +184,9 @@ static rocksdb_options_t *options_from_string(void)
 }
 
 /* The record families' options (the default and catalog families share them). */
-static rocksdb_options_t *store_options_new(void)
+static rocksdb_options_t *store_options_new(bool cut_log)
 {
-	rocksdb_options_t *opts = options_from_string();
+	rocksdb_options_t *opts = options_from_string(cut_log);
 	rocksdb_mergeoperator_t *mo;
 
 	if (opts == NULL)
@@ -233,13 +241,18 @@ static void lower_compaction_priority(void)
 int store_options_init(struct store *st, enum cfg_sync sync)
 {
 	lower_compaction_priority();
-	st->opts = store_options_new();
+	st->opts = store_options_new(st->accept_data_loss);
 	st->log_opts = log_options_new();
 	st->wopts = rocksdb_writeoptions_create();
 	st->catalog_wopts = rocksdb_writeoptions_create();
 	st->ropts = rocksdb_readoptions_create();
 	if (!st->opts || !st->log_opts || !st->wopts || !st->catalog_wopts || !st->ropts)
 		return -1;
+	/* A torn last record is dropped (never acknowledged); damage before it refuses the
+	 * open, unless the operator said to keep what precedes it. */
+	rocksdb_options_set_wal_recovery_mode(st->opts, st->accept_data_loss
+							    ? WAL_POINT_IN_TIME
+							    : WAL_TOLERATE_CORRUPTED_TAIL);
 	rocksdb_writeoptions_set_sync(st->wopts, sync == CFG_SYNC_FSYNC);
 	rocksdb_writeoptions_set_sync(st->catalog_wopts, 1);
 	return 0;

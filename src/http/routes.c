@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "temporis/base/clock.h"
 #include "temporis/base/config.h"
 #include "temporis/http/handler.h"
 #include "temporis/http/serve_ingest.h"
@@ -26,15 +27,28 @@
 
 /* ---- the handlers that only need part of the environment ---- */
 
-/* 200 while ingest can be stored; 503 with the reason while the disk is full. */
+/* 200 while ingest can be stored; 503 with the reason while the writer is stalled or
+ * the disk is full. */
 static void healthz(struct handler_env *env, struct http_req *req)
 {
 	uint32_t disk = atomic_load_explicit(&env->shm->hdr->disk_state, memory_order_acquire);
 	uint64_t free_bytes = atomic_load_explicit(&env->shm->hdr->stats.disk_free_bytes,
 						   memory_order_relaxed);
+	uint64_t beat = atomic_load_explicit(&env->shm->hdr->writer_beat_ms, memory_order_relaxed);
+	uint64_t now = mono_ms();
 	char body[HEALTHZ_BODY_MAX];
 	int n;
 
+	if (beat != 0 && now > beat && now - beat > SHM_WRITER_STALL_MS) {
+		n = snprintf(body, sizeof(body), "{\"status\":\"writer_stalled\",\"detail\":\"The "
+			     "writer has made no progress for %" PRIu64 " ms: ingest waits, then "
+			     "answers 503; see the server's log.\"}", now - beat);
+		if (n > 0 && (size_t)n < sizeof(body))
+			http_respond(req, 503, "application/json", NULL, body, (size_t)n);
+		else
+			http_respond_error(req, 500, "Internal server error.", NULL);
+		return;
+	}
 	if (disk == SHM_DISK_OK) {
 		http_respond(req, 200, "application/json", NULL, HEALTHZ_BODY, strlen(HEALTHZ_BODY));
 		return;

@@ -4,7 +4,8 @@
  * The body is validated (ingest.c), the source resolved in the catalog snapshot, and
  * the packed records copied into one entry of this worker's lane; the request waits,
  * without blocking the loop, for the writer to commit it (204) or fail it (500; 507
- * when the store had no space). While the writer says the disk is full (shm
+ * when the store had no space), or for commit_timeout_ms (then 503: it stays in the
+ * lane and may still commit). While the writer says the disk is full (shm
  * disk_state), a valid request is answered 507 before it takes room in the lane.
  */
 #include "temporis/http/serve_ingest.h"
@@ -34,6 +35,11 @@
 	"Insufficient storage: the server's disk is full and this request was not "       \
 	"acknowledged. Retry it later (a retry is safe: writes are upserts); the server "  \
 	"resumes by itself once space is freed."
+/* The writer did not confirm in commit_timeout_ms: 503, but the entry may commit later. */
+#define STATUS_COMMIT_TIMEOUT (-503)
+#define COMMIT_TIMEOUT_DETAIL                                                              \
+	"The write was not confirmed within commit_timeout_ms; it may still be stored. "  \
+	"Retry later: a retry is safe (writes are upserts)."
 #define INFLATE_CHUNK (64u * 1024u)
 #define INFLATE_INITIAL (4 * INFLATE_CHUNK)
 #define GZIP_WINDOW_BITS (15 + 16)    /* zlib: gzip wrapper only */
@@ -42,18 +48,19 @@
 
 /*
  * One waiting request: published, it waits until the lane's committed position passes
- * its entry; when the lane is full it waits for room, up to enqueue_timeout_ms (then
- * 503). Owned by the environment's acks or room list; the request points to it
+ * its entry, up to commit_timeout_ms (then 503; the wait stays in the list until the
+ * position passes, as the lane's space is released in order); when the lane is full
+ * it waits for room, up to enqueue_timeout_ms (then 503). Owned by the environment's acks or room list; the request points to it
  * (req_ctx.pending) until answered.
  */
 struct ack_wait {
 	struct ack_wait *next;
-	struct http_req *req;          /* NULL once the client went away */
+	struct http_req *req;          /* NULL once answered early or the client went away */
 	uint64_t start, end;           /* lane positions of the published entry */
 	/* Waiting for room only: a private copy of the entry to publish. */
 	uint8_t *entry;
 	uint32_t entry_len;
-	uint64_t deadline_ms;
+	uint64_t deadline_ms;          /* for room, then (published) for the commit */
 };
 
 static void list_push(struct ack_wait **head, struct ack_wait **tail, struct ack_wait *a)
@@ -100,6 +107,8 @@ static void wait_answer(struct ack_wait *a, int status)
 		http_respond_error(req, 503, "Server is busy, retry later.", RETRY_AFTER);
 	else if (status == 507)
 		http_respond_error(req, 507, DISK_FULL_DETAIL, DISK_FULL_RETRY_AFTER);
+	else if (status == STATUS_COMMIT_TIMEOUT)
+		http_respond_error(req, 503, COMMIT_TIMEOUT_DETAIL, RETRY_AFTER);
 	else
 		http_respond_error(req, 500, "Internal server error.", NULL);
 }
@@ -142,6 +151,8 @@ static void notify_writer(struct handler_env *env)
 		log_error("wake the writer: %s", strerror(errno));
 }
 
+static void arm_timer(struct handler_env *env);
+
 /* Copy a finished entry into the lane; false if there is no room now. */
 static bool publish(struct handler_env *env, struct ack_wait *a, const struct entry_hdr *h,
 		    const uint8_t *payload)
@@ -160,26 +171,37 @@ static bool publish(struct handler_env *env, struct ack_wait *a, const struct en
 	atomic_store_explicit(&dst->status, ENTRY_PENDING, memory_order_relaxed);
 	memcpy(dst + 1, payload, h->payload_len);
 	a->end = ring_publish(&env->prod);
+	a->deadline_ms = env->cfg->commit_timeout_ms > 0 ? mono_ms() + env->cfg->commit_timeout_ms
+							 : UINT64_MAX;
 	list_push(&env->acks_head, &env->acks_tail, a);
 	notify_writer(env);
+	if (env->acks_due == NULL) {
+		env->acks_due = a;  /* the earliest commit deadline now */
+		arm_timer(env);
+	}
 	return true;
 }
 
-static void arm_room_timer(struct handler_env *env)
+/* The timer at the nearest deadline: a wait for room, or for a commit. */
+static void arm_timer(struct handler_env *env)
 {
-	uint64_t now = mono_ms(), wait;
+	uint64_t now = mono_ms(), wait, due = UINT64_MAX;
 	struct timeval tv;
 
-	if (env->room_head == NULL) {
-		if (evtimer_del(env->room_timer) < 0)
-			log_warn("cannot cancel the room timer");
+	if (env->room_head != NULL)
+		due = env->room_head->deadline_ms;
+	if (env->acks_due != NULL && env->acks_due->deadline_ms < due)
+		due = env->acks_due->deadline_ms;
+	if (due == UINT64_MAX) {
+		if (evtimer_del(env->timer) < 0)
+			log_warn("cannot cancel the ingest timer");
 		return;
 	}
-	wait = env->room_head->deadline_ms > now ? env->room_head->deadline_ms - now : 0;
+	wait = due > now ? due - now : 0;
 	tv.tv_sec = (time_t)(wait / MS_PER_S);
 	tv.tv_usec = (suseconds_t)((wait % MS_PER_S) * US_PER_MS);
-	if (evtimer_add(env->room_timer, &tv) < 0)
-		log_error("cannot arm the room timer");
+	if (evtimer_add(env->timer, &tv) < 0)
+		log_error("cannot arm the ingest timer");
 }
 
 /* Keep a copy of the entry and wait for the writer to free room in the lane. */
@@ -198,7 +220,7 @@ static void wait_for_room(struct handler_env *env, struct http_req *req, struct 
 	a->entry_len = h->len;
 	a->deadline_ms = mono_ms() + env->cfg->enqueue_timeout_ms;
 	list_push(&env->room_head, &env->room_tail, a);
-	arm_room_timer(env);
+	arm_timer(env);
 }
 
 static void enqueue(struct handler_env *env, struct http_req *req,
@@ -336,7 +358,7 @@ static void drain_room(struct handler_env *env)
 		if (a->req == NULL)
 			free(a);  /* the client left while waiting; never published */
 	}
-	arm_room_timer(env);
+	arm_timer(env);
 }
 
 void ingest_on_commit(struct handler_env *env)
@@ -348,6 +370,8 @@ void ingest_on_commit(struct handler_env *env)
 		const struct entry_hdr *h = ring_entry_at(&env->prod, a->start);
 		uint32_t status = atomic_load_explicit(&h->status, memory_order_acquire);
 
+		if (env->acks_due == a)
+			env->acks_due = a->next;
 		wait_answer(a, status == ENTRY_COMMITTED ? 204 : status == ENTRY_NOSPACE ? 507 : 500);
 		free(a);
 	}
@@ -356,10 +380,21 @@ void ingest_on_commit(struct handler_env *env)
 	drain_room(env);
 }
 
-void ingest_on_room_timer(struct handler_env *env)
+void ingest_on_timer(struct handler_env *env)
 {
 	uint64_t now = mono_ms();
 
+	/* Published, not committed in time: answered now, kept in order for the lane. */
+	while (env->acks_due != NULL && env->acks_due->deadline_ms <= now) {
+		struct ack_wait *a = env->acks_due;
+
+		env->acks_due = a->next;
+		if (a->req != NULL) {
+			atomic_fetch_add_explicit(&env->shm->hdr->stats.commit_timeouts, 1,
+						  memory_order_relaxed);
+			wait_answer(a, STATUS_COMMIT_TIMEOUT);
+		}
+	}
 	while (env->room_head != NULL && env->room_head->deadline_ms <= now) {
 		struct ack_wait *a = list_pop(&env->room_head, &env->room_tail);
 
@@ -369,7 +404,7 @@ void ingest_on_room_timer(struct handler_env *env)
 		free(a->entry);
 		free(a);
 	}
-	arm_room_timer(env);
+	arm_timer(env);
 }
 
 void ingest_fail_all(struct handler_env *env)

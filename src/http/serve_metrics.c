@@ -138,6 +138,9 @@ static void counters(struct buf *t, struct shm_stats *st, struct shm_header *hdr
 	       "Group commits that failed (answered 500).", load(&st->commit_failures));
 	metric(t, "temporis_busy_rejections_total", "counter",
 	       "Ingest requests answered 503 because the ring was full.", load(&st->busy_rejections));
+	metric(t, "temporis_commit_timeouts_total", "counter",
+	       "Ingest requests answered 503 after commit_timeout_ms without a commit (they may "
+	       "still be stored).", load(&st->commit_timeouts));
 	metric(t, "temporis_disk_full_rejections_total", "counter",
 	       "Ingest requests answered 507 before the ring because the disk was full.",
 	       load(&st->disk_full_rejections));

@@ -65,6 +65,8 @@ enum conn_state {
 
 struct http_conn {
 	LIST_ENTRY(http_conn) link;
+	TAILQ_ENTRY(http_conn) wait_link; /* in srv->waiting while waiting is true */
+	bool waiting;                    /* idle, or its head not yet complete */
 	struct http_server *srv;
 	struct bufferevent *bev;
 	struct event *timer;             /* idle, request deadline, write stall, linger */
@@ -91,6 +93,10 @@ struct http_server {
 	struct http_handler_ops ops;
 	void *arg;
 	LIST_HEAD(, http_conn) conns;
+	/* Active connections with no request handed over (idle keep-alive, or a head
+	 * still arriving), oldest first: at max_connections the oldest one is closed
+	 * to let a new client in, as nginx reuses idle connections. */
+	TAILQ_HEAD(, http_conn) waiting;
 	size_t nactive;                  /* counted against max_connections */
 	size_t npassive;                 /* refused (503) or lingering */
 	size_t pending;
@@ -147,11 +153,28 @@ static size_t linger_slots(const struct http_server *s)
 							      : HTTP_LINGER_MIN_SLOTS;
 }
 
+static void wait_enter(struct http_conn *c)
+{
+	if (c->passive || c->waiting)
+		return;
+	TAILQ_INSERT_TAIL(&c->srv->waiting, c, wait_link);
+	c->waiting = true;
+}
+
+static void wait_leave(struct http_conn *c)
+{
+	if (!c->waiting)
+		return;
+	TAILQ_REMOVE(&c->srv->waiting, c, wait_link);
+	c->waiting = false;
+}
+
 static void conn_free(struct http_conn *c)
 {
 	struct http_server *s = c->srv;
 
 	req_abort(c);
+	wait_leave(c);
 	LIST_REMOVE(c, link);
 	if (c->passive)
 		s->npassive--;
@@ -198,6 +221,7 @@ static void conn_write_response(struct http_conn *c, int status, const char *cty
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	bool send_body = c->req.method != HTTP_HEAD && http_status_has_body(status);
 
+	wait_leave(c);
 	if (!c->keep_alive || c->peer_eof || c->srv->stopping)
 		c->must_close = true;
 	if (write_head(out, c, status, ctype, extra, len) < 0)
@@ -440,6 +464,9 @@ static int conn_head_done(struct http_conn *c)
 {
 	struct http_server *s = c->srv;
 
+	wait_leave(c);
+	/* The body's deadline, for the rest of the request. */
+	conn_arm(c, s->lim.idle_timeout_s);
 	req_take(c);
 	if (s->ops.on_head)
 		s->ops.on_head(&c->req, s->arg);
@@ -464,10 +491,11 @@ static int conn_read_head(struct http_conn *c, struct evbuffer *in)
 	if (avail == 0)
 		return 0;
 	if (c->state == CONN_IDLE) {
-		/* The deadline for the whole request starts with its first byte. */
+		/* The head's deadline starts with its first byte; a head that trickles in
+		 * (slowloris) is answered 408 after header_timeout_s. */
 		c->state = CONN_HEAD;
 		c->head_scan = 0;
-		conn_arm(c, c->srv->lim.idle_timeout_s);
+		conn_arm(c, c->srv->lim.header_timeout_s);
 	}
 	window = avail < max ? avail : max;
 	p = (const char *)evbuffer_pullup(in, (ev_ssize_t)window);
@@ -522,6 +550,7 @@ static void conn_reset(struct http_conn *c)
 	c->state = CONN_IDLE;
 	conn_read_limit(c, 0);
 	conn_arm(c, c->srv->lim.idle_timeout_s);
+	wait_enter(c);
 }
 
 static void conn_discard(struct http_conn *c)
@@ -689,6 +718,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	bool refuse = s->lim.max_connections > 0 && s->nactive >= s->lim.max_connections;
 	struct http_conn *c;
 
+	if (refuse && !TAILQ_EMPTY(&s->waiting)) {
+		conn_free(TAILQ_FIRST(&s->waiting));  /* the oldest with nothing handed over */
+		refuse = false;
+	}
 	if (refuse && s->npassive >= linger_slots(s)) {
 		close_fd(fd);
 		return;
@@ -739,9 +772,12 @@ struct http_server *http_server_new(struct event_base *base, int listen_fd,
 	s->lim = *lim;
 	if (s->lim.max_header_bytes == 0)
 		s->lim.max_header_bytes = HTTP_DEFAULT_MAX_HEADER;
+	if (s->lim.header_timeout_s == 0)
+		s->lim.header_timeout_s = s->lim.idle_timeout_s;
 	s->ops = *ops;
 	s->arg = arg;
 	LIST_INIT(&s->conns);
+	TAILQ_INIT(&s->waiting);
 	/* libevent's accept loop runs until EAGAIN: a blocking fd would stall this worker. */
 	if (evutil_make_socket_nonblocking(listen_fd) < 0)
 		goto fail;

@@ -42,7 +42,16 @@ static void call_free(struct writer_call *c)
 {
 	if (c->bev)
 		bufferevent_free(c->bev);
+	c->env->writer_calls--;
 	free(c);
+}
+
+/* This worker's share of ADMIN_WORKER_CONNS. */
+static unsigned calls_max(const struct handler_env *env)
+{
+	unsigned workers = env->cfg->workers > 0 ? (unsigned)env->cfg->workers : 1;
+
+	return ADMIN_WORKER_CONNS / workers > 0 ? ADMIN_WORKER_CONNS / workers : 1;
 }
 
 /* req_ctx.forget: the client left; the reply, when it comes, is dropped. */
@@ -79,7 +88,9 @@ static void respond_error_reply(struct http_req *req, struct json_object *reply)
 	int status = admin_code_status(admin_reply_code(reply));
 	const char *msg = ju_str(reply, "error");
 
-	if (status >= 500 || msg == NULL)
+	if (status == 503)
+		http_respond_error(req, 503, "Server is busy, retry later.", RETRY_AFTER);
+	else if (status >= 500 || msg == NULL)
 		http_respond_error(req, 500, "Internal server error.", NULL);
 	else
 		http_respond_error(req, status, msg, NULL);
@@ -187,7 +198,15 @@ void writer_ask(struct handler_env *env, struct http_req *req, struct json_objec
 		http_respond_error(req, 500, "Internal server error.", NULL);
 		return;
 	}
+	if (env->writer_calls >= calls_max(env)) {
+		/* the writer's other connections are kept for the operator */
+		free(c);
+		json_object_put(op);
+		http_respond_error(req, 503, "Server is busy, retry later.", RETRY_AFTER);
+		return;
+	}
 	*c = (struct writer_call){ .env = env, .req = req, .on_reply = on_reply };
+	env->writer_calls++;
 	if (call_send(c, op) < 0) {
 		log_error("cannot reach the writer at %s: %s", env->cfg->admin_socket,
 			  strerror(errno));

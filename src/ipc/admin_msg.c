@@ -24,6 +24,7 @@ static const struct {
 	[ADMIN_INVALID] = { "invalid", 422 },
 	[ADMIN_BAD_REQUEST] = { "bad_request", 422 },
 	[ADMIN_FAILED] = { "failed", 500 },
+	[ADMIN_BUSY] = { "busy", 503 },
 };
 #define NCODES (sizeof(codes) / sizeof(codes[0]))
 

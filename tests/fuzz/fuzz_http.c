@@ -188,8 +188,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	st.mode = data[0];
 	st.heads = st.answers = st.aborts = 0;
 	st.srv = http_server_new(st.base, st.lfd,
-				 &(struct http_limits){ FUZZ_MAX_HEADER, FUZZ_MAX_BODY,
-							FUZZ_IDLE_S, FUZZ_MAX_CONNS },
+				 &(struct http_limits){ .max_header_bytes = FUZZ_MAX_HEADER,
+							.max_body_bytes = FUZZ_MAX_BODY,
+							.idle_timeout_s = FUZZ_IDLE_S,
+							.max_connections = FUZZ_MAX_CONNS },
 				 &ops, NULL);
 	check(st.srv != NULL);
 	check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);

@@ -12,6 +12,7 @@ LIMITS_CHILDREN (pids at start), LIMITS_WRITER_PID.
 """
 import json
 import os
+import resource
 import signal
 import socket
 import sys
@@ -306,14 +307,37 @@ def refused_once(label):
 def cmd_conns(maxconn):
     n = int(maxconn)
     conns = open_served(n, "max_connections: %d idle keep-alive connections are served" % n)
-    refused_once("connection %d of %d allowed" % (n + 1, n))
-    for i, c in enumerate(conns):
+    # At the limit a new client closes the oldest idle connection and is served.
+    r, _, err = exchange(request_bytes("GET", "/healthz"))
+    check("max_connections: connection %d of %d allowed is served, not refused" % (n + 1, n),
+          r is not None and r.status == 200, "got %r (%s)" % (r, err))
+    t = conns[0].closed_within(2)
+    check("max_connections: the oldest idle connection made room (the server closed it)",
+          t is not None, "still open after 2 s")
+    conns[0].close()
+    for i, c in enumerate(conns[1:], start=2):
         c.send(ingest_bytes(one_record("held_conn", ts=1718841600 + i)))
         r = c.read_response()
-        check("max_connections: held connection %d still served (204)" % (i + 1),
+        check("max_connections: newer idle connection %d still served (204)" % i,
               r.status == 204, "got %r" % r)
-    refused_once("still full: another connection")
-    for c in conns:
+    for c in conns[1:]:
+        c.close()
+    time.sleep(0.3)
+    # Every connection with a request in progress: nothing to close, so 503.
+    busy = []
+    for i in range(n):
+        c = Conn()
+        data = ingest_bytes(one_record("busy_conn", ts=1718842600 + i))
+        c.send(data[:-3])
+        busy.append((c, data[-3:]))
+    time.sleep(0.3)
+    refused_once("all %d connections mid-request: connection %d" % (n, n + 1))
+    for i, (c, rest) in enumerate(busy):
+        c.send(rest)
+        r = c.read_response()
+        check("max_connections: request in progress on connection %d is not cut (204)" % (i + 1),
+              r.status == 204, "got %r" % r)
+    for c, _ in busy:
         c.close()
     # The worker notices the closes asynchronously: allow it a moment.
     deadline = time.monotonic() + 2
@@ -329,6 +353,95 @@ def cmd_conns(maxconn):
         c.close()
     time.sleep(0.2)
     server_sane("max_connections")
+
+
+def normal_client(stop, lat, errors, ts0):
+    """A normal client: one ingest on a new connection every 0.1 s until stop is set."""
+    i = 0
+    while not stop.is_set():
+        r, took, err = exchange(ingest_bytes(one_record("through_flood", ts=ts0 + i)), timeout=5)
+        if r is None or r.status != 204:
+            errors.append(err or repr(r))
+        lat.append(took)
+        i += 1
+        time.sleep(0.1)
+
+
+def hostile_sockets(n, head, per_s, seconds, label):
+    """n connections that connect and then send nothing (head empty) or trickle head
+    one byte per socket per second, for seconds; a normal client meanwhile."""
+    stop, lat, errors = threading.Event(), [], []
+    socks, opened, refused = [], 0, 0
+    normal = threading.Thread(target=normal_client,
+                              args=(stop, lat, errors, 1718900000 + len(label) * 1000))
+    normal.start()
+    start = time.monotonic()
+    for _ in range(n):
+        try:
+            s = socket.create_connection(ADDR, timeout=5)
+            s.setblocking(False)
+            socks.append([s, 0])
+            opened += 1
+        except OSError:
+            refused += 1
+    sent_at = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if head and time.monotonic() - sent_at >= 1.0 / per_s:
+            sent_at = time.monotonic()
+            for entry in socks:
+                if entry[0] is None or entry[1] >= len(head):
+                    continue
+                try:
+                    entry[0].send(head[entry[1]:entry[1] + 1])
+                    entry[1] += 1
+                except OSError:
+                    entry[0].close()
+                    entry[0] = None
+        time.sleep(0.05)
+    stop.set()
+    normal.join()
+    closed = 0
+    for entry in socks:
+        if entry[0] is None:
+            closed += 1
+            continue
+        got = b""
+        try:
+            while True:
+                chunk = entry[0].recv(1 << 16)
+                if not chunk:
+                    closed += 1
+                    break
+                got += chunk
+        except BlockingIOError:
+            if got.startswith(b"HTTP/1.1 408"):
+                closed += 1         # answered, the close still on its way
+        except OSError:
+            closed += 1
+        entry[0].close()
+    info("%s: %d connections opened (%d failed), %d closed by the server; %d normal ingests, "
+         "max latency %.1f ms" % (label, opened, refused, closed, len(lat),
+                                  max(lat) * 1000 if lat else -1))
+    check("%s: a normal client is served throughout (%d ingests, all 204, each < 1 s)"
+          % (label, len(lat)),
+          len(lat) >= seconds * 3 and not errors and max(lat) < 1.0,
+          "errors %r, max latency %.2fs" % (errors[:3], max(lat) if lat else -1))
+    return closed
+
+
+def cmd_exhaust(idle_n, slow_n, seconds):
+    idle_n, slow_n, seconds = int(idle_n), int(slow_n), float(seconds)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, idle_n + slow_n + 1024)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    hostile_sockets(idle_n, b"", 1, seconds, "%d idle connections" % idle_n)
+    time.sleep(0.5)
+    head = request_bytes("GET", "/healthz", headers=["X-Pad: " + "p" * 64])
+    closed = hostile_sockets(slow_n, head, 1, seconds, "%d slowloris connections" % slow_n)
+    check("slowloris connections are closed (header_timeout_s, or to make room): %d of %d"
+          % (closed, slow_n), closed >= slow_n * 0.9, "only %d closed" % closed)
+    server_sane("connection exhaustion")
 
 
 # ---- slow and idle clients ------------------------------------------------------
@@ -757,6 +870,7 @@ def cmd_flood(nthreads, seconds, body_kb, enqueue_ms, pause_s):
 
 COMMANDS = {
     "conns": cmd_conns,
+    "exhaust": cmd_exhaust,
     "slow": cmd_slow,
     "pipeline": cmd_pipeline,
     "hostile": cmd_hostile,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_limits.sh - limits and overload against a real temporisd (one worker):
-# max_connections, slow and idle clients (idle_timeout_s), pipelining, hostile
+# max_connections (the oldest idle connection makes room), slow and idle clients
+# (idle_timeout_s, header_timeout_s), connection exhaustion, pipelining, hostile
 # requests (huge headers, deep nesting, bad UTF-8, NUL bytes, cut bodies, a million
 # records), and a flood on a tiny ring (the writer is SIGSTOPped for a second in the
 # middle, so the ring fills on any machine). After every hostile case the worker and
@@ -25,6 +26,12 @@ FLOOD_SECONDS=3
 FLOOD_BODY_KB=300
 ENQUEUE_TIMEOUT_MS=200
 WRITER_PAUSE_S=1
+# 5,000 idle sockets, then 3,000 slowloris ones, against 2 workers of 500 connections
+EXHAUST_MAX_CONNECTIONS=500
+EXHAUST_IDLE=5000
+EXHAUST_SLOW=3000
+EXHAUST_SECONDS=4
+HEADER_TIMEOUT_S=2
 
 # limits_config KEY=VALUE...: lib.sh's base config with these keys replaced (the
 # config parser refuses a key given twice).
@@ -59,14 +66,21 @@ run_limits() {
 # ---- phase 1: connection limits, slow clients, pipelining, hostile requests --------
 
 limits_start "workers = 1" "max_connections = $MAX_CONNECTIONS" \
-	"idle_timeout_s = $IDLE_TIMEOUT_S" "max_body_bytes = 64M"
+	"idle_timeout_s = $IDLE_TIMEOUT_S" "header_timeout_s = $IDLE_TIMEOUT_S" "max_body_bytes = 64M"
 run_limits "max_connections" conns "$MAX_CONNECTIONS"
 run_limits "slow clients" slow "$IDLE_TIMEOUT_S"
 run_limits "pipelining" pipeline "$PIPELINE_REQUESTS"
 run_limits "hostile requests" hostile "$MANY_RECORDS"
 stop_server
 
-# ---- phase 2: a flood of large requests on a tiny ring -----------------------------
+# ---- phase 2: connection exhaustion (idle sockets, then slowloris) -------------------
+
+rm -rf "$TMP/data"
+limits_start "max_connections = $EXHAUST_MAX_CONNECTIONS" "header_timeout_s = $HEADER_TIMEOUT_S"
+run_limits "connection exhaustion" exhaust "$EXHAUST_IDLE" "$EXHAUST_SLOW" "$EXHAUST_SECONDS"
+stop_server
+
+# ---- phase 3: a flood of large requests on a tiny ring -----------------------------
 
 rm -rf "$TMP/data"
 limits_start "workers = 1" "ring_size = 1M" "enqueue_timeout_ms = $ENQUEUE_TIMEOUT_MS"

@@ -47,13 +47,15 @@ static void test_bad_value_texts_are_generated_from_the_ranges(void **state)
 		{ "max_records_per_request", "expected an integer 1-10000000" },
 		{ "sync", "expected wal or fsync" },
 		{ "enqueue_timeout_ms", "expected an integer 0-600000" },
+		{ "commit_timeout_ms", "expected an integer 0-600000" },
 		{ "idle_timeout_s", "expected an integer 1-86400" },
+		{ "header_timeout_s", "expected an integer 1-3600" },
 		{ "log_level", "expected debug, info, warn or error" },
 		{ "max_connections", "expected an integer 1-1000000" },
 		{ "user", "expected \"\" or a user name matching [a-z_][a-z0-9_-]{0,31}" },
 		{ "web_root", "expected a path shorter than 4096 bytes" },
 		{ "web_lib_root", "expected a path shorter than 4096 bytes" },
-		/* keys added since, through the table alone */
+		/* keys added since, through the table alone (commit_timeout_ms, header_timeout_s above) */
 		{ "min_free_disk", "expected a size from 0 to 1024G (suffix K, M or G)" },
 	};
 	char text[CFG_EXPECT_MAX];

@@ -699,7 +699,8 @@ static void test_client_reset_calls_on_abort_once_and_no_respond(void **state)
 	free(f);
 }
 
-static void sc_max_connections(struct fixture *f)
+/* At the limit, an idle keep-alive connection is closed to let a new client in. */
+static void sc_max_connections_evicts_idle(struct fixture *f)
 {
 	int a = cli_connect(f), b;
 
@@ -707,12 +708,42 @@ static void sc_max_connections(struct fixture *f)
 		return;
 	cli_read_response(f, a, 0, false);
 	b = cli_connect(f);
+	if (b >= 0 && cli_sends(f, b, GET_HELLO) == 0)
+		cli_read_response(f, b, 1, false);
+	cli_read_eof(f, a, 0);
+	if (b >= 0)
+		close(b);
+	close(a);
+}
+
+static void test_connection_over_max_closes_the_idle_one(void **state)
+{
+	struct fixture *f = fixture_new();
+
+	f->lim.max_connections = 1;
+	fixture_run(f, sc_max_connections_evicts_idle);
+	assert_int_equal(f->client_err, 0);
+	assert_string_equal(f->resp[0], HELLO_200);
+	assert_string_equal(f->resp[1], HELLO_200);
+	assert_int_equal(f->eof[0], 1);
+	free(f);
+}
+
+/* A connection with a request in progress is never closed for room: the new one gets 503. */
+static void sc_max_connections(struct fixture *f)
+{
+	int a = cli_connect(f), b;
+
+	if (a < 0 || cli_sends(f, a, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\na") < 0)
+		return;
+	usleep(50 * 1000);  /* the head is in: the request is in progress */
+	b = cli_connect(f);
 	if (b >= 0) {
 		cli_read_response(f, b, 1, false);
 		cli_read_eof(f, b, 1);
 		close(b);
 	}
-	if (cli_sends(f, a, GET_HELLO) == 0)
+	if (cli_sends(f, a, "bc") == 0)
 		cli_read_response(f, a, 2, false);
 	close(a);
 }
@@ -724,11 +755,10 @@ static void test_connection_over_max_gets_503_while_first_is_served(void **state
 	f->lim.max_connections = 1;
 	fixture_run(f, sc_max_connections);
 	assert_int_equal(f->client_err, 0);
-	assert_string_equal(f->resp[0], HELLO_200);
 	expect_json(f, 1, "503 Service Unavailable", "Server is busy, retry later.",
 		    CLOSE "Retry-After: 1\r\n");
 	assert_int_equal(f->eof[1], 1);
-	assert_string_equal(f->resp[2], HELLO_200);
+	assert_non_null(strstr(f->resp[2], "\r\n\r\nabc"));
 	free(f);
 }
 
@@ -997,6 +1027,7 @@ int main(void)
 		cmocka_unit_test(test_transfer_encoding_gzip_is_501),
 		cmocka_unit_test(test_async_response_from_a_timer_keeps_connection),
 		cmocka_unit_test(test_client_reset_calls_on_abort_once_and_no_respond),
+		cmocka_unit_test(test_connection_over_max_closes_the_idle_one),
 		cmocka_unit_test(test_connection_over_max_gets_503_while_first_is_served),
 		cmocka_unit_test(test_idle_keep_alive_connection_is_closed_silently),
 		cmocka_unit_test(test_slowloris_is_cut_at_the_request_deadline),

@@ -33,13 +33,17 @@ struct cfg {
 	uint32_t max_records_per_request;
 	enum cfg_sync sync;
 	uint32_t enqueue_timeout_ms;
+	uint32_t commit_timeout_ms;       /* 0: wait for the commit without bound */
 	uint32_t idle_timeout_s;
+	uint32_t header_timeout_s;
 	enum log_level log_level;
 	uint32_t max_connections;         /* per worker */
 	char user[CFG_USER_MAX];          /* account to drop to when started as root; "" = none */
 	char web_root[CFG_PATH_MAX];      /* the dashboard's files, served at / and /static/ */
 	char web_lib_root[CFG_PATH_MAX];  /* Debian's shared JavaScript, served at /javascript/ */
 	uint64_t min_free_disk;           /* bytes free on data_dir's filesystem below which ingest answers 507 */
+	/* Not a key: temporisd --accept-data-loss, for one start on a damaged commit log. */
+	bool accept_data_loss;
 };
 
 /*

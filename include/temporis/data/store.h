@@ -29,6 +29,16 @@ struct store;
  * older temporisd's) is refused with an err that says so.
  */
 int store_open(const char *dir, enum cfg_sync sync, struct store **out, char *err, size_t errlen);
+
+/*
+ * The commit log (RocksDB's write-ahead log) may end in a torn record after a crash:
+ * that tail is dropped, as it was never acknowledged. Damage before the end is
+ * refused (store_open fails with an err that names it and says what to do), unless
+ * the flag below says to keep what precedes the damage and drop the rest.
+ */
+#define STORE_OPEN_ACCEPT_DATA_LOSS 1u
+int store_open_ex(const char *dir, enum cfg_sync sync, unsigned flags, struct store **out,
+		  char *err, size_t errlen);
 void store_close(struct store *st);
 
 /* Create the column family of a data source; 0 if created or already there. */

@@ -32,7 +32,8 @@ struct handler_env {
 	int writer_wake;                 /* eventfd: the lane has new entries */
 	struct ring_producer prod;
 	struct ingest_parser *parser;
-	struct event *room_timer;        /* the worker's; fires ingest_on_room_timer */
+	struct event *timer;             /* the worker's; fires ingest_on_timer */
+	unsigned writer_calls;           /* writer_call.c's connections to the writer now */
 
 	/* Catalog snapshot, refreshed from shared memory before it is read. */
 	uint64_t cat_gen;
@@ -41,8 +42,9 @@ struct handler_env {
 	struct catalog_snap *snap;
 
 	/* serve_ingest.c's: published entries waiting for their commit, in lane order,
-	 * and validated requests waiting for room in the lane, oldest first. */
-	struct ack_wait *acks_head, *acks_tail;
+	 * and validated requests waiting for room in the lane, oldest first. acks_due:
+	 * the first of acks whose commit deadline has not passed (NULL: none). */
+	struct ack_wait *acks_head, *acks_tail, *acks_due;
 	struct ack_wait *room_head, *room_tail;
 	struct buf inflate;              /* gzip bodies, reused */
 };

@@ -18,8 +18,9 @@ void ingest_on_body(struct handler_env *env, struct http_req *req);
 
 /* The writer moved the lane's committed position: answer what committed, use the room. */
 void ingest_on_commit(struct handler_env *env);
-/* env->room_timer fired: 503 to the requests that waited for room too long. */
-void ingest_on_room_timer(struct handler_env *env);
+/* env->timer fired: 503 to the requests that waited too long for room in the lane
+ * (enqueue_timeout_ms) or for their commit (commit_timeout_ms). */
+void ingest_on_timer(struct handler_env *env);
 /* Shutdown: 503 to what still waits for room (published entries still commit). */
 void ingest_fail_all(struct handler_env *env);
 /* Requests waiting for a commit or for room; the worker drains until none. */

@@ -41,8 +41,10 @@ struct http_handler_ops {
 struct http_limits {
 	size_t max_header_bytes;         /* request line + headers; more is 431 */
 	uint64_t max_body_bytes;         /* more is 413 "Request body too large." */
-	uint32_t idle_timeout_s;         /* keep-alive idle, and deadline for a whole request */
-	uint32_t max_connections;        /* past it, new connections are refused */
+	uint32_t idle_timeout_s;         /* keep-alive idle, and deadline for a request's body */
+	uint32_t header_timeout_s;       /* deadline for a request's head; 0: idle_timeout_s */
+	uint32_t max_connections;        /* past it, the oldest idle or unfinished-head
+					  * connection is closed, else new ones are refused */
 };
 
 struct http_server *http_server_new(struct event_base *base, int listen_fd,

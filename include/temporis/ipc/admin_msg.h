@@ -24,7 +24,17 @@ enum admin_code {
 	ADMIN_INVALID,                   /* a name or label breaks the rules: 422 */
 	ADMIN_BAD_REQUEST,               /* a malformed request: 422 */
 	ADMIN_FAILED,                    /* storage or system failure: 500 */
+	ADMIN_BUSY,                      /* too many at once: 503, retry later */
 };
+
+/*
+ * The admin socket serves the workers' calls and temporisctl. All workers together
+ * hold at most ADMIN_WORKER_CONNS connections to it (each its share, answering 503
+ * beyond), and the writer serves ADMIN_MAX_CONNS: the difference is always free for
+ * the operator, however many clients read.
+ */
+#define ADMIN_WORKER_CONNS 64
+#define ADMIN_MAX_CONNS 80
 
 /* {"error": msg, "code": name of code}; NULL when out of memory. */
 struct json_object *admin_error(enum admin_code code, const char *msg);

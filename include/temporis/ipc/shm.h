@@ -45,6 +45,9 @@ extern const uint64_t shm_batch_bounds[SHM_BATCH_BUCKETS];
 #define SHM_METRIC_ROUTES METRIC_ROUTES
 #define SHM_METRIC_STATUSES METRIC_STATUSES
 
+/* A writer whose beat (shm_header.writer_beat_ms) is older than this is stalled. */
+#define SHM_WRITER_STALL_MS 5000
+
 /* Whether ingest can be stored (shm_header.disk_state). */
 enum shm_disk_state {
 	SHM_DISK_OK = 0,
@@ -62,6 +65,7 @@ struct shm_stats {
 	_Atomic uint64_t worker_restarts;
 	_Atomic uint64_t writer_restarts;
 	_Atomic uint64_t busy_rejections;     /* 503 answers */
+	_Atomic uint64_t commit_timeouts;     /* 503 answers past commit_timeout_ms */
 	/* Group commits by records in the batch (shm_batch_bounds), +Inf last. */
 	_Atomic uint64_t commit_batch[SHM_BATCH_BUCKETS + 1];
 	/* The store's state, as the writer last copied it (about once a second):
@@ -103,6 +107,9 @@ struct shm_header {
 	alignas(SHM_LINE) _Atomic uint64_t next_version;
 	_Atomic uint32_t writer_ready;        /* 1 once the store is open and serving */
 	_Atomic int32_t writer_pid;
+	/* mono_ms() of the writer's last turn of its loop (at least once a second while
+	 * it is well): a stale beat is a writer that stopped making progress. */
+	_Atomic uint64_t writer_beat_ms;
 	_Atomic uint32_t workers_running;
 	/* enum shm_disk_state, stored by the writer: not DISK_OK, ingest answers 507. It
 	 * outlives a writer's restart, so a successor starts from what was last seen. */
