@@ -326,6 +326,7 @@ static void tick(struct writer *w)
 		return;
 	w->stats_at_ms = now;
 	watch_disk(w, false);
+	store_maintain(w->store);
 	publish_store_stats(w);
 }
 

@@ -26,6 +26,7 @@
 
 #include "store_core.h"
 #include "store_head.h"
+#include "store_control.h"
 #include "store_migrate.h"
 #include "store_options.h"
 #include "store_seal.h"
@@ -373,7 +374,9 @@ int store_open_ex(const char *dir, enum cfg_sync sync, unsigned flags, struct st
 		goto fail;
 	}
 	t0 = mono_ms();
-	if (remove_seal_files(dir, err, errlen) != 0 || open_db(st, dir, fresh, err, errlen) != 0)
+	if (remove_seal_files(dir, err, errlen) != 0 ||
+	    (!fresh && store_control_check(dir, err, errlen) != 0) ||
+	    open_db(st, dir, fresh, err, errlen) != 0)
 		goto fail;
 	if (st->accept_data_loss)
 		log_warn("store: opened with --accept-data-loss: a damaged commit log was replayed up "
@@ -386,11 +389,27 @@ int store_open_ex(const char *dir, enum cfg_sync sync, unsigned flags, struct st
 	    load_hwm(st, err, errlen) != 0 || store_heads_replay(st, err, errlen) != 0 ||
 	    store_sealer_start(st, err, errlen) != 0)
 		goto fail;
+	st->opened = true;
+	store_maintain(st);  /* the MANIFEST this open started */
 	*out = st;
 	return 0;
 fail:
 	store_close(st);
 	return -1;
+}
+
+/* A failure is said once per streak: the check at the next open still holds. */
+void store_maintain(struct store *st)
+{
+	char err[512];
+
+	if (store_control_update(st->dir, &st->control, err, sizeof(err)) == 0) {
+		st->control_failed = false;
+		return;
+	}
+	if (!st->control_failed)
+		log_warn("store: %s", err);
+	st->control_failed = true;
 }
 
 /* Flush every family's memtable and wait (no seal first). 0 or -1. */
@@ -457,6 +476,8 @@ void store_close(struct store *st)
 		rocksdb_column_family_handle_destroy(st->cf_default);
 	if (st->db != NULL)
 		rocksdb_close(st->db);
+	if (st->opened)
+		store_maintain(st);  /* what the close wrote */
 	if (st->ropts != NULL)
 		rocksdb_readoptions_destroy(st->ropts);
 	if (st->catalog_wopts != NULL)

@@ -22,6 +22,7 @@
 #include "temporis/data/head.h"
 #include "temporis/base/config.h"
 #include "temporis/data/store.h"
+#include "store_control.h"
 
 /* Default family keys: the version high-water mark (codec_hwm_encode's bytes) and
  * the on-disk format marker (CODEC_FORMAT). */
@@ -91,6 +92,9 @@ struct store {
 	rocksdb_column_family_handle_t *cf_catalog;
 	rocksdb_column_family_handle_t *cf_log[STORE_LOGS];
 	bool accept_data_loss;         /* STORE_OPEN_ACCEPT_DATA_LOSS */
+	bool opened;                   /* store_open_ex succeeded */
+	struct store_control control;  /* the MANIFEST as last recorded (store_control.h) */
+	bool control_failed;           /* its last update failed (logged) */
 	/* Written by the commit thread only; read from any thread. */
 	_Atomic uint64_t hwm;
 	uint64_t log_next;             /* the next log sequence (commit thread) */

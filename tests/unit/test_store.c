@@ -608,6 +608,101 @@ static void child_commits_and_dies(struct fixture *f, int64_t from, int64_t to, 
 	open_store(f);
 }
 
+/* The MANIFEST that CURRENT names, as a path in dir. */
+static void manifest_path(const char *dir, char *out, size_t cap)
+{
+	char cur[PATH_LEN + 16], name[64] = "";
+	FILE *fp;
+
+	snprintf(cur, sizeof(cur), "%s/CURRENT", dir);
+	fp = fopen(cur, "r");
+	assert_non_null(fp);
+	assert_non_null(fgets(name, sizeof(name), fp));
+	fclose(fp);
+	name[strcspn(name, "\n")] = '\0';
+	snprintf(out, cap, "%s/%s", dir, name);
+}
+
+static size_t count_sst(const char *dir)
+{
+	char cmd[PATH_LEN + 64];
+	size_t n = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "ls %s | grep -c '\\.sst$'", dir);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_int_equal(fscanf(p, "%zu", &n), 1);
+	pclose(p);
+	return n;
+}
+
+static void expect_refused(struct fixture *f, const char *what)
+{
+	char err[1024] = "";
+	struct store *st = NULL;
+
+	assert_int_equal(store_open(f->db, CFG_SYNC_WAL, &st, err, sizeof(err)), -1);
+	assert_null(st);
+	assert_non_null(strstr(err, "MANIFEST"));
+	assert_non_null(strstr(err, what));
+	assert_non_null(strstr(err, "temporisctl backup"));
+}
+
+/*
+ * A damaged MANIFEST (XORed in the middle, or truncated) is refused before RocksDB
+ * reads it, so no data file is deleted; put back, everything is there.
+ */
+static void test_damaged_manifest_is_refused_and_nothing_deleted(void **state)
+{
+	struct fixture *f = *state;
+	char path[PATH_LEN + 80];
+	unsigned char *orig;
+	size_t len, ssts;
+	FILE *fp;
+
+	commit_range(f->st, 0, 16000, 7);
+	assert_int_equal(store_seal(f->st), 0);
+	store_close(f->st);
+	f->st = NULL;
+	manifest_path(f->db, path, sizeof(path));
+	ssts = count_sst(f->db);
+	assert_true(ssts > 0);
+	fp = fopen(path, "rb");
+	assert_non_null(fp);
+	orig = malloc(1 << 20);
+	assert_non_null(orig);
+	len = fread(orig, 1, 1 << 20, fp);
+	fclose(fp);
+	assert_true(len > 300);
+
+	/* 32 bytes XORed in the middle */
+	fp = fopen(path, "r+b");
+	assert_non_null(fp);
+	for (size_t i = len / 2; i < len / 2 + 32; i++) {
+		fseek(fp, (long)i, SEEK_SET);
+		fputc(orig[i] ^ 0x55, fp);
+	}
+	fclose(fp);
+	expect_refused(f, "differs from");
+	assert_int_equal(count_sst(f->db), ssts);
+
+	/* truncated to 270 bytes */
+	assert_int_equal(truncate(path, 270), 0);
+	expect_refused(f, "is shorter than");
+	assert_int_equal(count_sst(f->db), ssts);
+
+	/* put back: it opens, and every record is there */
+	fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(orig, 1, len, fp), len);
+	fclose(fp);
+	free(orig);
+	open_store(f);
+	for (int64_t t = 0; t < 16000; t += 101)
+		assert_int_equal(get_int(f->st, SRC, t % 2 ? "odd" : "even", t), t * 3 + 7);
+}
+
 static void test_commits_survive_a_kill_before_the_seal(void **state)
 {
 	struct fixture *f = *state;
@@ -751,6 +846,7 @@ int main(void)
 		T(test_checkpoint_opens),
 		T(test_open_error_is_reported),
 		T(test_source_create_concurrent_with_commits),
+		T(test_damaged_manifest_is_refused_and_nothing_deleted),
 		T(test_commits_survive_a_kill_before_the_seal),
 		T(test_wide_seals_ingest_files),
 		T(test_leftover_seal_file_is_removed),

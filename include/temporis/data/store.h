@@ -39,6 +39,14 @@ int store_open(const char *dir, enum cfg_sync sync, struct store **out, char *er
 #define STORE_OPEN_ACCEPT_DATA_LOSS 1u
 int store_open_ex(const char *dir, enum cfg_sync sync, unsigned flags, struct store **out,
 		  char *err, size_t errlen);
+
+/*
+ * Now and then (the writer: about once a second): record what RocksDB's MANIFEST
+ * holds by now in the control file outside RocksDB, against which the next open
+ * checks it (a damaged MANIFEST is refused before RocksDB would delete the files it
+ * no longer lists). A failure is logged, not returned.
+ */
+void store_maintain(struct store *st);
 void store_close(struct store *st);
 
 /* Create the column family of a data source; 0 if created or already there. */
