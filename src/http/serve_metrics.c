@@ -6,18 +6,33 @@
  * shm.c's. Everything is summed over processes and worker slots; no tenant or source
  * name is ever part of the output.
  */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
 #include "temporis/http/serve_metrics.h"
 
 #include <assert.h>
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "temporis/base/buf.h"
 #include "temporis/http/server.h"
 
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "dev"
+#endif
 #define TEXT_INITIAL 8192
+#define SERVER_PIDS_MAX (CFG_WORKERS_MAX + 8)  /* the master, the writer, the workers */
+#define PROC_TEXT_MAX 4096
+#define STAT_UTIME 11   /* fields of /proc/PID/stat after "(comm) ", from 0: 14th, */
+#define STAT_STIME 12   /* 15th, */
+#define STAT_RSS 21     /* 24th */
 #define US_PER_S 1e6
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
@@ -206,6 +221,92 @@ static void gauges(struct buf *t, const struct shm *shm)
 	       now > hdr->started_at ? (uint64_t)(now - hdr->started_at) : 0);
 }
 
+/* ---- the server's processes, from /proc ---- */
+
+static ssize_t read_text(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (f == NULL)
+		return -1;
+	n = fread(buf, 1, cap - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return (ssize_t)n;
+}
+
+/* The master (this worker's parent) and its children: the writer and the workers. */
+static size_t server_pids(pid_t *pids, size_t cap)
+{
+	pid_t master = getppid();
+	char path[64], text[PROC_TEXT_MAX], *p, *end;
+	size_t n = 0;
+
+	pids[n++] = master;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)master, (int)master);
+	if (read_text(path, text, sizeof(text)) < 0)
+		return n;
+	for (p = text; n < cap; p = end) {
+		long v = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		pids[n++] = (pid_t)v;
+	}
+	return n;
+}
+
+/* From /proc/PID/stat, which any process may read of another (the server's processes
+ * are not dumpable after dropping root, so /proc/PID/fd of another is closed). */
+struct proc_sums {
+	double cpu_s;
+	uint64_t rss_bytes;
+};
+
+static void add_process(pid_t pid, struct proc_sums *s)
+{
+	char path[64], text[PROC_TEXT_MAX], *p, *tok, *save = NULL;
+	unsigned long long utime = 0, stime = 0, rss = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_text(path, text, sizeof(text)) < 0 || (p = strrchr(text, ')')) == NULL)
+		return;  /* gone meanwhile */
+	tok = strtok_r(p + 1, " ", &save);
+	for (int i = 0; tok != NULL; i++, tok = strtok_r(NULL, " ", &save)) {
+		if (i == STAT_UTIME)
+			utime = strtoull(tok, NULL, 10);
+		else if (i == STAT_STIME)
+			stime = strtoull(tok, NULL, 10);
+		else if (i == STAT_RSS)
+			rss = strtoull(tok, NULL, 10);
+	}
+	s->cpu_s += (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+	s->rss_bytes += (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static void process_family(struct buf *t, const struct shm *shm)
+{
+	pid_t pids[SERVER_PIDS_MAX];
+	size_t n = server_pids(pids, SERVER_PIDS_MAX);
+	struct proc_sums s = { 0 };
+
+	for (size_t i = 0; i < n; i++)
+		add_process(pids[i], &s);
+	family(t, "process_cpu_seconds_total", "counter",
+	       "CPU seconds of the server's processes (master, writer, workers) together; a "
+	       "respawned process starts again from 0.");
+	buf_printf(t, "process_cpu_seconds_total %.2f\n", s.cpu_s);
+	metric(t, "process_resident_memory_bytes", "gauge",
+	       "Resident memory of the server's processes together (the shared ring counted in "
+	       "each process that touched it).", s.rss_bytes);
+	metric(t, "process_start_time_seconds", "gauge",
+	       "Start of the server (its master process), in Unix seconds.",
+	       shm->hdr->started_at > 0 ? (uint64_t)shm->hdr->started_at : 0);
+	family(t, "temporis_build_info", "gauge", "The server's version; always 1.");
+	buf_printf(t, "temporis_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+}
+
 char *metrics_render(const struct shm *shm, size_t *len)
 {
 	struct shm_stats *st = &shm->hdr->stats;
@@ -217,6 +318,7 @@ char *metrics_render(const struct shm *shm, size_t *len)
 	counters(&t, st, shm->hdr);
 	gauges(&t, shm);
 	store_family(&t, st);
+	process_family(&t, shm);
 	histogram(&t, "temporis_commit_latency_seconds",
 		  "Time to write one group commit (WriteBatch + WAL).", shm_lat_bounds_us,
 		  SHM_LAT_BUCKETS, US_PER_S, st->commit_lat,

@@ -159,10 +159,29 @@ check "ring fill ratio is within 0..1" python3 -c '
 import sys
 v = [float(l.split()[1]) for l in open(sys.argv[1]) if l.startswith("temporis_ring_fill_ratio ")]
 assert len(v) == 1 and 0.0 <= v[0] <= 1.0, v' "$TMP/after.txt"
-check "every sample is a temporis_* metric" python3 -c '
+check "every sample is a temporis_* or standard process_* metric" python3 -c '
 import sys
-bad = [l for l in open(sys.argv[1]) if l.strip() and not l.startswith("#") and not l.startswith("temporis_")]
+bad = [l for l in open(sys.argv[1]) if l.strip() and not l.startswith("#")
+       and not l.startswith("temporis_") and not l.startswith("process_")]
 assert not bad, bad' "$TMP/after.txt"
+# the server process figures: every process of it counted (master, writer, workers)
+check "process_* and build_info describe the running server" python3 - "$TMP/after.txt" "$SERVER_PID" <<'PY'
+import os, sys, time
+v = {}
+for l in open(sys.argv[1]):
+    if not l.startswith("#") and l.strip():
+        k, _, x = l.rpartition(" ")
+        v[k] = float(x)
+master = int(sys.argv[2])
+kids = open("/proc/%d/task/%d/children" % (master, master)).read().split()
+rss = sum(int(open("/proc/%s/stat" % p).read().rpartition(")")[2].split()[21])
+          for p in [master] + kids) * os.sysconf("SC_PAGE_SIZE")
+assert v["process_cpu_seconds_total"] > 0, v["process_cpu_seconds_total"]
+# every process counted: within a factor of the sum seen now (memory moves a little)
+assert 0.5 * rss < v["process_resident_memory_bytes"] < 2 * rss, (v["process_resident_memory_bytes"], rss)
+assert abs(v["process_start_time_seconds"] - time.time()) < 600, v["process_start_time_seconds"]
+assert [k for k in v if k.startswith("temporis_build_info{version=")] , "no build_info"
+PY
 
 if out=$(promtool check metrics <"$TMP/after.txt" 2>&1); then
 	pass "promtool check metrics exits 0"
