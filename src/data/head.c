@@ -566,7 +566,7 @@ size_t head_buckets(const struct head *h, uint32_t source_id, const char *name,
 			out[n] = b;
 		n++;
 	}
-	if (n <= cap)
+	if (n > 1 && n <= cap)  /* qsort's array must not be NULL, even for 0 */
 		qsort(out, n, sizeof(*out), bucket_cmp);
 	return n;
 }
@@ -662,7 +662,8 @@ int head_each_group(struct head *h, struct chunk_entry *out, size_t span, head_g
 	for (size_t i = 0; i < h->ngroups; i++)
 		h->order[i] = (uint32_t)i;
 	sort_head = h;
-	qsort(h->order, h->ngroups, sizeof(*h->order), order_cmp);
+	if (h->ngroups > 1)  /* qsort's array must not be NULL, even for 0 */
+		qsort(h->order, h->ngroups, sizeof(*h->order), order_cmp);
 	memset(used, 0, (span + 63) / 64 * sizeof(uint64_t));
 	winners = out + span;
 	for (size_t i = 0; i < h->ngroups && rc == 0; i++) {

@@ -581,7 +581,8 @@ int store_heads_series(struct store *st, uint32_t source_id, struct head_series 
 		store_heads_series_free(a.items, a.n);
 		return -1;
 	}
-	qsort(a.items, a.n, sizeof(*a.items), series_cmp);
+	if (a.n > 1)  /* qsort's array must not be NULL, even for 0 */
+		qsort(a.items, a.n, sizeof(*a.items), series_cmp);
 	for (size_t i = 0; i < a.n; i++) {
 		if (w > 0 && series_cmp(&a.items[w - 1], &a.items[i]) == 0) {
 			struct head_series *k = &a.items[w - 1];

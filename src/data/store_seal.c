@@ -165,7 +165,8 @@ static int put_index(struct seal_ctx *c)
 {
 	uint8_t key[CODEC_KEY_MAX], val[CODEC_INDEX_VALUE_LEN];
 
-	qsort_r(c->index, c->nindex, sizeof(*c->index), index_cmp, c->names.data);
+	if (c->nindex > 1)  /* qsort_r's array must not be NULL, even for 0 */
+		qsort_r(c->index, c->nindex, sizeof(*c->index), index_cmp, c->names.data);
 	for (size_t i = 0; i < c->nindex; i++) {
 		struct index_op *op = &c->index[i];
 		size_t klen;
