@@ -56,6 +56,7 @@ struct opts {
 	bool fmt_set, gzip, quiet;
 	long batch, concurrency, retries;
 	struct load_csv_opts csv;
+	enum load_time_unit unit;
 	char *columns; /* owns the strings csv.columns[] point into */
 	char **files;
 	int nfiles;
@@ -136,6 +137,9 @@ static void usage(FILE *f)
 	    "                         (default timestamp,name,value)\n"
 	    "  --no-header            CSV input has no header line (columns 1,2,3 by default)\n"
 	    "  --delimiter C          CSV field delimiter (default ','; 'tab' for a tab)\n"
+	    "  --time-unit s|ms|us|ns integer timestamps are in this unit (default: seconds,\n"
+	    "                         refusing values past the year 5000); RFC 3339 times\n"
+	    "                         (2024-06-20T00:00:00Z) are always accepted\n"
 	    "  --retries N            retries per request on connection errors, 408, 429, 5xx\n"
 	    "                         (default %d)\n"
 	    "  --quiet                no progress and no summary\n"
@@ -183,6 +187,20 @@ static int parse_columns(struct opts *o, const char *spec)
 	return 0;
 }
 
+static int parse_time_unit(struct opts *o, const char *s)
+{
+	static const char *const words[] = { [LOAD_TIME_S] = "s", [LOAD_TIME_MS] = "ms",
+					     [LOAD_TIME_US] = "us", [LOAD_TIME_NS] = "ns" };
+
+	for (size_t i = LOAD_TIME_S; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcmp(s, words[i]) == 0) {
+			o->unit = (enum load_time_unit)i;
+			return 0;
+		}
+	fprintf(stderr, PROG ": --time-unit must be s, ms, us or ns, not '%s'\n", s);
+	return -1;
+}
+
 static int parse_delimiter(struct opts *o, const char *s)
 {
 	if (!strcmp(s, "tab") || !strcmp(s, "\\t"))
@@ -221,6 +239,7 @@ enum {
 	OPT_COLUMNS,
 	OPT_NO_HEADER,
 	OPT_DELIMITER,
+	OPT_TIME_UNIT,
 	OPT_RETRIES,
 	OPT_QUIET,
 	OPT_HELP,
@@ -238,6 +257,7 @@ static const struct option long_opts[] = {
     {"csv-columns", required_argument, NULL, OPT_COLUMNS},
     {"no-header", no_argument, NULL, OPT_NO_HEADER},
     {"delimiter", required_argument, NULL, OPT_DELIMITER},
+    {"time-unit", required_argument, NULL, OPT_TIME_UNIT},
     {"retries", required_argument, NULL, OPT_RETRIES},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"help", no_argument, NULL, OPT_HELP},
@@ -274,6 +294,8 @@ static int apply_option(struct opts *o, int c, const char *arg)
 		return 0;
 	case OPT_DELIMITER:
 		return parse_delimiter(o, arg);
+	case OPT_TIME_UNIT:
+		return parse_time_unit(o, arg);
 	case OPT_RETRIES:
 		return parse_long("--retries", arg, 0, MAX_RETRIES, &o->retries);
 	case OPT_QUIET:
@@ -396,6 +418,7 @@ static int input_init(struct input *in, const struct opts *o)
 			say(NULL, "%s", err);
 			return -1;
 		}
+		load_parser_set_time_unit(in->parser[f], o->unit);
 	}
 	in->bytes_total = input_total(in);
 	return 0;

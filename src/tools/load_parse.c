@@ -38,7 +38,108 @@ struct load_parser {
 	size_t nfields, fieldcap;
 	struct json_tokener *tok;
 	struct json_object *obj; /* current NDJSON record; rec->name points into it */
+	enum load_time_unit unit;
 };
+
+void load_parser_set_time_unit(struct load_parser *p, enum load_time_unit unit)
+{
+	p->unit = unit;
+}
+
+/* ---- timestamps ---- */
+
+#define SECONDS_PLAUSIBLE_MAX INT64_C(100000000000) /* 1e11 s: the year 5138 */
+#define SECS_PER_DAY 86400
+#define SECS_PER_HOUR 3600
+#define SECS_PER_MIN 60
+
+/* An integer timestamp in the parser's unit, as Unix seconds (floor). 0, or -1 with err. */
+static int seconds_of(const struct load_parser *p, int64_t t, int64_t *out, char *err,
+		      size_t errlen)
+{
+	static const int64_t per_s[] = { [LOAD_TIME_AUTO] = 1, [LOAD_TIME_S] = 1,
+					 [LOAD_TIME_MS] = 1000, [LOAD_TIME_US] = 1000000,
+					 [LOAD_TIME_NS] = 1000000000 };
+	int64_t d = per_s[p->unit], q = t / d;
+
+	if (p->unit == LOAD_TIME_AUTO && (t >= SECONDS_PLAUSIBLE_MAX || t <= -SECONDS_PLAUSIBLE_MAX)) {
+		err_set(err, errlen, "timestamp %lld is past the year 5000 as seconds: it looks like "
+			"milliseconds or finer; pass --time-unit ms, us or ns (or --time-unit s to "
+			"store it as it is)", (long long)t);
+		return -1;
+	}
+	if (t % d != 0 && t < 0)
+		q--;  /* floor, also before 1970 */
+	*out = q;
+	return 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static bool digits(const char *s, size_t n, unsigned *out)
+{
+	unsigned v = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)" as Unix seconds (the fraction dropped). */
+static bool rfc3339(const char *s, size_t n, int64_t *out)
+{
+	static const unsigned mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	unsigned y, mo, d, h, mi, se, oh = 0, om = 0;
+	size_t i = 19;
+	int64_t t;
+	int sign = 0;
+
+	if (n < 20 || s[4] != '-' || s[7] != '-' || strchr("Tt ", s[10]) == NULL || s[13] != ':' ||
+	    s[16] != ':' || !digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) ||
+	    !digits(s + 11, 2, &h) || !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &se))
+		return false;
+	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+	    (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) || h > 23 ||
+	    mi > 59 || se > 60)
+		return false;
+	if (s[i] == '.') {
+		for (i++; i < n && isdigit((unsigned char)s[i]); i++)
+			;
+		if (i == 20)
+			return false;  /* a dot without digits */
+	}
+	if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
+		i++;
+	} else if (i + 6 == n && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':' &&
+		   digits(s + i + 1, 2, &oh) && digits(s + i + 4, 2, &om) && oh <= 23 && om <= 59) {
+		sign = s[i] == '+' ? 1 : -1;
+		i += 6;
+	} else {
+		return false;
+	}
+	if (i != n)
+		return false;
+	t = days_from_civil(y, mo, d) * SECS_PER_DAY + (int64_t)h * SECS_PER_HOUR +
+	    (int64_t)mi * SECS_PER_MIN + se;
+	*out = t - sign * ((int64_t)oh * SECS_PER_HOUR + (int64_t)om * SECS_PER_MIN);
+	return true;
+}
 
 static void trim(const char **s, size_t *len)
 {
@@ -332,11 +433,13 @@ static enum load_status csv_record(struct load_parser *p, struct load_record *re
 		return LOAD_ERROR;
 	}
 	f = &p->fields[p->index[COL_TS]];
-	if (load_number_parse(p->text.data + f->off, f->len, &ts) < 0 || !ts.is_int) {
-		err_set(err, errlen, "timestamp is not an integer");
+	if (load_number_parse(p->text.data + f->off, f->len, &ts) == 0 && ts.is_int) {
+		if (seconds_of(p, ts.i, &rec->timestamp, err, errlen) < 0)
+			return LOAD_ERROR;
+	} else if (!rfc3339(p->text.data + f->off, f->len, &rec->timestamp)) {
+		err_set(err, errlen, "timestamp is not an integer or an RFC 3339 time");
 		return LOAD_ERROR;
 	}
-	rec->timestamp = ts.i;
 	f = &p->fields[p->index[COL_NAME]];
 	rec->name = p->text.data + f->off;
 	rec->name_len = f->len;
@@ -358,16 +461,22 @@ static bool json_int64_exact(struct json_object *o)
 	       json_object_get_uint64(o) <= (uint64_t)INT64_MAX;
 }
 
-static enum load_status json_fields(struct json_object *o, struct load_record *rec, char *err,
-                                    size_t errlen)
+static enum load_status json_fields(const struct load_parser *p, struct json_object *o,
+                                    struct load_record *rec, char *err, size_t errlen)
 {
 	struct json_object *ts, *name, *value;
 
 	if (!json_object_object_get_ex(o, "timestamp", &ts) ||
-	    !json_object_is_type(ts, json_type_int) || !json_int64_exact(ts)) {
-		err_set(err, errlen, "timestamp is not an integer");
+	    !((json_object_is_type(ts, json_type_int) && json_int64_exact(ts)) ||
+	      (json_object_is_type(ts, json_type_string) &&
+	       rfc3339(json_object_get_string(ts), (size_t)json_object_get_string_len(ts),
+		       &rec->timestamp)))) {
+		err_set(err, errlen, "timestamp is not an integer or an RFC 3339 time");
 		return LOAD_ERROR;
 	}
+	if (json_object_is_type(ts, json_type_int) &&
+	    seconds_of(p, json_object_get_int64(ts), &rec->timestamp, err, errlen) < 0)
+		return LOAD_ERROR;
 	if (!json_object_object_get_ex(o, "name", &name) ||
 	    !json_object_is_type(name, json_type_string)) {
 		err_set(err, errlen, "name is not a string");
@@ -377,7 +486,6 @@ static enum load_status json_fields(struct json_object *o, struct load_record *r
 		err_set(err, errlen, "value is not a number");
 		return LOAD_ERROR;
 	}
-	rec->timestamp = json_object_get_int64(ts);
 	rec->name = json_object_get_string(name);
 	rec->name_len = (size_t)json_object_get_string_len(name);
 	if (json_object_is_type(value, json_type_int)) {
@@ -422,7 +530,7 @@ static enum load_status ndjson_record(struct load_parser *p, const char *line, s
 		err_set(err, errlen, "line is not a JSON object");
 		return LOAD_ERROR;
 	}
-	return json_fields(p->obj, rec, err, errlen);
+	return json_fields(p, p->obj, rec, err, errlen);
 }
 
 enum load_status load_parser_line(struct load_parser *p, const char *line, size_t len,

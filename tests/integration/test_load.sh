@@ -18,7 +18,7 @@ write_config ""
 start_server
 TOKEN=$(new_account acme)
 printf '%s\n' "$TOKEN" >"$TMP/token"
-for s in history gz ndj bad rejected; do new_source acme "$s"; done
+for s in history gz ndj bad rejected units; do new_source acme "$s"; done
 
 # load ARGS...: run the loader against the test server; status in L_RC, stderr in $TMP/load.err
 L_RC=0
@@ -236,6 +236,24 @@ env -u TEMPORIS_TOKEN "$LOAD" --url "$BASE" --source history "$TMP/gz.csv" 2>"$T
 	L_RC=$?
 expect_rc "no token exits 2" 2
 expect_stderr "no token says how to give one" "no access token"
+
+# ---- timestamp units ------------------------------------------------------------------------
+printf 'timestamp,name,value\n1718841600000,ms,1\n1718841601500,ms,2\n' >"$TMP/ms.csv"
+load --source units "$TMP/ms.csv"
+expect_rc "millisecond timestamps read as seconds are refused (exit 1)" 1
+expect_stderr "the refusal names the line and --time-unit" "ms.csv:2"
+expect_stderr "the refusal says to pass --time-unit" "--time-unit ms"
+load --source units --time-unit ms "$TMP/ms.csv"
+expect_rc "--time-unit ms loads them" 0
+printf '{"timestamp":"2024-06-20T00:00:02+00:00","name":"ms","value":3}\n' >"$TMP/rfc.ndjson"
+load --source units "$TMP/rfc.ndjson"
+expect_rc "an RFC 3339 timestamp loads" 0
+req -H "Authorization: Bearer $TOKEN" "$BASE/v1/data_sources/units/records?name=ms"
+if json_get "$R_BODY" '[(r["timestamp"], r["value"]) for r in j["records"]] == [(1718841600, 1), (1718841601, 2), (1718841602, 3)]' | grep -qx true; then
+	pass "stored in seconds: ms divided, RFC 3339 converted"
+else
+	fail "stored in seconds: ms divided, RFC 3339 converted" "$(body_text)"
+fi
 
 stop_server
 finish

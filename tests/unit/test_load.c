@@ -226,7 +226,7 @@ static void test_csv_bad_lines_say_what_is_wrong(void **state)
 	assert_int_equal(feed(p, "1,a,NaN", &rec, err), LOAD_ERROR);
 	assert_string_equal(err, "value is not a number");
 	assert_int_equal(feed(p, "1.5,a,1", &rec, err), LOAD_ERROR);
-	assert_string_equal(err, "timestamp is not an integer");
+	assert_string_equal(err, "timestamp is not an integer or an RFC 3339 time");
 	assert_int_equal(feed(p, "1,a", &rec, err), LOAD_ERROR);
 	assert_string_equal(err, "expected at least 3 fields, found 2");
 	assert_int_equal(feed(p, "1,\"a,1", &rec, err), LOAD_ERROR);
@@ -276,6 +276,50 @@ static struct load_parser *ndjson_parser(void)
 	return p;
 }
 
+/* Timestamps: units, the plausibility check, RFC 3339. */
+static void test_timestamp_units_and_rfc3339(void **state)
+{
+	static const struct {
+		enum load_time_unit unit;
+		const char *ts;
+		int64_t want;
+	} ok[] = {
+	    {LOAD_TIME_AUTO, "1718841600", 1718841600},
+	    {LOAD_TIME_AUTO, "-5", -5},
+	    {LOAD_TIME_S, "1718841600000", 1718841600000},
+	    {LOAD_TIME_MS, "1718841600999", 1718841600},
+	    {LOAD_TIME_MS, "-1", -1},      /* floor, before 1970 too */
+	    {LOAD_TIME_US, "1718841600000001", 1718841600},
+	    {LOAD_TIME_NS, "1718841600123456789", 1718841600},
+	    {LOAD_TIME_AUTO, "\"2024-06-20T00:00:00Z\"", 1718841600},
+	    {LOAD_TIME_MS, "\"2024-06-20T02:30:00.75+02:30\"", 1718841600},
+	    {LOAD_TIME_AUTO, "\"1969-12-31T23:59:59z\"", -1},
+	    {LOAD_TIME_AUTO, "\"2000-02-29 12:00:00-01:00\"", 951829200},
+	};
+	struct load_record rec;
+	char line[256], err[LOAD_ERR_MAX];
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct load_parser *p = ndjson_parser();
+
+		load_parser_set_time_unit(p, ok[i].unit);
+		snprintf(line, sizeof(line), "{\"timestamp\":%s,\"name\":\"a\",\"value\":1}", ok[i].ts);
+		assert_int_equal(feed(p, line, &rec, err), LOAD_RECORD);
+		assert_true(rec.timestamp == ok[i].want);
+		load_parser_free(p);
+	}
+	/* milliseconds read as seconds: refused, saying what to do */
+	struct load_parser *p = csv_parser("timestamp", "name", "value", true, ',');
+
+	assert_int_equal(feed(p, "timestamp,name,value", &rec, err), LOAD_SKIP);
+	assert_int_equal(feed(p, "1718841600000,a,1", &rec, err), LOAD_ERROR);
+	assert_non_null(strstr(err, "--time-unit ms"));
+	assert_int_equal(feed(p, "2024-06-20T00:00:00Z,a,1", &rec, err), LOAD_RECORD);
+	assert_true(rec.timestamp == 1718841600);
+	assert_int_equal(feed(p, "2024-13-01T00:00:00Z,a,1", &rec, err), LOAD_ERROR);
+	load_parser_free(p);
+}
+
 static void test_ndjson_keeps_value_types(void **state)
 {
 	struct load_parser *p = ndjson_parser();
@@ -305,7 +349,10 @@ static void test_ndjson_bad_lines_say_what_is_wrong(void **state)
 	    {"{\"timestamp\":1,\"name\":\"a\",\"value\":\"1\"}", "value is not a number"},
 	    {"{\"timestamp\":1,\"name\":\"a\",\"value\":NaN}", "value is not a number"},
 	    {"{\"timestamp\":1,\"name\":\"a\"}", "value is not a number"},
-	    {"{\"timestamp\":1.5,\"name\":\"a\",\"value\":1}", "timestamp is not an integer"},
+	    {"{\"timestamp\":1.5,\"name\":\"a\",\"value\":1}",
+	     "timestamp is not an integer or an RFC 3339 time"},
+	    {"{\"timestamp\":\"2024-02-30T00:00:00Z\",\"name\":\"a\",\"value\":1}",
+	     "timestamp is not an integer or an RFC 3339 time"},
 	    {"{\"timestamp\":1,\"name\":2,\"value\":1}", "name is not a string"},
 	    {"{\"timestamp\":1,\"name\":\"a\",\"value\":18446744073709551615}",
 	     "value is an integer outside the 64-bit range"},
@@ -547,6 +594,7 @@ int main(void)
 	    cmocka_unit_test(test_csv_header_with_bom_and_missing_column),
 	    cmocka_unit_test(test_csv_bad_lines_say_what_is_wrong),
 	    cmocka_unit_test(test_csv_wide_and_long_lines_are_read_whole),
+	    cmocka_unit_test(test_timestamp_units_and_rfc3339),
 	    cmocka_unit_test(test_ndjson_keeps_value_types),
 	    cmocka_unit_test(test_ndjson_bad_lines_say_what_is_wrong),
 	    cmocka_unit_test(test_batch_body_is_the_ingest_json),

@@ -53,6 +53,16 @@ struct load_parser *load_parser_new(enum load_format fmt, const struct load_csv_
                                     char *err, size_t errlen);
 void load_parser_free(struct load_parser *p);
 
+/*
+ * The unit of integer timestamps in the input; the server stores Unix seconds, so finer
+ * units are divided (floor): points within one second collapse onto it, last write
+ * winning. LOAD_TIME_AUTO is seconds, refusing values past the year 5000 (|t| >= 1e11),
+ * which are milliseconds or finer read as seconds. RFC 3339 strings
+ * ("2024-06-20T00:00:00Z", offsets, fractions dropped) are accepted in every unit.
+ */
+enum load_time_unit { LOAD_TIME_AUTO, LOAD_TIME_S, LOAD_TIME_MS, LOAD_TIME_US, LOAD_TIME_NS };
+void load_parser_set_time_unit(struct load_parser *p, enum load_time_unit unit);
+
 /* Start a new input (the next file): the next line is a header again (CSV with header). */
 void load_parser_reset(struct load_parser *p);
 
