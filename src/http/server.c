@@ -67,6 +67,7 @@ struct http_conn {
 	LIST_ENTRY(http_conn) link;
 	TAILQ_ENTRY(http_conn) wait_link; /* in srv->waiting while waiting is true */
 	bool waiting;                    /* idle, or its head not yet complete */
+	bool arrived_with_data;          /* its first bytes were there at accept: not idle */
 	struct http_server *srv;
 	struct bufferevent *bev;
 	struct event *timer;             /* idle, request deadline, write stall, linger */
@@ -155,7 +156,7 @@ static size_t linger_slots(const struct http_server *s)
 
 static void wait_enter(struct http_conn *c)
 {
-	if (c->passive || c->waiting)
+	if (c->passive || c->waiting || c->arrived_with_data)
 		return;
 	TAILQ_INSERT_TAIL(&c->srv->waiting, c, wait_link);
 	c->waiting = true;
@@ -485,6 +486,11 @@ static int conn_read_head(struct http_conn *c, struct evbuffer *in)
 	const char *p;
 	int st;
 
+	if (c->arrived_with_data) {
+		/* read at last: from now on it may make room like any other */
+		c->arrived_with_data = false;
+		wait_enter(c);
+	}
 	if (c->state == CONN_IDLE)
 		skip_blank_lines(in);
 	avail = evbuffer_get_length(in);
@@ -672,6 +678,14 @@ static void close_fd(evutil_socket_t fd)
 		log_warn("http: close: %s", strerror(errno));
 }
 
+/* Whether the peer's first bytes are already in the socket (it sent right away). */
+static bool has_data(evutil_socket_t fd)
+{
+	char byte;
+
+	return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+}
+
 static struct http_conn *conn_new(struct http_server *s, evutil_socket_t fd, bool passive)
 {
 	struct http_conn *c = calloc(1, sizeof(*c));
@@ -682,6 +696,9 @@ static struct http_conn *conn_new(struct http_server *s, evutil_socket_t fd, boo
 	}
 	c->srv = s;
 	c->passive = passive;
+	/* A client whose request is already here is not closed to make room before its
+	 * first read, however many connections a burst brings in meanwhile. */
+	c->arrived_with_data = !passive && has_data(fd);
 	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->bev) {
 		close_fd(fd);
