@@ -11,7 +11,7 @@
  * harmless because records are last-write-wins by version and the versions are in
  * the entries.
  *
- * A full disk: about once a second the writer looks at the free space of data_dir's
+ * A full disk: ten times a second the writer looks at the free space of data_dir's
  * filesystem; below min_free_disk it tells the workers (shm disk_state), who answer
  * new ingest 507 until space is back. If the store still runs out of space, the
  * pass's entries are answered 507, RocksDB refuses every later write, and the
@@ -46,7 +46,10 @@
 #include "temporis/data/store_batch.h"
 
 #define WRITER_IDLE_WAIT_MS 1000       /* re-check the master and stop flag this often */
-#define WRITER_TICK_MS 1000            /* check free space, copy the store's state this often */
+#define WRITER_TICK_MS 1000            /* copy the store's state this often */
+/* Free space is looked at this often (statvfs costs about a microsecond): between two
+ * looks the store must not write more than min_free_disk. */
+#define WRITER_DISK_CHECK_MS 100
 #define WRITER_REOPEN_FREE_MIN (16ull << 20) /* free bytes before a store out of space reopens */
 #define WRITER_ENTRIES_INITIAL 256
 
@@ -63,6 +66,7 @@ struct writer {
 	struct entry_hdr **entries;    /* entries of the current pass, for their status */
 	size_t nentries, entries_cap;
 	uint64_t stats_at_ms;          /* when tick() last ran */
+	uint64_t disk_at_ms;           /* when free space was last looked at */
 	bool statvfs_failed;           /* logged once */
 };
 
@@ -282,7 +286,7 @@ static int reopen_store(struct writer *w)
 }
 
 /*
- * The free-space check (about once a second, and after each open): below
+ * The free-space check (ten times a second, and after each open): below
  * min_free_disk ingest is refused; after a no-space error of the store, the store is
  * reopened once at least WRITER_REOPEN_FREE_MIN (and min_free_disk) is free.
  */
@@ -317,15 +321,18 @@ static void watch_disk(struct writer *w, bool just_opened)
 	set_disk_state(w, now);
 }
 
-/* What the writer does about once a second, between passes. */
+/* What the writer does now and then, between passes. */
 static void tick(struct writer *w)
 {
 	uint64_t now = mono_ms();
 
+	if (now - w->disk_at_ms >= WRITER_DISK_CHECK_MS) {
+		w->disk_at_ms = now;
+		watch_disk(w, false);
+	}
 	if (now - w->stats_at_ms < WRITER_TICK_MS)
 		return;
 	w->stats_at_ms = now;
-	watch_disk(w, false);
 	store_maintain(w->store);
 	publish_store_stats(w);
 }
