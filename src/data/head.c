@@ -99,7 +99,7 @@ struct head {
 /* ---- hashing ---- */
 
 /* Eight bytes at a time, then a final mix: names are hashed once per record. */
-static uint64_t name_hash(uint32_t source_id, const char *name, size_t len)
+uint64_t head_name_hash(uint32_t source_id, const char *name, size_t len)
 {
 	uint64_t h = ((uint64_t)source_id << 32 | len) * MIX_MUL, w;
 	size_t i = 0;
@@ -433,7 +433,7 @@ int head_add_many(struct head *h, uint32_t source_id, struct head_item *items, s
 	size_t names = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		items[i].hash = name_hash(source_id, items[i].name, items[i].name_len);
+		items[i].hash = head_name_hash(source_id, items[i].name, items[i].name_len);
 		names += items[i].name_len;
 	}
 	if (n == 0 || reserve(h, n, names) != 0)
@@ -527,7 +527,7 @@ static int64_t series_lookup(const struct head *h, uint32_t source_id, const cha
 {
 	size_t slot;
 
-	return series_find(h, source_id, name, len, name_hash(source_id, name, len), &slot);
+	return series_find(h, source_id, name, len, head_name_hash(source_id, name, len), &slot);
 }
 
 bool head_each_entry(const struct head *h, uint32_t source_id, const char *name,

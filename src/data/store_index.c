@@ -10,13 +10,13 @@
 
 #include "store_index.h"
 #include "temporis/base/buf.h"
+#include "temporis/data/head.h"
 
 #define CACHE_SLOTS_INITIAL 4096   /* kept at most half full */
 #define CACHE_NAMES_INITIAL (256u << 10)
 /* Past this many series the cache starts again empty: at most one extra index
  * operand per series, never a wrong one (operands only widen the range). */
 #define CACHE_MAX_SERIES 1000000u
-#define MIX_MUL 0x9e3779b97f4a7c15ull
 
 struct known {
 	uint64_t hash;
@@ -33,24 +33,6 @@ struct index_cache {
 	char *names;
 	size_t names_len, names_cap;
 };
-
-static uint64_t known_hash(uint32_t source_id, const char *name, size_t len)
-{
-	uint64_t h = ((uint64_t)source_id << 32 | len) * MIX_MUL, w;
-	size_t i = 0;
-
-	for (; i + sizeof(w) <= len; i += sizeof(w)) {
-		memcpy(&w, name + i, sizeof(w));
-		h = (h ^ w) * MIX_MUL;
-		h ^= h >> 32;
-	}
-	if (i < len) {
-		w = 0;
-		memcpy(&w, name + i, len - i);
-		h = (h ^ w) * MIX_MUL;
-	}
-	return h ^ (h >> 29);
-}
 
 struct index_cache *store_index_cache_new(void)
 {
@@ -99,7 +81,7 @@ static int cache_grow(struct index_cache *c)
 static struct known *cache_get(struct index_cache *c, uint32_t source_id, const char *name,
 			       size_t len)
 {
-	uint64_t h = known_hash(source_id, name, len);
+	uint64_t h = head_name_hash(source_id, name, len);
 	void *p;
 	size_t s;
 

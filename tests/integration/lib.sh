@@ -130,6 +130,17 @@ collect_children() {
 	done
 }
 
+# The writer process among the server's children (its process title says so).
+writer_pid() {
+	local p
+	for p in $(collect_children "$SERVER_PID"); do
+		if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q 'temporisd: writer'; then
+			echo "$p"
+			return 0
+		fi
+	done
+}
+
 start_server() {
 	[ -f "$CFG" ] || write_config ""
 	SERVER_LOG_OFFSET=$(stat -c %s "$TMP/server.log" 2>/dev/null || echo 0)

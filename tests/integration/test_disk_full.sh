@@ -38,17 +38,6 @@ mount -t tmpfs -o "size=$FS_SIZE,mode=0755,uid=$owner" tmpfs "$SMALL" ||
 
 ballast() { dd if=/dev/zero of="$SMALL/ballast" bs=1M count="$BALLAST_MB" status=none || die "ballast"; }
 
-# The writer process among the server's children (its process title says so).
-writer_pid() {
-	local p
-	for p in $(collect_children "$SERVER_PID"); do
-		if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q 'temporisd: writer'; then
-			echo "$p"
-			return 0
-		fi
-	done
-}
-
 metric_value() { # metric_value NAME: its value in a fresh scrape
 	req "$BASE/metrics"
 	awk -v n="$1" '$1 == n { print $2 }' "$R_BODY"

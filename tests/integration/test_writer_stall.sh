@@ -15,16 +15,6 @@ readonly SOURCE=tide_gauge
 readonly COMMIT_TIMEOUT_MS=1500
 readonly STALL_MS=5000   # SHM_WRITER_STALL_MS
 
-writer_pid() {
-	local p
-	for p in $(collect_children "$SERVER_PID"); do
-		if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q 'temporisd: writer'; then
-			echo "$p"
-			return 0
-		fi
-	done
-}
-
 write_config "commit_timeout_ms = $COMMIT_TIMEOUT_MS"
 start_server
 TOKEN=$(new_account "$ACCOUNT")

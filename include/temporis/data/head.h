@@ -85,6 +85,10 @@ typedef int (*head_series_cb)(const char *name, size_t name_len, int64_t first_t
 			      int64_t last_ts, void *arg);
 int head_each_series(const struct head *h, uint32_t source_id, head_series_cb cb, void *arg);
 
+/* The hash of a series (source, name) the head's table uses; shared with the
+ * sealer's index cache, which keys the same pairs. */
+uint64_t head_name_hash(uint32_t source_id, const char *name, size_t len);
+
 /* ---- sealing ---- */
 
 /*
