@@ -21,6 +21,7 @@
 
 #include "temporis/data/ingest_fast.h"
 #include "temporis/data/record.h"
+#include "temporis/data/series_name.h"
 
 /* Our documents nest 3 deep; anything far deeper is hostile and answers 400. */
 #define INGEST_JSON_DEPTH 32
@@ -285,27 +286,6 @@ static enum verdict read_int64(struct json_object *o, bool mins_exact, bool *in_
 	return V_OK;
 }
 
-static bool name_ok(const unsigned char *s, size_t n)
-{
-	size_t i = 0, k;
-
-	if (n == 0 || n > REC_NAME_MAX)
-		return false;
-	while (i < n) {
-		if (s[i] < 0x80) {
-			if (s[i] < 0x20 || s[i] == 0x7F)
-				return false;
-			i++;
-			continue;
-		}
-		k = ingest_utf8_seq_len(s + i, n - i);
-		if (k == 0 || ingest_utf8_is_c1(s + i, k))
-			return false;
-		i += k;
-	}
-	return true;
-}
-
 static enum verdict check_timestamp(struct json_object *r, const struct pack_state *st,
 				    size_t idx, struct rec *rec, struct ingest_result *out)
 {
@@ -331,7 +311,7 @@ static enum verdict check_name(struct json_object *r, size_t idx, struct rec *re
 		goto bad;
 	len = json_object_get_string_len(o);
 	rec->name = json_object_get_string(o);
-	if (len < 0 || !name_ok((const unsigned char *)rec->name, (size_t)len))
+	if (len < 0 || !series_name_ok(rec->name, (size_t)len))
 		goto bad;
 	rec->name_len = (uint16_t)len;
 	return V_OK;

@@ -7,6 +7,8 @@
 
 #include "temporis/base/log.h"
 #include "temporis/data/ingest.h"
+#include "temporis/data/ingest_lp.h"
+#include "temporis/data/ingest_prom.h"
 
 int handler_env_init(struct handler_env *env, struct event_base *base, const struct cfg *cfg,
 		     struct shm *shm, unsigned index, int writer_wake)
@@ -18,7 +20,9 @@ int handler_env_init(struct handler_env *env, struct event_base *base, const str
 	env->stats = &shm->hdr->worker_stats[index];
 	env->writer_wake = writer_wake;
 	env->parser = ingest_parser_new();
-	if (env->parser == NULL)
+	env->lp = ingest_lp_new();
+	env->prom = ingest_prom_new();
+	if (env->parser == NULL || env->lp == NULL || env->prom == NULL)
 		return -1;
 	ring_producer_init(&env->prod, shm, index);
 	handler_snapshot(env);

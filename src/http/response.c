@@ -57,14 +57,19 @@ const char *http_reason(int status)
 	}
 }
 
-int http_error_body(char *buf, size_t cap, const char *detail)
+int http_error_body(char *buf, size_t cap, const char *key, const char *detail)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t n = 0;
 
 #define PUT(ch) do { if (n + 1 >= cap) return -1; buf[n++] = (char)(ch); } while (0)
-	for (const char *p = "{\"detail\":\""; *p; p++)
+	PUT('{');
+	PUT('"');
+	for (const char *p = key ? key : HTTP_ERROR_KEY; *p; p++)
 		PUT(*p);
+	PUT('"');
+	PUT(':');
+	PUT('"');
 	for (const unsigned char *p = (const unsigned char *)detail; *p; p++) {
 		if (*p == '"' || *p == '\\') {
 			PUT('\\');

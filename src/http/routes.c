@@ -18,6 +18,7 @@
 #include "temporis/http/serve_metrics.h"
 #include "temporis/http/serve_sources.h"
 #include "temporis/http/serve_static.h"
+#include "temporis/http/serve_write.h"
 #include "temporis/http/server.h"
 #include "temporis/ipc/shm.h"
 
@@ -99,26 +100,38 @@ static const struct route routes[] = {
 	{ .id = ROUTE_STATIC, .method = HTTP_GET, .pattern = "/javascript/*",
 	  .label = ROUTE_NOT_COUNTED, .on_head = dashboard },
 	{ .id = ROUTE_INGEST, .method = HTTP_POST, .pattern = "/v1/data_sources/ingest",
-	  .auth = true, .label = METRIC_ROUTE_INGEST,
+	  .auth = ROUTE_AUTH_BEARER, .label = METRIC_ROUTE_INGEST,
 	  .on_head = ingest_on_head, .on_body = ingest_on_body },
 	{ .id = ROUTE_SOURCES_LIST, .method = HTTP_GET, .pattern = "/v1/data_sources",
-	  .auth = true, .label = METRIC_ROUTE_SOURCES, .on_body = sources_list },
+	  .auth = ROUTE_AUTH_BEARER, .label = METRIC_ROUTE_SOURCES, .on_body = sources_list },
 	{ .id = ROUTE_SOURCES_CREATE, .method = HTTP_POST, .pattern = "/v1/data_sources",
-	  .auth = true, .label = METRIC_ROUTE_SOURCES, .on_body = sources_create },
+	  .auth = ROUTE_AUTH_BEARER, .label = METRIC_ROUTE_SOURCES, .on_body = sources_create },
 	{ .id = ROUTE_SOURCE_GET, .method = HTTP_GET, .pattern = "/v1/data_sources/{name}",
-	  .auth = true, .label = METRIC_ROUTE_SOURCE, .on_body = source_get },
+	  .auth = ROUTE_AUTH_BEARER, .label = METRIC_ROUTE_SOURCE, .on_body = source_get },
 	{ .id = ROUTE_SOURCE_ARCHIVE, .method = HTTP_POST,
 	  .pattern = "/v1/data_sources/{name}/archive",
-	  .auth = true, .label = METRIC_ROUTE_ARCHIVE, .on_body = source_archive },
+	  .auth = ROUTE_AUTH_BEARER, .label = METRIC_ROUTE_ARCHIVE, .on_body = source_archive },
 	{ .id = ROUTE_SOURCE_UNARCHIVE, .method = HTTP_POST,
 	  .pattern = "/v1/data_sources/{name}/unarchive",
-	  .auth = true, .label = METRIC_ROUTE_ARCHIVE, .on_body = source_unarchive },
+	  .auth = ROUTE_AUTH_BEARER, .label = METRIC_ROUTE_ARCHIVE, .on_body = source_unarchive },
 	{ .id = ROUTE_SOURCE_SERIES, .method = HTTP_GET,
 	  .pattern = "/v1/data_sources/{name}/series",
-	  .auth = true, .label = METRIC_ROUTE_SERIES, .on_body = source_series },
+	  .auth = ROUTE_AUTH_BEARER, .label = METRIC_ROUTE_SERIES, .on_body = source_series },
 	{ .id = ROUTE_SOURCE_RECORDS, .method = HTTP_GET,
 	  .pattern = "/v1/data_sources/{name}/records",
-	  .auth = true, .label = METRIC_ROUTE_RECORDS, .on_body = source_records },
+	  .auth = ROUTE_AUTH_BEARER, .label = METRIC_ROUTE_RECORDS, .on_body = source_records },
+	/* The field's write protocols: their clients read errors as {"error": ...}. */
+	{ .id = ROUTE_INFLUX_WRITE, .method = HTTP_POST, .pattern = "/write",
+	  .auth = ROUTE_AUTH_FIELD, .error_key = INFLUX_ERROR_KEY, .label = METRIC_ROUTE_INFLUX,
+	  .on_head = ingest_on_head, .on_body = influx_write_v1 },
+	{ .id = ROUTE_INFLUX_WRITE, .method = HTTP_POST, .pattern = "/api/v2/write",
+	  .auth = ROUTE_AUTH_FIELD, .error_key = INFLUX_ERROR_KEY, .label = METRIC_ROUTE_INFLUX,
+	  .on_head = ingest_on_head, .on_body = influx_write_v2 },
+	{ .id = ROUTE_INFLUX_PING, .method = HTTP_GET, .pattern = "/ping",
+	  .error_key = INFLUX_ERROR_KEY, .label = METRIC_ROUTE_PING, .on_head = influx_ping },
+	{ .id = ROUTE_REMOTE_WRITE, .method = HTTP_POST, .pattern = "/api/v1/write",
+	  .auth = ROUTE_AUTH_FIELD, .label = METRIC_ROUTE_REMOTE_WRITE,
+	  .on_head = remote_write_on_head, .on_body = remote_write_on_body },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -257,7 +257,7 @@ static void enqueue(struct handler_env *env, struct http_req *req,
 	wait_for_room(env, req, a, &h, res->payload);
 }
 
-static bool body_of(struct handler_env *env, struct http_req *req, const char **body, size_t *len)
+bool ingest_body(struct handler_env *env, struct http_req *req, const char **body, size_t *len)
 {
 	const char *enc = http_header(req, "Content-Encoding");
 	int rc;
@@ -290,21 +290,50 @@ void ingest_on_head(struct handler_env *env, struct http_req *req)
 		http_respond_error(req, 415, "Unsupported Content-Encoding.", NULL);
 }
 
-void ingest_on_body(struct handler_env *env, struct http_req *req)
+struct ingest_limits ingest_limits_of(const struct handler_env *env)
 {
-	struct req_ctx *ctx = req->user;
-	struct ingest_limits lim = {
+	return (struct ingest_limits){
 		.max_records = env->cfg->max_records_per_request,
 		.max_payload = ring_max_entry(&env->prod) - sizeof(struct entry_hdr),
 	};
+}
+
+void ingest_submit(struct handler_env *env, struct http_req *req, const struct ingest_result *res,
+		   const char *source, size_t source_len)
+{
+	const struct catalog_source *src = handler_source(env, req->user, source, source_len);
+
+	if (src == NULL) {
+		http_respond_error(req, 404, "Data source not found.", NULL);
+		return;
+	}
+	if (src->archived) {
+		http_respond_error(req, 409, "Data source is archived.", NULL);
+		return;
+	}
+	if (res->nrecords == 0) {
+		http_respond(req, 204, NULL, NULL, NULL, 0);
+		return;
+	}
+	if (atomic_load_explicit(&env->shm->hdr->disk_state, memory_order_acquire) != SHM_DISK_OK) {
+		atomic_fetch_add_explicit(&env->shm->hdr->stats.disk_full_rejections, 1,
+					  memory_order_relaxed);
+		http_respond_error(req, 507, DISK_FULL_DETAIL, DISK_FULL_RETRY_AFTER);
+		return;
+	}
+	enqueue(env, req, res, src->id);
+}
+
+void ingest_on_body(struct handler_env *env, struct http_req *req)
+{
+	struct ingest_limits lim = ingest_limits_of(env);
 	struct ingest_result res;
-	const struct catalog_source *src;
 	const char *body;
 	size_t len;
 	int rc;
 
 	metrics_bytes_received(env->stats, req->body_len);
-	if (!body_of(env, req, &body, &len))
+	if (!ingest_body(env, req, &body, &len))
 		return;
 	rc = ingest_parse(env->parser, body, len, &lim, &res);
 	if (rc < 0) {
@@ -315,26 +344,7 @@ void ingest_on_body(struct handler_env *env, struct http_req *req)
 		http_respond_error(req, rc, res.detail, NULL);
 		return;
 	}
-	src = handler_source(env, ctx, res.data_source, res.data_source_len);
-	if (src == NULL) {
-		http_respond_error(req, 404, "Data source not found.", NULL);
-		return;
-	}
-	if (src->archived) {
-		http_respond_error(req, 409, "Data source is archived.", NULL);
-		return;
-	}
-	if (res.nrecords == 0) {
-		http_respond(req, 204, NULL, NULL, NULL, 0);
-		return;
-	}
-	if (atomic_load_explicit(&env->shm->hdr->disk_state, memory_order_acquire) != SHM_DISK_OK) {
-		atomic_fetch_add_explicit(&env->shm->hdr->stats.disk_full_rejections, 1,
-					  memory_order_relaxed);
-		http_respond_error(req, 507, DISK_FULL_DETAIL, DISK_FULL_RETRY_AFTER);
-		return;
-	}
-	enqueue(env, req, &res, src->id);
+	ingest_submit(env, req, &res, res.data_source, res.data_source_len);
 }
 
 /* Push requests that waited for room, oldest first, while the lane has room. */

@@ -19,7 +19,7 @@
 #include "temporis/http/writer_call.h"
 #include "temporis/ipc/admin_msg.h"
 
-#define QUERY_VALUE_MAX 512
+#define QUERY_VALUE_MAX (REC_NAME_MAX + 1)  /* the longest value: a series name */
 #define JSON_TYPE "application/json"
 
 /* ---- answers ---- */

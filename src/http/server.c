@@ -239,8 +239,8 @@ fail:
 	conn_schedule_close(c);
 }
 
-static void conn_write_json(struct http_conn *c, int status, const char *detail,
-			    const char *extra)
+static void conn_write_json(struct http_conn *c, int status, const char *key,
+			    const char *detail, const char *extra)
 {
 	struct buf *body = &c->srv->out_json;
 	int n = -1;
@@ -248,7 +248,7 @@ static void conn_write_json(struct http_conn *c, int status, const char *detail,
 	buf_reset(body);
 	/* Worst case every byte becomes \u00XX, plus the braces and key. */
 	if (buf_reserve(body, strlen(detail) * JSON_ESCAPED_MAX + HTTP_ERROR_BODY_MAX, 0) == 0)
-		n = http_error_body(body->data, body->cap, detail);
+		n = http_error_body(body->data, body->cap, key, detail);
 	if (n < 0) {
 		log_error("http: cannot build an error body");
 		conn_schedule_close(c);
@@ -260,9 +260,11 @@ static void conn_write_json(struct http_conn *c, int status, const char *detail,
 /* A protocol error answered by this layer: the request is over and so is the connection. */
 static void conn_fail(struct http_conn *c, int status)
 {
+	const char *key = c->req.error_key;   /* set by a handler's on_head, if it got that far */
+
 	req_abort(c);
 	c->must_close = true;
-	conn_write_json(c, status, http_protocol_detail(status), NULL);
+	conn_write_json(c, status, key, http_protocol_detail(status), NULL);
 }
 
 /* The handler's response starts here; false if req is not awaiting one. */
@@ -294,8 +296,10 @@ void http_respond(struct http_req *req, int status, const char *content_type,
 void http_respond_error(struct http_req *req, int status, const char *detail,
 			const char *extra_headers)
 {
+	const char *key = req->error_key;    /* respond_begin lets the handler go */
+
 	if (respond_begin(req, status))
-		conn_write_json(req->conn, status, detail, extra_headers);
+		conn_write_json(req->conn, status, key, detail, extra_headers);
 }
 
 /* Copy the head out of the input, with the room http_parse_head needs. */
@@ -750,7 +754,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	c = conn_new(s, fd, refuse);
 	if (c && refuse) {
 		c->must_close = true;
-		conn_write_json(c, 503, http_protocol_detail(503), "Retry-After: 1\r\n");
+		conn_write_json(c, 503, NULL, http_protocol_detail(503), "Retry-After: 1\r\n");
 	}
 }
 

@@ -4,7 +4,7 @@
 set -u
 : "${top_builddir:?}" "${top_srcdir:?}"
 passed=0 failed=0
-for t in ingest catalog_snap http; do
+for t in ingest catalog_snap http lp prom; do
 	if "$top_builddir/tests/fuzz/replay_$t" "$top_srcdir/tests/fuzz/corpus/$t" \
 		"$top_srcdir/tests/fuzz/regressions/$t"; then
 		passed=$((passed + 1))

@@ -350,9 +350,10 @@ check_json_ctype() {
 	[ "$mt" = application/json ]
 }
 
-# expect_error NAME STATUS DETAIL [prefix]: status, Content-Type and {"detail": DETAIL}.
+# expect_error NAME STATUS DETAIL [exact|prefix [KEY]]: status, Content-Type and
+# {"KEY": DETAIL} (KEY "detail" unless given: "error" for InfluxDB's routes).
 expect_error() {
-	local name=$1 want=$2 detail=$3 mode=${4:-exact} errs=""
+	local name=$1 want=$2 detail=$3 mode=${4:-exact} key=${5:-detail} errs=""
 	[ "$R_STATUS" = "$want" ] || errs="status: expected $want, got $R_STATUS;"
 	check_json_ctype || errs="$errs Content-Type: expected application/json, got '$R_CTYPE';"
 	local got
@@ -362,13 +363,14 @@ try:
     j = json.load(open(sys.argv[1]))
 except Exception as e:
     print("body is not JSON: %r" % open(sys.argv[1], "rb").read()[:200]); sys.exit(1)
-if not isinstance(j, dict) or not isinstance(j.get("detail"), str):
-    print("no string detail in %r" % (j,)); sys.exit(1)
-d = j["detail"]
+key = sys.argv[4]
+if not isinstance(j, dict) or not isinstance(j.get(key), str) or len(j) != 1:
+    print("not exactly one string %s in %r" % (key, j)); sys.exit(1)
+d = j[key]
 ok = d == sys.argv[2] if sys.argv[3] == "exact" else d.startswith(sys.argv[2])
 if not ok:
-    print("detail: expected %r, got %r" % (sys.argv[2], d)); sys.exit(1)
-' "$R_BODY" "$detail" "$mode"); then
+    print("%s: expected %r, got %r" % (key, sys.argv[2], d)); sys.exit(1)
+' "$R_BODY" "$detail" "$mode" "$key"); then
 		errs="$errs $got"
 	fi
 	if [ -z "$errs" ]; then pass "$name"; else fail "$name" "$errs"; fi

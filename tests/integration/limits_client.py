@@ -39,7 +39,7 @@ CUT_EARLY = 0.9              # an idle_timeout_s cut: not before 0.9 x the timeo
 CUT_LATE_S = 1.5             # ... and at most this much after it
 BUSY = "Server is busy, retry later."
 BAD_JSON = "Request body is not valid JSON."
-BAD_NAME = ("records[0].name must be a non-empty string of at most 256 bytes "
+BAD_NAME = ("records[0].name must be a non-empty string of at most 4096 bytes "
             "without control characters.")
 
 

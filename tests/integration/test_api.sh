@@ -109,7 +109,7 @@ section_json() {
 }
 
 section_schema() {
-	local name256 name257 e128 e129
+	local name4096 name4097 e2048 e2049
 	ingest "$TOKEN" -d '[]'
 	expect_error "body is a list -> 422" 422 "Request body must be a JSON object."
 	ingest "$TOKEN" -d '"text"'
@@ -147,31 +147,31 @@ section_schema() {
 	ingest "$TOKEN" -d "$(rec3 '{"timestamp":99999999999999999999,"name":"n","value":1}')"
 	expect_error "timestamp beyond int64 -> 422" 422 "records[3].timestamp must be an integer."
 
-	local nmsg="records[3].name must be a non-empty string of at most 256 bytes without control characters."
-	name256=$(printf 'a%.0s' $(seq 256))
-	name257=$(printf 'a%.0s' $(seq 257))
-	e128=$(printf '\xc3\xa9%.0s' $(seq 128))
-	e129=$(printf '\xc3\xa9%.0s' $(seq 129))
+	local nmsg="records[3].name must be a non-empty string of at most 4096 bytes without control characters."
+	name4096=$(printf 'a%.0s' $(seq 4096))
+	name4097=$(printf 'a%.0s' $(seq 4097))
+	e2048=$(printf '\xc3\xa9%.0s' $(seq 2048))
+	e2049=$(printf '\xc3\xa9%.0s' $(seq 2049))
 	ingest "$TOKEN" -d "$(rec3 '{"timestamp":1,"name":"","value":1}')"
 	expect_error "name empty -> 422" 422 "$nmsg"
 	ingest "$TOKEN" -d "$(rec3 '{"timestamp":1,"value":1}')"
 	expect_error "name missing -> 422" 422 "$nmsg"
 	ingest "$TOKEN" -d "$(rec3 '{"timestamp":1,"name":5,"value":1}')"
 	expect_error "name a number -> 422" 422 "$nmsg"
-	ingest "$TOKEN" -d "$(rec3 "{\"timestamp\":1,\"name\":\"$name257\",\"value\":1}")"
-	expect_error "name of 257 bytes -> 422" 422 "$nmsg"
-	ingest "$TOKEN" --data-binary "$(rec3 "{\"timestamp\":1,\"name\":\"$e129\",\"value\":1}")"
-	expect_error "name of 129 x 2-byte chars (258 bytes) -> 422" 422 "$nmsg"
+	ingest "$TOKEN" -d "$(rec3 "{\"timestamp\":1,\"name\":\"$name4097\",\"value\":1}")"
+	expect_error "name of 4097 bytes -> 422" 422 "$nmsg"
+	ingest "$TOKEN" --data-binary "$(rec3 "{\"timestamp\":1,\"name\":\"$e2049\",\"value\":1}")"
+	expect_error "name of 2049 x 2-byte chars (4098 bytes) -> 422" 422 "$nmsg"
 	ingest "$TOKEN" -d "$(rec3 '{"timestamp":1,"name":"a\nb","value":1}')"
 	expect_error "name with \\n -> 422" 422 "$nmsg"
 	ingest "$TOKEN" -d "$(rec3 '{"timestamp":1,"name":"a\u0001b","value":1}')"
 	expect_error "name with \\u0001 -> 422" 422 "$nmsg"
 	ingest "$TOKEN" -d "$(rec3 '{"timestamp":1,"name":"a\tb","value":1}')"
 	expect_error "name with tab -> 422" 422 "$nmsg"
-	ingest "$TOKEN" -d "{\"data_source\":\"$SRC\",\"records\":[{\"timestamp\":7,\"name\":\"$name256\",\"value\":1}]}"
-	expect_status "name of exactly 256 bytes -> 204" 204
-	ingest "$TOKEN" --data-binary "{\"data_source\":\"$SRC\",\"records\":[{\"timestamp\":7,\"name\":\"$e128\",\"value\":1}]}"
-	expect_status "name of 128 x 2-byte chars (256 bytes) -> 204" 204
+	ingest "$TOKEN" -d "{\"data_source\":\"$SRC\",\"records\":[{\"timestamp\":7,\"name\":\"$name4096\",\"value\":1}]}"
+	expect_status "name of exactly 4096 bytes -> 204" 204
+	ingest "$TOKEN" --data-binary "{\"data_source\":\"$SRC\",\"records\":[{\"timestamp\":7,\"name\":\"$e2048\",\"value\":1}]}"
+	expect_status "name of 2048 x 2-byte chars (4096 bytes) -> 204" 204
 
 	local vmsg="records[3].value must be a number."
 	ingest "$TOKEN" -d "$(rec3 '{"timestamp":1,"name":"n","value":"42"}')"

@@ -1002,9 +1002,9 @@ static void test_error_body_escapes_json(void **state)
 {
 	char buf[64];
 
-	assert_int_equal(http_error_body(buf, sizeof(buf), "a\"b\\c\n"), 26);
+	assert_int_equal(http_error_body(buf, sizeof(buf), NULL, "a\"b\\c\n"), 26);
 	assert_string_equal(buf, "{\"detail\":\"a\\\"b\\\\c\\u000a\"}");
-	assert_int_equal(http_error_body(buf, 10, "too long for this"), -1);
+	assert_int_equal(http_error_body(buf, 10, NULL, "too long for this"), -1);
 	assert_string_equal(http_reason(404), "Not Found");
 	assert_string_equal(http_reason(422), "Unprocessable Content");
 }

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define REC_NAME_MAX 256           /* bytes: the longest series name the API accepts */
+#define REC_NAME_MAX 4096          /* bytes: the longest series name any protocol may store */
 #define REC_WIRE_FIXED 19          /* bytes of a wire record before its name */
 
 enum rec_type { REC_INT = 1, REC_DOUBLE = 2 };

@@ -20,6 +20,8 @@
 struct event;
 struct event_base;
 struct ingest_parser;
+struct ingest_lp;
+struct ingest_prom;
 struct ack_wait;
 struct route;
 
@@ -31,7 +33,9 @@ struct handler_env {
 	unsigned index;                  /* the worker slot, which is its lane */
 	int writer_wake;                 /* eventfd: the lane has new entries */
 	struct ring_producer prod;
-	struct ingest_parser *parser;
+	struct ingest_parser *parser;    /* the JSON API's bodies */
+	struct ingest_lp *lp;            /* InfluxDB line protocol */
+	struct ingest_prom *prom;        /* Prometheus remote_write */
 	struct event *timer;             /* the worker's; fires ingest_on_timer */
 	unsigned writer_calls;           /* writer_call.c's connections to the writer now */
 

@@ -39,6 +39,9 @@ struct http_req {
 	const uint8_t *body;             /* whole body, contiguous; valid until the response */
 	size_t body_len;
 	void *user;                      /* the handler's per-request state */
+	/* The member of this request's error bodies, the HTTP layer's own too: NULL is
+	 * "detail"; a handler of a protocol whose clients read another sets it in on_head. */
+	const char *error_key;
 };
 
 /* Bytes a head of len bytes needs to be parsed in place: itself, a NUL, a target copy. */

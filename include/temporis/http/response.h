@@ -12,8 +12,11 @@
 
 /* Standard reason phrase ("No Content") for a status code; "Unknown" if unlisted. */
 const char *http_reason(int status);
-/* Write {"detail": detail} (JSON-escaped, NUL-terminated) into buf; its length or -1. */
-int http_error_body(char *buf, size_t cap, const char *detail);
+/* The member an error body names its text with, unless the request says otherwise. */
+#define HTTP_ERROR_KEY "detail"
+/* Write {"KEY": detail} (JSON-escaped, NUL-terminated) into buf; its length or -1. key is a
+ * plain member name (no escaping); NULL is HTTP_ERROR_KEY. */
+int http_error_body(char *buf, size_t cap, const char *key, const char *detail);
 /* The detail the HTTP layer sends with its own error status ("Bad request." for 400). */
 const char *http_protocol_detail(int status);
 

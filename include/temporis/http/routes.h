@@ -30,6 +30,18 @@ enum route_id {
 	ROUTE_HEALTHZ,                   /* GET  /healthz */
 	ROUTE_METRICS,                   /* GET  /metrics */
 	ROUTE_STATIC,                    /* GET  /, /static/..., /javascript/... (dashboard) */
+	ROUTE_INFLUX_WRITE,              /* POST /write (1.x), /api/v2/write (2.x): line protocol */
+	ROUTE_INFLUX_PING,               /* GET  /ping: what InfluxDB clients probe */
+	ROUTE_REMOTE_WRITE,              /* POST /api/v1/write: Prometheus remote_write */
+};
+
+/* How a row's requests prove their account. */
+enum route_auth {
+	ROUTE_AUTH_NONE = 0,
+	ROUTE_AUTH_BEARER,               /* Authorization: Bearer TOKEN */
+	/* Also as the field's clients send it: "Token TOKEN", HTTP Basic with the token as
+	 * the password, or InfluxDB 1.x's ?u=USER&p=TOKEN query. */
+	ROUTE_AUTH_FIELD,
 };
 
 /* The label of a row whose answers /metrics does not count. */
@@ -42,7 +54,8 @@ struct route {
 	enum route_id id;
 	enum http_method method;         /* HTTP_GET also admits HEAD */
 	const char *pattern;             /* uri_match(): literal, {name}, final '*' */
-	bool auth;                       /* a Bearer token is required */
+	enum route_auth auth;
+	const char *error_key;           /* error bodies' member; NULL: "detail" */
 	enum metric_route label;         /* or ROUTE_NOT_COUNTED */
 	route_handler *on_head;          /* after auth; may answer from the head alone */
 	route_handler *on_body;          /* the body is complete; NULL if on_head always answers */

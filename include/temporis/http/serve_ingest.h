@@ -6,7 +6,10 @@
 #ifndef TEMPORIS_HTTP_SERVE_INGEST_H
 #define TEMPORIS_HTTP_SERVE_INGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include "temporis/data/ingest.h"
 
 struct handler_env;
 struct http_req;
@@ -15,6 +18,20 @@ struct http_req;
 void ingest_on_head(struct handler_env *env, struct http_req *req);
 /* Validate the body, publish it into the lane, answer 204 once it is committed. */
 void ingest_on_body(struct handler_env *env, struct http_req *req);
+
+/* What every write protocol shares (serve_write.c's too). */
+/* The request body, gunzipped when Content-Encoding says gzip; false once answered
+ * (400 bad gzip, 413 past max_body_bytes, 500). */
+bool ingest_body(struct handler_env *env, struct http_req *req, const char **body, size_t *len);
+/* The limits a body's packed records must fit: records per request, one ring entry. */
+struct ingest_limits ingest_limits_of(const struct handler_env *env);
+/*
+ * Store res's records in the account's data source called source: 404 when there is
+ * none, 409 when archived, 507 while the disk is full, else 204 once committed (at
+ * once for no records), 503 when there is no room in time. Answers req in all cases.
+ */
+void ingest_submit(struct handler_env *env, struct http_req *req, const struct ingest_result *res,
+		   const char *source, size_t source_len);
 
 /* The writer moved the lane's committed position: answer what committed, use the room. */
 void ingest_on_commit(struct handler_env *env);
