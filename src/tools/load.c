@@ -2,7 +2,8 @@
  * load.c - temporis-load, the bulk history loader: the command line, the input files read
  * line by line into batches (load_parse.c, load_batch.c) when the HTTP client
  * (load_client.c) has a free connection, and stderr: messages, the progress line and the
- * summary. Owns the options, the input, the event loop and the exit status.
+ * summary. CSV and NDJSON become ingest records; line protocol is sent as it is, line by
+ * line. Owns the options, the input, the event loop and the exit status.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -49,11 +50,13 @@
 #define US_PER_S 1000000.0
 #define SECS_PER_MIN 60
 #define PERCENT 100
+#define REJECTED_TEXT_MAX 48 /* ", N rejected" with any uint64 N */
 
 struct opts {
 	const char *url, *token_file, *source;
 	enum load_format fmt;
 	bool fmt_set, gzip, quiet;
+	bool line_protocol; /* every input is line protocol: the run POSTs to /write */
 	long batch, concurrency, retries;
 	struct load_csv_opts csv;
 	enum load_time_unit unit;
@@ -69,6 +72,7 @@ struct input {
 	const char *name;
 	struct load_parser *parser[LOAD_NDJSON + 1]; /* one per enum load_format */
 	struct load_parser *cur;
+	struct load_lp *lp; /* the line-protocol splitter, in a line_protocol run */
 	uint64_t line;
 	char *buf; /* getline's, reused for every line */
 	size_t bufcap;
@@ -82,7 +86,9 @@ struct loader {
 	struct load_client *client;
 	struct input in;
 	bool tty, progress_shown;
-	uint64_t start_us; /* mono_us() when loading started */
+	bool context_noted; /* the CONTEXT-DATABASE note was printed */
+	const char *unit;   /* what a batch counts, for messages: "records" or "lines" */
+	uint64_t start_us;  /* mono_us() when loading started */
 };
 
 static void vsay(struct loader *ld, const char *fmt, va_list ap)
@@ -122,14 +128,17 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: " PROG " [OPTIONS] --source NAME [FILE...]\n"
-	    "Loads (timestamp, name, value) records from CSV or NDJSON files (stdin when no FILE\n"
-	    "or FILE is -) into a data source of a temporis server.\n\n"
+	    "Loads (timestamp, name, value) records from CSV or NDJSON files, or InfluxDB line\n"
+	    "protocol files, into a data source of a temporis server (stdin when no FILE or\n"
+	    "FILE is -).\n\n"
 	    "  --source NAME          data source to write into (required)\n"
 	    "  --url URL              server (default " DEFAULT_URL ")\n"
 	    "  --token-file PATH      file holding the access token (else $TEMPORIS_TOKEN)\n"
-	    "  --format csv|ndjson    input format (default: by extension .csv/.ndjson/.jsonl,\n"
-	    "                         else csv)\n"
-	    "  --batch N              records per request (default %d)\n"
+	    "  --format F             input format: csv, ndjson or line (InfluxDB line protocol,\n"
+	    "                         sent as it is to /write; comments and an export's DDL\n"
+	    "                         are skipped); default by extension: .ndjson/.jsonl,\n"
+	    "                         .lp/.line, else csv\n"
+	    "  --batch N              records (line protocol: lines) per request (default %d)\n"
 	    "  --concurrency N        parallel connections (default %d)\n"
 	    "  --gzip                 send gzip-compressed request bodies\n"
 	    "  --csv-columns T,N,V    timestamp,name,value columns by header name or 1-based "
@@ -138,13 +147,14 @@ static void usage(FILE *f)
 	    "  --no-header            CSV input has no header line (columns 1,2,3 by default)\n"
 	    "  --delimiter C          CSV field delimiter (default ','; 'tab' for a tab)\n"
 	    "  --time-unit s|ms|us|ns integer timestamps are in this unit (default: seconds,\n"
-	    "                         refusing values past the year 5000); RFC 3339 times\n"
-	    "                         (2024-06-20T00:00:00Z) are always accepted\n"
+	    "                         refusing values past the year 5000; line protocol: ns);\n"
+	    "                         RFC 3339 times (2024-06-20T00:00:00Z) are accepted in\n"
+	    "                         CSV and NDJSON\n"
 	    "  --retries N            retries per request on connection errors, 408, 429, 5xx\n"
 	    "                         (default %d)\n"
 	    "  --quiet                no progress and no summary\n"
 	    "  --help, --version\n\n"
-	    "Exit status: 0 all records accepted, 1 bad input or a server/network error,\n"
+	    "Exit status: 0 all records (lines) accepted, 1 bad input or a server/network error,\n"
 	    "2 wrong usage or no token.\n",
 	    DEFAULT_BATCH, DEFAULT_CONCURRENCY, DEFAULT_RETRIES);
 }
@@ -220,8 +230,10 @@ static int parse_format(struct opts *o, const char *s)
 		o->fmt = LOAD_CSV;
 	else if (!strcmp(s, "ndjson") || !strcmp(s, "jsonl"))
 		o->fmt = LOAD_NDJSON;
+	else if (!strcmp(s, "line"))
+		o->fmt = LOAD_LINE;
 	else {
-		say(NULL, "--format must be csv or ndjson");
+		say(NULL, "--format must be csv, ndjson or line");
 		return -1;
 	}
 	o->fmt_set = true;
@@ -312,6 +324,25 @@ static int apply_option(struct opts *o, int c, const char *arg)
 	}
 }
 
+static enum load_format format_for(const struct opts *o, const char *file);
+
+/* Line protocol goes to another endpoint in another body: a run is all line protocol or
+ * none. 0, or -1 (printed) for a mix. */
+static int choose_protocol(struct opts *o)
+{
+	int lines = 0;
+
+	for (int i = 0; i < o->nfiles; i++)
+		lines += format_for(o, strcmp(o->files[i], "-") ? o->files[i] : "") == LOAD_LINE;
+	if (lines > 0 && lines < o->nfiles) {
+		say(NULL, "line-protocol files (.lp, .line) cannot be loaded together with CSV or "
+		          "NDJSON; load them in separate runs, or pass --format");
+		return -1;
+	}
+	o->line_protocol = o->nfiles ? lines > 0 : o->fmt_set && o->fmt == LOAD_LINE;
+	return 0;
+}
+
 /* 0 go on, 1 answered (--help/--version), -1 usage error (message printed). */
 static int parse_opts(struct opts *o, int argc, char **argv)
 {
@@ -333,7 +364,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 	}
 	o->files = argv + optind;
 	o->nfiles = argc - optind;
-	return 0;
+	return choose_protocol(o);
 }
 
 /* The token from --token-file (first line, trimmed) or $TEMPORIS_TOKEN; never printed. */
@@ -385,6 +416,8 @@ static enum load_format format_for(const struct opts *o, const char *file)
 		return o->fmt;
 	if (dot && (!strcmp(dot, ".ndjson") || !strcmp(dot, ".jsonl")))
 		return LOAD_NDJSON;
+	if (dot && (!strcmp(dot, ".lp") || !strcmp(dot, ".line")))
+		return LOAD_LINE;
 	return LOAD_CSV;
 }
 
@@ -412,6 +445,15 @@ static int input_init(struct input *in, const struct opts *o)
 	memset(in, 0, sizeof(*in));
 	in->files = o->nfiles ? o->files : stdin_only;
 	in->nfiles = o->nfiles ? o->nfiles : 1;
+	in->bytes_total = input_total(in);
+	if (o->line_protocol) {
+		in->lp = load_lp_new();
+		if (!in->lp) {
+			say(NULL, "out of memory");
+			return -1;
+		}
+		return 0;
+	}
 	for (int f = LOAD_CSV; f <= LOAD_NDJSON; f++) {
 		in->parser[f] = load_parser_new((enum load_format)f, &o->csv, err, sizeof(err));
 		if (!in->parser[f]) {
@@ -420,7 +462,6 @@ static int input_init(struct input *in, const struct opts *o)
 		}
 		load_parser_set_time_unit(in->parser[f], o->unit);
 	}
-	in->bytes_total = input_total(in);
 	return 0;
 }
 
@@ -437,6 +478,7 @@ static void input_free(struct input *in)
 	free(in->buf);
 	load_parser_free(in->parser[LOAD_CSV]);
 	load_parser_free(in->parser[LOAD_NDJSON]);
+	load_lp_free(in->lp);
 }
 
 /* Open the next input; 0 opened, 1 no more input, -1 error (printed). */
@@ -458,10 +500,34 @@ static int input_open_next(struct loader *ld, struct input *in)
 			return -1;
 		}
 	}
-	in->cur = in->parser[format_for(ld->o, strcmp(file, "-") ? file : "")];
-	load_parser_reset(in->cur);
+	if (in->lp) {
+		load_lp_reset(in->lp);
+	} else {
+		in->cur = in->parser[format_for(ld->o, strcmp(file, "-") ? file : "")];
+		load_parser_reset(in->cur);
+	}
 	in->line = 0;
 	return 0;
+}
+
+/* The next physical line of the current input into in->buf: its length, 0 at the end of
+ * this input, -1 on a read error (printed). */
+static ssize_t input_line(struct loader *ld, struct input *in)
+{
+	ssize_t n;
+
+	errno = 0;
+	n = getline(&in->buf, &in->bufcap, in->fp);
+	if (n < 0) {
+		if (ferror(in->fp)) {
+			say(ld, "%s: read error: %s", in->name, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	in->line++;
+	in->bytes_read += (uint64_t)n;
+	return n;
 }
 
 /* Read one line of the current input into rec; 1 record, 0 end of this input, -1 error. */
@@ -471,17 +537,9 @@ static int input_record(struct loader *ld, struct input *in, struct load_record 
 	ssize_t n;
 
 	for (;;) {
-		errno = 0;
-		n = getline(&in->buf, &in->bufcap, in->fp);
-		if (n < 0) {
-			if (ferror(in->fp)) {
-				say(ld, "%s: read error: %s", in->name, strerror(errno));
-				return -1;
-			}
-			return 0;
-		}
-		in->line++;
-		in->bytes_read += (uint64_t)n;
+		n = input_line(ld, in);
+		if (n <= 0)
+			return (int)n;
 		switch (load_parser_line(in->cur, in->buf, (size_t)n, rec, err, sizeof(err))) {
 		case LOAD_RECORD:
 			return 1;
@@ -494,9 +552,91 @@ static int input_record(struct loader *ld, struct input *in, struct load_record 
 	}
 }
 
-/* The client's fill hook: b with up to --batch records; a batch never spans two inputs, so
- * its line range names one file. 0 ok (b->count is 0 at the end of all input), -1 error
- * (printed). */
+/* A "# CONTEXT-DATABASE: NAME" header of an export: the data goes to --source all the
+ * same; say so once if the export came from another database. */
+static void context_note(struct loader *ld, const struct load_lp_line *l)
+{
+	const char *src = ld->o->source;
+
+	if (ld->context_noted ||
+	    (l->context_db_len == strlen(src) && !memcmp(l->context_db, src, l->context_db_len)))
+		return;
+	ld->context_noted = true;
+	say(ld, "%s:%" PRIu64 ": note: CONTEXT-DATABASE is '%.*s'; loading into --source %s",
+	    ld->in.name, l->line, (int)l->context_db_len, l->context_db, src);
+}
+
+/* Read the next data line of the current input into l (pointing into in->buf or the
+ * splitter); 1 line, 0 end of this input, -1 error (printed). */
+static int input_lp_line(struct loader *ld, struct input *in, struct load_lp_line *l)
+{
+	char err[LOAD_ERR_MAX];
+	enum load_status st;
+	ssize_t n;
+
+	for (;;) {
+		n = input_line(ld, in);
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			if (load_lp_end(in->lp, &l->line, err, sizeof(err)) == 0)
+				return 0;
+			break;
+		}
+		st = load_lp_feed(in->lp, in->buf, (size_t)n, l, err, sizeof(err));
+		if (st == LOAD_RECORD)
+			return 1;
+		if (st == LOAD_ERROR)
+			break;
+		if (l->context_db)
+			context_note(ld, l);
+	}
+	say(ld, "%s:%" PRIu64 ": %s", in->name, l->line, err);
+	return -1;
+}
+
+/* Open the next input when none is open; 0 one is open, 1 no more input, -1 error. A batch
+ * never spans two inputs, so its line range names one file: with a non-empty batch the
+ * answer is 1 at the end of an input. */
+static int input_ready(struct loader *ld, const struct load_batch *b)
+{
+	if (ld->in.fp)
+		return 0;
+	if (b->count > 0)
+		return 1;
+	return input_open_next(ld, &ld->in);
+}
+
+/* fill_batch for line protocol: b with up to --batch data lines. */
+static int fill_lines(struct loader *ld, struct load_batch *b)
+{
+	struct input *in = &ld->in;
+	struct load_lp_line l;
+	int rc;
+
+	while (!load_batch_full(b)) {
+		rc = input_ready(ld, b);
+		if (rc != 0)
+			return rc < 0 ? -1 : 0;
+		rc = input_lp_line(ld, in, &l);
+		if (rc < 0)
+			return -1;
+		if (rc == 0) {
+			input_close(in);
+			continue;
+		}
+		b->file = in->name;
+		if (load_batch_add_line(b, l.text, l.len, l.line, l.spans) < 0) {
+			say(ld, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The client's fill hook: b with up to --batch records (or lines); a batch never spans two
+ * inputs, so its line range names one file. 0 ok (b->count is 0 at the end of all input),
+ * -1 error (printed). */
 static int fill_batch(void *arg, struct load_batch *b)
 {
 	struct loader *ld = arg;
@@ -505,14 +645,12 @@ static int fill_batch(void *arg, struct load_batch *b)
 	int rc;
 
 	load_batch_reset(b, NULL);
+	if (ld->o->line_protocol)
+		return fill_lines(ld, b);
 	while (!load_batch_full(b)) {
-		if (!in->fp) {
-			if (b->count > 0)
-				return 0;
-			rc = input_open_next(ld, in);
-			if (rc != 0)
-				return rc < 0 ? -1 : 0;
-		}
+		rc = input_ready(ld, b);
+		if (rc != 0)
+			return rc < 0 ? -1 : 0;
 		rc = input_record(ld, in, &rec);
 		if (rc < 0)
 			return -1;
@@ -539,8 +677,8 @@ static void progress_tty(struct loader *ld, const struct load_stats *st, double 
 	int filled;
 
 	if (ld->in.bytes_total == 0) {
-		fprintf(stderr, "\r%" PRIu64 " records  %.0f records/s  %" PRIu64 " retries\033[K",
-		        st->records_sent, rate, st->retries);
+		fprintf(stderr, "\r%" PRIu64 " %s  %.0f %s/s  %" PRIu64 " retries\033[K", st->sent,
+		        ld->unit, rate, ld->unit, st->retries);
 		ld->progress_shown = true;
 		return;
 	}
@@ -553,10 +691,9 @@ static void progress_tty(struct loader *ld, const struct load_stats *st, double 
 	bar[BAR_WIDTH] = '\0';
 	eta = frac > 0 ? (long)(el * (1 - frac) / frac) : 0;
 	fprintf(stderr,
-	        "\r[%s] %3d%%  %" PRIu64 " records  %.0f records/s  %" PRIu64
-	        " retries  ETA %ld:%02ld\033[K",
-	        bar, (int)(frac * PERCENT), st->records_sent, rate, st->retries, eta / SECS_PER_MIN,
-	        eta % SECS_PER_MIN);
+	        "\r[%s] %3d%%  %" PRIu64 " %s  %.0f %s/s  %" PRIu64 " retries  ETA %ld:%02ld\033[K",
+	        bar, (int)(frac * PERCENT), st->sent, ld->unit, rate, ld->unit, st->retries,
+	        eta / SECS_PER_MIN, eta % SECS_PER_MIN);
 	ld->progress_shown = true;
 }
 
@@ -567,30 +704,33 @@ static void progress_tick(evutil_socket_t fd, short what, void *arg)
 	double el = elapsed_s(ld), rate;
 
 	load_client_stats(ld->client, &st);
-	rate = el > 0 ? (double)st.records_sent / el : 0;
+	rate = el > 0 ? (double)st.sent / el : 0;
 	if (ld->tty) {
 		progress_tty(ld, &st, el, rate);
 	} else if (ld->in.bytes_total) {
-		fprintf(stderr, PROG ": %" PRIu64 " records sent, %.0f records/s, %d%% read\n",
-		        st.records_sent, rate,
+		fprintf(stderr, PROG ": %" PRIu64 " %s sent, %.0f %s/s, %d%% read\n", st.sent,
+		        ld->unit, rate, ld->unit,
 		        (int)((double)PERCENT * (double)ld->in.bytes_read /
 		              (double)ld->in.bytes_total));
 	} else {
-		fprintf(stderr, PROG ": %" PRIu64 " records sent, %.0f records/s\n",
-		        st.records_sent, rate);
+		fprintf(stderr, PROG ": %" PRIu64 " %s sent, %.0f %s/s\n", st.sent, ld->unit, rate,
+		        ld->unit);
 	}
 	fflush(stderr);
 }
 
+/* "N records, ..." (line protocol: "N lines, ...": the server makes the records, one per
+ * numeric field, and does not say how many); what the server refused only if anything. */
 static void summary(struct loader *ld, const struct load_stats *st)
 {
 	double el = elapsed_s(ld);
+	char rejected[REJECTED_TEXT_MAX] = "";
 
-	say(ld,
-	    "%" PRIu64 " records, %" PRIu64 " requests, %" PRIu64 " retries, %.2f s, %.0f "
-	    "records/s",
-	    st->records_sent, st->requests, st->retries, el,
-	    el > 0 ? (double)st->records_sent / el : 0.0);
+	if (st->rejected)
+		snprintf(rejected, sizeof(rejected), ", %" PRIu64 " rejected", st->rejected);
+	say(ld, "%" PRIu64 " %s%s, %" PRIu64 " requests, %" PRIu64 " retries, %.2f s, %.0f %s/s",
+	    st->sent, ld->unit, rejected, st->requests, st->retries, el,
+	    el > 0 ? (double)st->sent / el : 0.0, ld->unit);
 }
 
 /* ---- set-up and main ------------------------------------------------------------------- */
@@ -611,7 +751,9 @@ static struct load_client *client_new(struct loader *ld)
 	                              .batch = (size_t)o->batch,
 	                              .concurrency = o->concurrency,
 	                              .retries = o->retries,
-	                              .gzip = o->gzip};
+	                              .gzip = o->gzip,
+	                              .line_protocol = o->line_protocol,
+	                              .unit = o->unit};
 	struct load_client_hooks hooks = {.fill = fill_batch, .vsay = say_hook, .arg = ld};
 
 	return load_client_new(&co, &hooks);
@@ -681,6 +823,7 @@ int main(int argc, char **argv)
 		status = rc > 0 ? EXIT_SUCCESS : EXIT_USAGE;
 		goto out;
 	}
+	ld.unit = o.line_protocol ? "lines" : "records";
 	ld.client = client_new(&ld);
 	if (!ld.client || input_init(&ld.in, &o) < 0)
 		goto out;

@@ -1,10 +1,12 @@
 /*
  * load_batch.c - request bodies for temporis-load. A batch is the ingest JSON text
- * {"data_source":...,"records":[...]} written record by record into one growing buffer that
- * is reused from batch to batch, plus the input line of each record; load_gzip compresses a
- * finished body for Content-Encoding: gzip.
+ * {"data_source":...,"records":[...]} written record by record, or line-protocol lines
+ * joined by newlines, into one growing buffer that is reused from batch to batch, plus the
+ * input line of each record or line; load_lp_target names the /write request they go to;
+ * load_gzip compresses a finished body for Content-Encoding: gzip.
  */
 #include <assert.h>
+#include <ctype.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -15,7 +17,7 @@
 #include "temporis/base/buf.h"
 #include "temporis/tools/load_batch.h"
 
-#define BYTES_PER_RECORD_GUESS 64  /* initial capacity; the buffer grows as needed */
+#define BYTES_PER_RECORD_GUESS 64  /* initial capacity (also per line); the buffer grows */
 #define GZIP_WINDOW_BITS (15 + 16) /* 32 KiB window, +16 selects the gzip wrapper */
 #define GZIP_MEM_LEVEL 8
 /* The loader is single-threaded: the fastest level keeps compression from being the
@@ -106,15 +108,35 @@ void load_batch_free(struct load_batch *b)
 	buf_free(&b->body);
 	buf_free(&b->head);
 	free(b->lines);
+	free(b->spans);
 	memset(b, 0, sizeof(*b));
+}
+
+int load_batch_init_lines(struct load_batch *b, size_t max_lines)
+{
+	size_t n = max_lines ? max_lines : 1;
+
+	memset(b, 0, sizeof(*b));
+	b->max = max_lines;
+	b->line_protocol = true;
+	b->lines = malloc(n * sizeof(*b->lines));
+	b->spans = malloc(n * sizeof(*b->spans));
+	if (!b->lines || !b->spans || n > SIZE_MAX / BYTES_PER_RECORD_GUESS ||
+	    buf_reserve(&b->body, n * BYTES_PER_RECORD_GUESS, BYTES_PER_RECORD_GUESS) < 0) {
+		load_batch_free(b);
+		return -1;
+	}
+	load_batch_reset(b, NULL);
+	return 0;
 }
 
 void load_batch_reset(struct load_batch *b, const char *file)
 {
 	/* init reserved room for the head and capacity never shrinks */
-	assert(b->body.cap >= b->head.len);
+	assert(b->body.cap >= b->head.len && b->body.data);
 	buf_reset(&b->body);
-	memcpy(b->body.data, b->head.data, b->head.len);
+	if (b->head.len)
+		memcpy(b->body.data, b->head.data, b->head.len);
 	b->body.len = b->head.len;
 	b->count = 0;
 	b->file = file;
@@ -131,7 +153,7 @@ int load_batch_add(struct load_batch *b, const struct load_record *rec, uint64_t
 	char num[LOAD_NUM_MAX];
 	size_t vn;
 
-	if (b->count >= b->max || b->finished)
+	if (b->count >= b->max || b->finished || b->line_protocol)
 		return -1;
 	vn = load_value_format(&rec->value, num);
 	if (buf_printf(&b->body, "%s{\"timestamp\":%" PRId64 ",\"name\":", b->count ? "," : "",
@@ -144,13 +166,93 @@ int load_batch_add(struct load_batch *b, const struct load_record *rec, uint64_t
 	return 0;
 }
 
+int load_batch_add_line(struct load_batch *b, const char *text, size_t len, uint64_t line,
+                        uint32_t spans)
+{
+	if (b->count >= b->max || b->finished || !b->line_protocol)
+		return -1;
+	if ((b->count && buf_append(&b->body, "\n", 1) < 0) || buf_append(&b->body, text, len) < 0)
+		return -1;
+	b->lines[b->count] = line;
+	b->spans[b->count] = spans;
+	b->count++;
+	return 0;
+}
+
+uint64_t load_batch_last_line(const struct load_batch *b)
+{
+	if (b->count == 0)
+		return 0;
+	return b->lines[b->count - 1] + (b->spans ? b->spans[b->count - 1] - 1 : 0);
+}
+
+/* Only on the error path: a walk over the batch's lines is cheap next to a request. */
+uint64_t load_batch_body_line(const struct load_batch *b, uint64_t k)
+{
+	for (size_t i = 0; i < b->count && k > 0; i++) {
+		uint64_t n = b->spans ? b->spans[i] : 1;
+		if (k <= n)
+			return b->lines[i] + (k - 1);
+		k -= n;
+	}
+	return 0;
+}
+
 int load_batch_finish(struct load_batch *b)
 {
+	const char *tail = b->line_protocol ? "" : body_tail;
+
 	/* the NUL goes in with the tail but is not counted: body.len is the request's length */
-	if (buf_append(&b->body, body_tail, sizeof(body_tail)) < 0)
+	if (buf_append(&b->body, tail, strlen(tail) + 1) < 0)
 		return -1;
 	b->body.len--;
 	b->finished = true;
+	return 0;
+}
+
+const char *load_lp_precision(enum load_time_unit unit)
+{
+	switch (unit) {
+	case LOAD_TIME_S:
+		return "s";
+	case LOAD_TIME_MS:
+		return "ms";
+	case LOAD_TIME_US:
+		return "u";
+	case LOAD_TIME_AUTO:
+	case LOAD_TIME_NS:
+		break;
+	}
+	return "ns";
+}
+
+/* RFC 3986's unreserved characters stand for themselves; every other byte is %XX. */
+static int percent_encode(struct buf *out, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[3] = {'%', HEX_DIGITS[c >> NIBBLE_BITS], HEX_DIGITS[c & NIBBLE_MASK]};
+		int rc = isalnum(c) || strchr("-._~", c) ? buf_append(out, s, 1)
+		                                         : buf_append(out, esc, sizeof(esc));
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int load_lp_target(struct buf *out, const char *prefix, size_t prefix_len, const char *source,
+                   enum load_time_unit unit)
+{
+	static const char write_db[] = "/write?db=", precision[] = "&precision=";
+	const char *p = load_lp_precision(unit);
+
+	if (buf_append(out, prefix, prefix_len) < 0 ||
+	    buf_append(out, write_db, sizeof(write_db) - 1) < 0 ||
+	    percent_encode(out, source) < 0 ||
+	    buf_append(out, precision, sizeof(precision) - 1) < 0 ||
+	    buf_append(out, p, strlen(p) + 1) < 0)
+		return -1;
+	out->len--; /* the NUL is there but not counted */
 	return 0;
 }
 

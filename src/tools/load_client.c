@@ -1,9 +1,9 @@
 /*
- * load_client.c - temporis-load's HTTP client: POSTs batches to /v1/data_sources/ingest over
- * a few keep-alive libevent evhttp connections, retrying what is safe to retry (ingest is an
- * idempotent upsert) with jittered exponential back-off. Owns the connection slots, each
- * with the one batch it sends; memory stays bounded because a slot asks for input only
- * when it is free.
+ * load_client.c - temporis-load's HTTP client: POSTs batches to /v1/data_sources/ingest (or
+ * line protocol to /write) over a few keep-alive libevent evhttp connections, retrying what
+ * is safe to retry (both are idempotent upserts) with jittered exponential back-off. Owns
+ * the connection slots, each with the one batch it sends; memory stays bounded because a
+ * slot asks for input only when it is free.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -42,6 +42,7 @@
 #define HTTP_SUCCESS_MIN 200
 #define HTTP_SUCCESS_END 300
 #define HTTP_REQUEST_TIMEOUT_CODE 408
+#define HTTP_BAD_REQUEST_CODE 400
 #define HTTP_TOO_LARGE_CODE 413
 #define HTTP_TOO_MANY_CODE 429
 #define HTTP_SERVER_ERROR_MIN 500
@@ -71,12 +72,12 @@ struct load_client {
 	char host[HOST_MAX];
 	char host_header[HOST_MAX + PORT_TEXT_MAX]; /* "host:port" */
 	int port;
-	char *path;
+	char *path; /* the request target: PREFIX + the ingest path, or PREFIX/write?... */
 	char *auth; /* "Bearer TOKEN"; wiped when freed */
 	struct slot *slots;
 	int inflight; /* slots not idle */
 	bool fatal, drained;
-	uint64_t records_sent, requests, retries;
+	uint64_t sent, rejected, requests, retries;
 };
 
 static void say(const struct load_client_hooks *h, const char *fmt, ...)
@@ -93,6 +94,26 @@ static void say(const struct load_client_hooks *h, const char *fmt, ...)
 }
 
 /* ---- target --------------------------------------------------------------------------- */
+
+/* c->path for the URL's path prefix[0..plen). 0, or -1 when memory runs out. */
+static int target_path(struct load_client *c, const char *prefix, size_t plen)
+{
+	struct buf t = {0};
+
+	if (!c->o.line_protocol) {
+		if (asprintf(&c->path, "%.*s%s", (int)plen, prefix, INGEST_PATH) < 0) {
+			c->path = NULL;
+			return -1;
+		}
+		return 0;
+	}
+	if (load_lp_target(&t, prefix, plen, c->o.source, c->o.unit) < 0) {
+		buf_free(&t);
+		return -1;
+	}
+	c->path = t.data; /* NUL-terminated by load_lp_target; freed with the client */
+	return 0;
+}
 
 /* Host, port and request path from the URL; only plain http (put TLS in a proxy). */
 static int setup_target(struct load_client *c, const char *url)
@@ -122,8 +143,7 @@ static int setup_target(struct load_client *c, const char *url)
 	path = evhttp_uri_get_path(uri) ? evhttp_uri_get_path(uri) : "";
 	for (plen = strlen(path); plen > 0 && path[plen - 1] == '/'; plen--)
 		;
-	if (asprintf(&c->path, "%.*s%s", (int)plen, path, INGEST_PATH) < 0) {
-		c->path = NULL;
+	if (target_path(c, path, plen) < 0) {
 		say(&c->h, "out of memory");
 		goto out;
 	}
@@ -175,7 +195,9 @@ static int add_headers(struct load_client *c, struct evhttp_request *req)
 
 	if (evhttp_add_header(h, "Host", c->host_header) < 0 ||
 	    evhttp_add_header(h, "Authorization", c->auth) < 0 ||
-	    evhttp_add_header(h, "Content-Type", "application/json") < 0 ||
+	    evhttp_add_header(h, "Content-Type",
+	                      c->o.line_protocol ? "text/plain; charset=utf-8"
+	                                         : "application/json") < 0 ||
 	    (c->o.gzip && evhttp_add_header(h, "Content-Encoding", "gzip") < 0))
 		return -1;
 	return 0;
@@ -296,7 +318,8 @@ static const char *conn_error_text(const struct slot *s)
 	return "connection failed";
 }
 
-/* The "detail" of a JSON error body, else a short excerpt of whatever came back. */
+/* The "detail" of a JSON error body ("error" in /write's InfluxDB shape), else a short
+ * excerpt of whatever came back. */
 static void response_detail(struct evhttp_request *req, char *out, size_t outlen)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -313,7 +336,9 @@ static void response_detail(struct evhttp_request *req, char *out, size_t outlen
 	if (!tok)
 		return;
 	j = json_tokener_parse_ex(tok, text, (int)len);
-	if (j && json_object_object_get_ex(j, "detail", &d) &&
+	if (j &&
+	    (json_object_object_get_ex(j, "detail", &d) ||
+	     json_object_object_get_ex(j, "error", &d)) &&
 	    json_object_is_type(d, json_type_string))
 		snprintf(out, outlen, "%s", json_object_get_string(d));
 	else
@@ -328,7 +353,7 @@ static void batch_where(const struct slot *s, char *out, size_t outlen)
 	const struct load_batch *b = &s->batch;
 
 	snprintf(out, outlen, "%s:LINES %" PRIu64 "-%" PRIu64, b->file ? b->file : "?",
-	         b->count ? b->lines[0] : 0, b->count ? b->lines[b->count - 1] : 0);
+	         b->count ? b->lines[0] : 0, load_batch_last_line(b));
 }
 
 static bool retryable(int code)
@@ -414,16 +439,32 @@ static void retry_or_give_up(struct slot *s, int code, const char *detail,
 	}
 }
 
+/* The input line of the line-protocol line a 400 names ("line 3: unable to parse ..."),
+ * counted from 1 in the body; 0 when the detail names none. */
+static uint64_t rejected_line(const struct load_batch *b, int code, const char *detail)
+{
+	unsigned long k;
+
+	if (!b->line_protocol || code != HTTP_BAD_REQUEST_CODE ||
+	    sscanf(detail, "line %lu:", &k) != 1)
+		return 0;
+	return load_batch_body_line(b, k);
+}
+
 /* A 4xx that retrying cannot fix: say which input lines it concerns, and if the server
- * named a record ("records[3].value ..."), that record's own line. */
+ * named a record ("records[3].value ...") or a line ("line 3: ..."), its own line. */
 static void report_rejection(const struct slot *s, int code, const char *detail)
 {
 	char where[MSG_MAX], hint[MSG_MAX] = "";
 	const char *r = strstr(detail, "records[");
+	uint64_t line = rejected_line(&s->batch, code, detail);
 	unsigned long k;
 
 	batch_where(s, where, sizeof(where));
-	if (r && sscanf(r, "records[%lu]", &k) == 1 && k < s->batch.count)
+	if (line)
+		snprintf(hint, sizeof(hint), " (line at %s:%" PRIu64 ")", s->batch.file, line);
+	else if (!s->batch.line_protocol && r && sscanf(r, "records[%lu]", &k) == 1 &&
+	         k < s->batch.count)
 		snprintf(hint, sizeof(hint), " (record at %s:%" PRIu64 ")", s->batch.file,
 		         s->batch.lines[k]);
 	else if (code == HTTP_TOO_LARGE_CODE)
@@ -440,7 +481,7 @@ static void request_done(struct evhttp_request *req, void *arg)
 
 	c->requests++;
 	if (code >= HTTP_SUCCESS_MIN && code < HTTP_SUCCESS_END) {
-		c->records_sent += s->batch.count;
+		c->sent += s->batch.count;
 		slot_idle(s);
 		return;
 	}
@@ -454,6 +495,7 @@ static void request_done(struct evhttp_request *req, void *arg)
 		return;
 	}
 	report_rejection(s, code, detail);
+	c->rejected += s->batch.count;
 	stop_loading(c);
 	slot_idle(s);
 }
@@ -483,7 +525,10 @@ static int slot_init(struct load_client *c, struct slot *s)
 	s->c = c;
 	s->evcon = evhttp_connection_base_new(c->base, NULL, c->host, (unsigned short)c->port);
 	s->retry_ev = evtimer_new(c->base, retry_fire, s);
-	if (!s->evcon || !s->retry_ev || load_batch_init(&s->batch, c->o.source, c->o.batch) < 0)
+	if (!s->evcon || !s->retry_ev)
+		return -1;
+	if ((c->o.line_protocol ? load_batch_init_lines(&s->batch, c->o.batch)
+	                        : load_batch_init(&s->batch, c->o.source, c->o.batch)) < 0)
 		return -1;
 	evhttp_connection_set_timeout(s->evcon, REQUEST_TIMEOUT_S);
 	evhttp_connection_set_max_body_size(s->evcon, RESPONSE_MAX_BYTES);
@@ -514,7 +559,8 @@ void load_client_start(struct load_client *c)
 
 void load_client_stats(const struct load_client *c, struct load_stats *out)
 {
-	*out = (struct load_stats){.records_sent = c->records_sent,
+	*out = (struct load_stats){.sent = c->sent,
+	                           .rejected = c->rejected,
 	                           .requests = c->requests,
 	                           .retries = c->retries,
 	                           .failed = c->fatal,

@@ -1,8 +1,10 @@
 /*
  * load_parse.c - input parsing for temporis-load: CSV lines (quotes, delimiter, column
  * mapping by header name or index) and NDJSON lines (json-c), and the number typing rule
- * shared by both (an integer literal stays an integer, anything else is a finite double).
- * Owns the parser's reusable field buffers and json-c tokener; one parser per input stream.
+ * shared by both (an integer literal stays an integer, anything else is a finite double);
+ * and the line-protocol splitter, which finds logical lines without parsing them.
+ * Owns the parser's reusable field buffers and json-c tokener, and the splitter's buffer
+ * for a line continued in a string; one parser or splitter per input stream.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -558,4 +560,207 @@ enum load_status load_parser_line(struct load_parser *p, const char *line, size_
 	if (p->want_header)
 		return resolve_header(p, err, errlen) < 0 ? LOAD_ERROR : LOAD_SKIP;
 	return csv_record(p, rec, err, errlen);
+}
+
+/* ---- line protocol ---- */
+
+#define LP_CONTEXT_DB "CONTEXT-DATABASE:"
+
+/* Where a line's scan is. A double quote opens a string only as the first byte of a field
+ * value (after the '=' of a field key); in the series key (measurement and tags) and in
+ * field keys it is an ordinary byte, and a backslash escapes the byte after it. */
+enum lp_part { LP_SERIES_KEY, LP_FIELDS, LP_STRING, LP_TIMESTAMP };
+
+struct load_lp {
+	struct buf text; /* a logical line continued in a string: its physical lines so far */
+	uint64_t line;   /* physical lines fed since the reset */
+	uint64_t first;  /* where the pending logical line starts */
+	uint32_t spans;  /* physical lines of the pending logical line */
+	enum lp_part part;
+	bool pending; /* text holds a logical line whose string is still open */
+	bool in_ddl;  /* between "# DDL" and "# DML" */
+};
+
+struct load_lp *load_lp_new(void)
+{
+	struct load_lp *lp = calloc(1, sizeof(*lp));
+
+	if (lp)
+		load_lp_reset(lp);
+	return lp;
+}
+
+void load_lp_free(struct load_lp *lp)
+{
+	if (!lp)
+		return;
+	buf_free(&lp->text);
+	free(lp);
+}
+
+void load_lp_reset(struct load_lp *lp)
+{
+	buf_reset(&lp->text);
+	lp->line = 0;
+	lp->first = 0;
+	lp->spans = 0;
+	lp->part = LP_SERIES_KEY;
+	lp->pending = false;
+	lp->in_ddl = false;
+}
+
+/* Go on scanning s[0..n) from lp->part. Only strings matter here: the scan stops at the
+ * timestamp, and a line without a double quote cannot open one. Escapes as InfluxDB reads
+ * them: in a string only \" and \\ are escapes, elsewhere a backslash takes the next byte. */
+static void lp_scan(struct load_lp *lp, const char *s, size_t n)
+{
+	enum lp_part part = lp->part;
+
+	if (part != LP_STRING && !memchr(s, '"', n))
+		return;
+	for (size_t i = 0; i < n && part != LP_TIMESTAMP; i++) {
+		switch (part) {
+		case LP_SERIES_KEY:
+			if (s[i] == '\\')
+				i++;
+			else if (s[i] == ' ')
+				part = LP_FIELDS;
+			break;
+		case LP_FIELDS:
+			if (s[i] == '\\')
+				i++;
+			else if (s[i] == ' ')
+				part = LP_TIMESTAMP;
+			else if (s[i] == '=' && i + 1 < n && s[i + 1] == '"') {
+				part = LP_STRING;
+				i++; /* the opening quote */
+			}
+			break;
+		case LP_STRING:
+			if (s[i] == '\\' && i + 1 < n && (s[i + 1] == '"' || s[i + 1] == '\\'))
+				i++;
+			else if (s[i] == '"')
+				part = LP_FIELDS;
+			break;
+		case LP_TIMESTAMP:
+			break;
+		}
+	}
+	lp->part = part;
+}
+
+/* Does the trimmed comment text t (after its '#') say exactly word? */
+static bool comment_is(const char *t, size_t n, const char *word)
+{
+	return n == strlen(word) && !memcmp(t, word, n);
+}
+
+/* A '#' line: the export's section markers switch the DDL section on and off; a
+ * CONTEXT-DATABASE header is handed to the caller. */
+static void lp_comment(struct load_lp *lp, const char *t, size_t n, struct load_lp_line *out)
+{
+	const size_t key = sizeof(LP_CONTEXT_DB) - 1;
+
+	t++;
+	n--;
+	trim(&t, &n);
+	if (comment_is(t, n, "DDL")) {
+		lp->in_ddl = true;
+	} else if (comment_is(t, n, "DML")) {
+		lp->in_ddl = false;
+	} else if (n >= key && !memcmp(t, LP_CONTEXT_DB, key)) {
+		t += key;
+		n -= key;
+		trim(&t, &n);
+		out->context_db = t;
+		out->context_db_len = n;
+	}
+}
+
+/* The next physical line of a logical line whose string is open. */
+static enum load_status lp_continue(struct load_lp *lp, const char *line, size_t len, size_t body,
+                                    struct load_lp_line *out, char *err, size_t errlen)
+{
+	if (buf_append(&lp->text, line, len) < 0) {
+		err_set(err, errlen, "out of memory");
+		return LOAD_ERROR;
+	}
+	lp->spans++;
+	lp_scan(lp, line, body);
+	if (lp->part == LP_STRING) {
+		if (lp->text.len <= LOAD_LP_CONTINUED_MAX)
+			return LOAD_SKIP;
+		out->line = lp->first;
+		err_set(err, errlen,
+		        "the string field opened on this line is not closed within %d bytes "
+		        "(a stray '\"'?)",
+		        LOAD_LP_CONTINUED_MAX);
+		return LOAD_ERROR;
+	}
+	lp->pending = false;
+	out->text = lp->text.data;
+	out->len = lp->text.len - (len - body); /* without the last line end */
+	out->line = lp->first;
+	out->spans = lp->spans;
+	return LOAD_RECORD;
+}
+
+/* The length of line[0..len) without its "\n" or "\r\n". */
+static size_t chomp(const char *line, size_t len)
+{
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	return len;
+}
+
+enum load_status load_lp_feed(struct load_lp *lp, const char *line, size_t len,
+                              struct load_lp_line *out, char *err, size_t errlen)
+{
+	size_t body = chomp(line, len), n = body;
+	const char *t = line;
+
+	memset(out, 0, sizeof(*out));
+	lp->line++;
+	out->line = lp->line;
+	if (lp->pending)
+		return lp_continue(lp, line, len, body, out, err, errlen);
+	trim(&t, &n);
+	if (n == 0)
+		return LOAD_SKIP;
+	if (t[0] == '#') {
+		lp_comment(lp, t, n, out);
+		return LOAD_SKIP;
+	}
+	if (lp->in_ddl)
+		return LOAD_SKIP; /* CREATE DATABASE ..., CREATE RETENTION POLICY ... */
+	lp->part = LP_SERIES_KEY;
+	lp_scan(lp, t, body - (size_t)(t - line));
+	if (lp->part != LP_STRING) {
+		out->text = line;
+		out->len = body;
+		out->spans = 1;
+		return LOAD_RECORD;
+	}
+	buf_reset(&lp->text);
+	if (buf_append(&lp->text, line, len) < 0) {
+		err_set(err, errlen, "out of memory");
+		return LOAD_ERROR;
+	}
+	lp->pending = true;
+	lp->first = lp->line;
+	lp->spans = 1;
+	return LOAD_SKIP;
+}
+
+int load_lp_end(struct load_lp *lp, uint64_t *line, char *err, size_t errlen)
+{
+	if (!lp->pending)
+		return 0;
+	*line = lp->first;
+	err_set(err, errlen,
+	        "the string field opened on this line is not closed at the end of "
+	        "the input");
+	return -1;
 }

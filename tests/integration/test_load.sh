@@ -2,7 +2,9 @@
 # test_load.sh - temporis-load against a real temporisd: a 50,000-row CSV load read back
 # through the records API (paginated), gzip bodies, NDJSON from stdin, bad input stopping
 # with FILE:LINE before its batch is sent, a server 4xx stopping with the batch's line range,
-# retries giving up on a dead server, and the missing-token usage error.
+# retries giving up on a dead server, the missing-token usage error, and InfluxDB line
+# protocol (--format line, .lp): an influx export with comments, DDL and a quoted newline
+# read back series by series, and a bad line named as FILE:LINE.
 # Prints "N passed, M failed" last and exits non-zero on any failure.
 
 # shellcheck source=lib.sh
@@ -18,7 +20,7 @@ write_config ""
 start_server
 TOKEN=$(new_account acme)
 printf '%s\n' "$TOKEN" >"$TMP/token"
-for s in history gz ndj bad rejected units; do new_source acme "$s"; done
+for s in history gz ndj bad rejected units lp lpgz lpbad; do new_source acme "$s"; done
 
 # load ARGS...: run the loader against the test server; status in L_RC, stderr in $TMP/load.err
 L_RC=0
@@ -158,12 +160,12 @@ if [ "$got" = 1200 ]; then pass "batches before the bad line are stored, its own
 
 # ---- server 4xx: stops at once with the batch's line range and the record's line ------------
 gen_csv "$TMP/rejected.csv" 500
-long=$(printf 'x%.0s' $(seq 300))
+long=$(printf 'x%.0s' $(seq 4097)) # one byte past the longest name
 sed -i "305s/,s[0-9]*,/,$long,/" "$TMP/rejected.csv"
 load --source rejected --batch 100 --concurrency 1 "$TMP/rejected.csv"
 expect_rc "a record the server rejects exits 1" 1
 expect_stderr "the 422 names the batch's lines and the record's line" \
-	"$TMP/rejected.csv:LINES 302-401: 422 records[3].name must be a non-empty string of at most 256 bytes without control characters. (record at $TMP/rejected.csv:305)"
+	"$TMP/rejected.csv:LINES 302-401: 422 records[3].name must be a non-empty string of at most 4096 bytes without control characters. (record at $TMP/rejected.csv:305)"
 got=$(count rejected)
 if [ "$got" = 300 ]; then pass "nothing after the rejected batch is sent"; else
 	fail "nothing after the rejected batch is sent" "stored $got, want 300"; fi
@@ -254,6 +256,94 @@ if json_get "$R_BODY" '[(r["timestamp"], r["value"]) for r in j["records"]] == [
 else
 	fail "stored in seconds: ms divided, RFC 3339 converted" "$(body_text)"
 fi
+
+# ---- line protocol: an influx export, sent as it is to /write ---------------------------
+# lp_series SOURCE NAME: the records of series NAME as "ts:value" (values as JSON), read
+# with curl through the records API.
+lp_series() {
+	local q
+	q=$(python3 -c 'import sys,urllib.parse;print(urllib.parse.quote(sys.argv[1],safe=""))' "$2")
+	curl -s -H "Authorization: Bearer $TOKEN" "$BASE/v1/data_sources/$1/records?name=$q" |
+		python3 -c 'import json,sys;print(" ".join("%d:%s"%(r["timestamp"],json.dumps(r["value"])) for r in json.load(sys.stdin).get("records",[])))'
+}
+
+expect_lp_series() {
+	local name=$1 source=$2 series=$3 want=$4 got
+	got=$(lp_series "$source" "$series")
+	if [ "$got" = "$want" ]; then pass "$name"; else fail "$name" "series $series: got '$got', want '$want'"; fi
+}
+
+cat >"$TMP/export.lp" <<'LP'
+# INFLUXDB EXPORT: 1677-09-21T00:12:43Z - 2262-04-11T23:47:16Z
+# DDL
+CREATE DATABASE telegraf WITH NAME autogen
+CREATE RETENTION POLICY "autogen" ON "telegraf" DURATION 0s REPLICATION 1
+# DML
+# CONTEXT-DATABASE: telegraf
+# CONTEXT-RETENTION-POLICY: autogen
+# writing tsm data
+cpu,region=eu,host=a usage=12.5,n=3i 1718841600
+
+cpu,region=eu,host=a usage=13,n=4i 1718841601
+mem,host=a,dc=x free=1024i,used=0.5 1718841600
+disk,mount=/data,host=b free=7i,label="root disk" 1718841600
+log,host=a msg="first line
+second line",code=2i 1718841602
+LP
+load --source lp --time-unit s --batch 2 "$TMP/export.lp"
+expect_rc "an influx export (.lp) loads, exit 0" 0
+expect_stderr "the summary counts lines, not records" "5 lines, 3 requests"
+expect_stderr "a CONTEXT-DATABASE other than --source is noted" \
+	"$TMP/export.lp:6: note: CONTEXT-DATABASE is 'telegraf'; loading into --source lp"
+expect_lp_series "a float field is a double series named with its sorted tags" lp \
+	'cpu_usage{host="a",region="eu"}' "1718841600:12.5 1718841601:13.0"
+expect_lp_series "an i integer field is an integer series" lp 'cpu_n{host="a",region="eu"}' \
+	"1718841600:3 1718841601:4"
+expect_lp_series "a second measurement's fields are series too" lp 'mem_free{dc="x",host="a"}' \
+	"1718841600:1024"
+expect_lp_series "mem_used keeps its double" lp 'mem_used{dc="x",host="a"}' "1718841600:0.5"
+expect_lp_series "a line with a string field stores its numbers" lp \
+	'disk_free{host="b",mount="/data"}' "1718841600:7"
+expect_lp_series "a string field is not stored" lp 'disk_label{host="b",mount="/data"}' ""
+expect_lp_series "a string with a newline keeps its line whole" lp 'log_code{host="a"}' \
+	"1718841602:2"
+
+# the same from stdin with --format line, gzip bodies and the default precision (ns)
+sed 's/ \(17188416[0-9][0-9]\)$/ \1000000000/' "$TMP/export.lp" >"$TMP/export_ns.txt"
+L_RC=0
+"$LOAD" --url "$BASE" --token-file "$TMP/token" --source lpgz --format line --gzip - \
+	<"$TMP/export_ns.txt" 2>"$TMP/load.err" || L_RC=$?
+expect_rc "--format line from stdin with --gzip exits 0" 0
+expect_lp_series "nanoseconds are line protocol's default precision" lpgz \
+	'cpu_usage{host="a",region="eu"}' "1718841600:12.5 1718841601:13.0"
+expect_lp_series "gzip line-protocol bodies are stored" lpgz 'log_code{host="a"}' "1718841602:2"
+
+# ---- line protocol: a bad line in the second batch ----------------------------------------
+# batch 1 is lines 2-3; batch 2 is lines 5-7, whose 3rd body line is input line 7 (the string
+# on line 5 holds a newline); batch 3 is never sent.
+cat >"$TMP/bad.lp" <<'LP'
+# batches of two lines
+m v=1 1
+m v=2 2
+
+s note="a
+b",v=3 3
+m v=oops 4
+m v=5 5
+m v=6 6
+LP
+load --source lpbad --time-unit s --batch 2 --concurrency 1 "$TMP/bad.lp"
+expect_rc "a line the server refuses exits 1" 1
+expect_stderr "the 400 names the batch's lines and the server's line" \
+	"$TMP/bad.lp:LINES 5-7: 400 line 3: unable to parse 'm v=oops 4'"
+expect_stderr "the refused line is named as FILE:LINE" "(line at $TMP/bad.lp:7)"
+expect_stderr "the summary counts the refused batch's lines" "2 lines, 2 rejected"
+expect_lp_series "the first batch's points are stored" lpbad 'm_v' "1:1.0 2:2.0"
+expect_lp_series "nothing of the refused batch is stored" lpbad 's_v' ""
+
+load --source lp "$TMP/export.lp" "$TMP/gz.csv"
+expect_rc "line protocol mixed with CSV in one run is a usage error (exit 2)" 2
+expect_stderr "the mix is refused saying why" "cannot be loaded together with CSV"
 
 stop_server
 finish

@@ -1,7 +1,8 @@
 /*
- * test_load.c - unit tests for temporis-load's input parsing (CSV, NDJSON, number typing)
- * and request body building (load_parse.c, load_batch.c). Bodies are checked by parsing
- * them back with json-c, the same parser the server uses.
+ * test_load.c - unit tests for temporis-load's input parsing (CSV, NDJSON, number typing),
+ * the line-protocol splitter, and request body building (load_parse.c, load_batch.c).
+ * JSON bodies are checked by parsing them back with json-c, the same parser the server
+ * uses; line-protocol bodies byte for byte, since they must be the input unchanged.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -576,6 +577,308 @@ static void test_gzip_into_a_used_buffer_replaces_it(void **state)
 	free(out);
 }
 
+/* ---- line protocol ---- */
+
+#define LP_OUT_MAX 16
+#define LP_TEXT_MAX 256
+
+struct lp_out {
+	uint64_t line;
+	uint32_t spans;
+	char text[LP_TEXT_MAX];
+};
+
+/* Feed text physical line by physical line (each with its "\n") to lp; the data lines
+ * into out[] and their count into *n. The status of the first error, else LOAD_RECORD. */
+static enum load_status lp_split(struct load_lp *lp, const char *text, struct lp_out *out,
+                                 size_t *n, char *err)
+{
+	struct load_lp_line l;
+
+	*n = 0;
+	while (*text) {
+		const char *nl = strchr(text, '\n');
+		size_t len = nl ? (size_t)(nl - text) + 1 : strlen(text);
+		enum load_status st = load_lp_feed(lp, text, len, &l, err, LOAD_ERR_MAX);
+
+		text += len;
+		if (st == LOAD_ERROR)
+			return st;
+		if (st == LOAD_SKIP)
+			continue;
+		assert_true(*n < LP_OUT_MAX && l.len < LP_TEXT_MAX);
+		out[*n].line = l.line;
+		out[*n].spans = l.spans;
+		memcpy(out[*n].text, l.text, l.len);
+		out[*n].text[l.len] = '\0';
+		(*n)++;
+	}
+	return LOAD_RECORD;
+}
+
+static struct load_lp *lp_new(void)
+{
+	struct load_lp *lp = load_lp_new();
+
+	assert_non_null(lp);
+	return lp;
+}
+
+static void assert_lp_line(const struct lp_out *o, uint64_t line, uint32_t spans, const char *text)
+{
+	assert_int_equal(o->line, line);
+	assert_int_equal(o->spans, spans);
+	assert_string_equal(o->text, text);
+}
+
+/* An influx_inspect export: the header comments, the DDL section and blank lines are not
+ * sent; every data line is, unchanged, with its own input line. */
+static void test_lp_export_headers_ddl_and_blanks_are_skipped(void **state)
+{
+	static const char text[] =
+	    "# INFLUXDB EXPORT: 1677-09-21T00:12:43Z - 2262-04-11T23:47:16Z\n"
+	    "# DDL\n"
+	    "CREATE DATABASE telegraf WITH NAME autogen\n"
+	    "CREATE RETENTION POLICY rp1 ON telegraf DURATION 1d REPLICATION 1\n"
+	    "\n"
+	    "# DML\n"
+	    "# CONTEXT-DATABASE: telegraf\n"
+	    "# CONTEXT-RETENTION-POLICY: autogen\n"
+	    "# writing tsm data\n"
+	    "cpu,host=a usage=1.5 1600000000000000000\n"
+	    "   \t\r\n"
+	    "  # an indented comment\n"
+	    "mem,host=a free=3i 1600000000000000000\r\n"
+	    "  disk free=2";
+	struct load_lp *lp = lp_new();
+	struct lp_out out[LP_OUT_MAX];
+	char err[LOAD_ERR_MAX];
+	size_t n;
+
+	assert_int_equal(lp_split(lp, text, out, &n, err), LOAD_RECORD);
+	assert_int_equal(n, 3);
+	assert_lp_line(&out[0], 10, 1, "cpu,host=a usage=1.5 1600000000000000000");
+	assert_lp_line(&out[1], 13, 1, "mem,host=a free=3i 1600000000000000000");
+	assert_lp_line(&out[2], 14, 1, "  disk free=2");
+	assert_int_equal(load_lp_end(lp, &out[0].line, err, sizeof(err)), 0);
+	load_lp_free(lp);
+}
+
+/* The next input starts outside a DDL section and at line 1 again. */
+static void test_lp_reset_leaves_the_ddl_section(void **state)
+{
+	struct load_lp *lp = lp_new();
+	struct lp_out out[LP_OUT_MAX];
+	char err[LOAD_ERR_MAX];
+	size_t n;
+
+	assert_int_equal(lp_split(lp, "# DDL\nCREATE DATABASE x\nm v=1\n", out, &n, err),
+	                 LOAD_RECORD);
+	assert_int_equal(n, 0); /* no "# DML": still DDL */
+	load_lp_reset(lp);
+	assert_int_equal(lp_split(lp, "\nm v=1\n", out, &n, err), LOAD_RECORD);
+	assert_int_equal(n, 1);
+	assert_lp_line(&out[0], 2, 1, "m v=1");
+	load_lp_free(lp);
+}
+
+static void test_lp_context_database_is_handed_to_the_caller(void **state)
+{
+	static const char *const lines[] = {"# CONTEXT-DATABASE: telegraf\n",
+	                                    "#CONTEXT-DATABASE:db2\r\n"};
+	static const char *const want[] = {"telegraf", "db2"};
+	struct load_lp *lp = lp_new();
+	struct load_lp_line l;
+	char err[LOAD_ERR_MAX];
+
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(load_lp_feed(lp, lines[i], strlen(lines[i]), &l, err, sizeof(err)),
+		                 LOAD_SKIP);
+		assert_non_null(l.context_db);
+		assert_int_equal(l.context_db_len, strlen(want[i]));
+		assert_memory_equal(l.context_db, want[i], l.context_db_len);
+		assert_int_equal(l.line, i + 1);
+	}
+	assert_int_equal(load_lp_feed(lp, "# DML\n", 6, &l, err, sizeof(err)), LOAD_SKIP);
+	assert_null(l.context_db);
+	load_lp_free(lp);
+}
+
+/* A newline inside a double-quoted string field continues the logical line, which is sent
+ * whole, its inner line ends as they were; \" and \\ are escapes inside the string. */
+static void test_lp_quoted_newline_continues_the_line(void **state)
+{
+	static const char text[] = "log,host=a msg=\"first\n"
+	                           "# not a comment: inside the string\n"
+	                           "\n"
+	                           "last\",n=1i 10\n"
+	                           "log msg=\"say \\\"hi\\\"\n"
+	                           "there\" 11\r\n"
+	                           "log msg=\"ends in a backslash \\\\\" 12\n"
+	                           "log msg=\"crlf\r\n"
+	                           "inside\"\n"
+	                           "log a=1,msg=\"x\",b=2 13\n";
+	struct load_lp *lp = lp_new();
+	struct lp_out out[LP_OUT_MAX];
+	char err[LOAD_ERR_MAX];
+	size_t n;
+
+	assert_int_equal(lp_split(lp, text, out, &n, err), LOAD_RECORD);
+	assert_int_equal(n, 5);
+	assert_lp_line(
+	    &out[0], 1, 4,
+	    "log,host=a msg=\"first\n# not a comment: inside the string\n\nlast\",n=1i 10");
+	assert_lp_line(&out[1], 5, 2, "log msg=\"say \\\"hi\\\"\nthere\" 11");
+	assert_lp_line(&out[2], 7, 1, "log msg=\"ends in a backslash \\\\\" 12");
+	assert_lp_line(&out[3], 8, 2, "log msg=\"crlf\r\ninside\"");
+	assert_lp_line(&out[4], 10, 1, "log a=1,msg=\"x\",b=2 13");
+	load_lp_free(lp);
+}
+
+/* A double quote opens a string only as a field value: in the measurement, a tag, a field
+ * key, after an escaped '=' or in the timestamp it is an ordinary byte. */
+static void test_lp_quotes_outside_field_values_do_not_open_a_string(void **state)
+{
+	static const char text[] = "m\"x,tag=\"v v=1 1\n"
+	                           "m,tag=a\\ \"b k\"ey=1 2\n"
+	                           "m f\\=\"x=1 3\n"
+	                           "m v=1 4\"\n"
+	                           "m\\ x=\"y v=2\n";
+	struct load_lp *lp = lp_new();
+	struct lp_out out[LP_OUT_MAX];
+	char err[LOAD_ERR_MAX];
+	size_t n;
+
+	assert_int_equal(lp_split(lp, text, out, &n, err), LOAD_RECORD);
+	assert_int_equal(n, 5);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(out[i].line, i + 1);
+	assert_string_equal(out[4].text, "m\\ x=\"y v=2");
+	load_lp_free(lp);
+}
+
+/* A string still open at the end of the input, or after LOAD_LP_CONTINUED_MAX bytes, is an
+ * error naming the line it opened on. */
+static void test_lp_unclosed_string_is_an_error_at_its_line(void **state)
+{
+	enum { CHUNK = 4096 };
+	struct load_lp *lp = lp_new();
+	struct load_lp_line l;
+	struct lp_out out[LP_OUT_MAX];
+	char err[LOAD_ERR_MAX], *chunk = malloc(CHUNK + 1);
+	uint64_t line = 0;
+	size_t n;
+	enum load_status st = LOAD_SKIP;
+
+	assert_int_equal(lp_split(lp, "m v=1\nm s=\"open\nstill open\n", out, &n, err),
+	                 LOAD_RECORD);
+	assert_int_equal(n, 1);
+	assert_int_equal(load_lp_end(lp, &line, err, sizeof(err)), -1);
+	assert_int_equal(line, 2);
+	assert_non_null(strstr(err, "not closed"));
+
+	load_lp_reset(lp);
+	assert_int_equal(load_lp_end(lp, &line, err, sizeof(err)), 0);
+	assert_non_null(chunk);
+	memset(chunk, 'x', CHUNK);
+	chunk[CHUNK] = '\n';
+	assert_int_equal(load_lp_feed(lp, "\n", 1, &l, err, sizeof(err)), LOAD_SKIP);
+	assert_int_equal(load_lp_feed(lp, "m s=\"\n", 6, &l, err, sizeof(err)), LOAD_SKIP);
+	for (size_t i = 0; i <= LOAD_LP_CONTINUED_MAX / CHUNK && st == LOAD_SKIP; i++)
+		st = load_lp_feed(lp, chunk, CHUNK + 1, &l, err, sizeof(err));
+	assert_int_equal(st, LOAD_ERROR);
+	assert_int_equal(l.line, 2);
+	assert_non_null(strstr(err, "not closed"));
+	free(chunk);
+	load_lp_free(lp);
+}
+
+/* The body is the data lines joined by "\n", byte for byte; the server's "line K" (counting
+ * every "\n" of the body) maps back to the input line, also inside a continued line. */
+static void test_lp_batch_joins_lines_and_maps_body_lines_to_input(void **state)
+{
+	static const char want[] = "a v=1 1\nb s=\"x\ny\nz\" 2\nc v=3\r\nd v=4";
+	struct load_batch b;
+	struct load_record r = {.name = "n", .name_len = 1, .value = {.is_int = true, .i = 1}};
+
+	assert_int_equal(load_batch_init_lines(&b, 4), 0);
+	load_batch_reset(&b, "in.lp");
+	assert_int_equal(load_batch_last_line(&b), 0);
+	assert_int_equal(load_batch_add(&b, &r, 1), -1); /* records do not go into lines */
+	assert_int_equal(load_batch_add_line(&b, "a v=1 1", 7, 3, 1), 0);
+	assert_int_equal(load_batch_add_line(&b, "b s=\"x\ny\nz\" 2", 13, 5, 3), 0);
+	assert_int_equal(load_batch_add_line(&b, "c v=3\r", 6, 10, 1), 0);
+	assert_false(load_batch_full(&b));
+	assert_int_equal(load_batch_add_line(&b, "d v=4", 5, 12, 1), 0);
+	assert_true(load_batch_full(&b));
+	assert_int_equal(load_batch_add_line(&b, "e v=5", 5, 13, 1), -1);
+	assert_int_equal(load_batch_finish(&b), 0);
+	assert_int_equal(b.body.len, sizeof(want) - 1);
+	assert_memory_equal(b.body.data, want, sizeof(want));
+	assert_int_equal(b.count, 4);
+	static const uint64_t input_of[] = {0, 3, 5, 6, 7, 10, 12, 0};
+	for (uint64_t k = 0; k < sizeof(input_of) / sizeof(input_of[0]); k++)
+		assert_int_equal(load_batch_body_line(&b, k), input_of[k]);
+	assert_int_equal(load_batch_last_line(&b), 12);
+
+	/* reused: the next body starts empty, and a continued last line ends the range */
+	load_batch_reset(&b, "next.lp");
+	assert_int_equal(load_batch_add_line(&b, "q s=\"1\n2\"", 9, 20, 2), 0);
+	assert_int_equal(load_batch_finish(&b), 0);
+	assert_string_equal(b.body.data, "q s=\"1\n2\"");
+	assert_int_equal(load_batch_last_line(&b), 21);
+	load_batch_free(&b);
+}
+
+/* A JSON batch takes no lines; its line range is the records' lines. */
+static void test_json_batch_refuses_lines(void **state)
+{
+	struct load_batch b;
+	struct load_record r = {.name = "n", .name_len = 1, .value = {.is_int = true, .i = 1}};
+
+	assert_int_equal(load_batch_init(&b, "s", 4), 0);
+	assert_int_equal(load_batch_add_line(&b, "m v=1", 5, 1, 1), -1);
+	assert_int_equal(load_batch_add(&b, &r, 7), 0);
+	assert_int_equal(load_batch_add(&b, &r, 9), 0);
+	assert_int_equal(load_batch_last_line(&b), 9);
+	assert_int_equal(load_batch_body_line(&b, 2), 9);
+	load_batch_free(&b);
+}
+
+static void test_lp_precision_follows_the_time_unit(void **state)
+{
+	assert_string_equal(load_lp_precision(LOAD_TIME_AUTO), "ns"); /* InfluxDB's default */
+	assert_string_equal(load_lp_precision(LOAD_TIME_NS), "ns");
+	assert_string_equal(load_lp_precision(LOAD_TIME_US), "u");
+	assert_string_equal(load_lp_precision(LOAD_TIME_MS), "ms");
+	assert_string_equal(load_lp_precision(LOAD_TIME_S), "s");
+}
+
+static void test_lp_target_encodes_the_source(void **state)
+{
+	static const struct {
+		const char *prefix, *source;
+		enum load_time_unit unit;
+		const char *want;
+	} cases[] = {
+	    {"", "metrics", LOAD_TIME_AUTO, "/write?db=metrics&precision=ns"},
+	    {"/tsdb", "a-b_c.d~e", LOAD_TIME_S, "/tsdb/write?db=a-b_c.d~e&precision=s"},
+	    {"", "my db&x=1/é?#%", LOAD_TIME_US,
+	     "/write?db=my%20db%26x%3d1%2f%c3%a9%3f%23%25&precision=u"},
+	};
+	struct buf t = {0};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		buf_reset(&t);
+		assert_int_equal(load_lp_target(&t, cases[i].prefix, strlen(cases[i].prefix),
+		                                cases[i].source, cases[i].unit),
+		                 0);
+		assert_int_equal(t.len, strlen(cases[i].want));
+		assert_string_equal(t.data, cases[i].want);
+	}
+	buf_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -603,6 +906,16 @@ int main(void)
 	    cmocka_unit_test(test_gzip_body_inflates_to_the_original),
 	    cmocka_unit_test(test_batch_grows_past_its_guess_and_ends_in_nul),
 	    cmocka_unit_test(test_gzip_into_a_used_buffer_replaces_it),
+	    cmocka_unit_test(test_lp_export_headers_ddl_and_blanks_are_skipped),
+	    cmocka_unit_test(test_lp_reset_leaves_the_ddl_section),
+	    cmocka_unit_test(test_lp_context_database_is_handed_to_the_caller),
+	    cmocka_unit_test(test_lp_quoted_newline_continues_the_line),
+	    cmocka_unit_test(test_lp_quotes_outside_field_values_do_not_open_a_string),
+	    cmocka_unit_test(test_lp_unclosed_string_is_an_error_at_its_line),
+	    cmocka_unit_test(test_lp_batch_joins_lines_and_maps_body_lines_to_input),
+	    cmocka_unit_test(test_json_batch_refuses_lines),
+	    cmocka_unit_test(test_lp_precision_follows_the_time_unit),
+	    cmocka_unit_test(test_lp_target_encodes_the_source),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /*
  * load_batch.h - temporis-load's request bodies (load_batch.c): records appended as the
- * ingest JSON text {"data_source":...,"records":[...]} into one reused buffer, the input
- * line of each record kept for messages, and gzip for Content-Encoding: gzip.
+ * ingest JSON text {"data_source":...,"records":[...]} into one reused buffer, or
+ * line-protocol lines joined by newlines for /write; the input line of each record or line
+ * kept for messages; the /write target; and gzip for Content-Encoding: gzip.
  */
 #ifndef TEMPORIS_TOOLS_LOAD_BATCH_H
 #define TEMPORIS_TOOLS_LOAD_BATCH_H
@@ -16,26 +17,44 @@
 /*
  * A batch: the ingest body {"data_source":...,"records":[...]} built as text while records
  * arrive (no allocation per record), plus the input line of every record so that a server
- * error naming records[K] can be traced back to FILE:LINE. The caller owns the struct; the
- * buffers are allocated by load_batch_init and freed by load_batch_free.
+ * error naming records[K] can be traced back to FILE:LINE. A line-protocol batch
+ * (load_batch_init_lines) holds data lines instead, joined by "\n", and how many physical
+ * lines each spans, so that the server's "line K" can be traced back the same way. The
+ * caller owns the struct; the buffers are allocated by load_batch_init(_lines) and freed by
+ * load_batch_free.
  */
 struct load_batch {
-	struct buf body;  /* JSON text (NUL-terminated after load_batch_finish) */
-	size_t count;     /* records in the batch */
-	size_t max;       /* records per batch */
-	uint64_t *lines;  /* input line of records[k] */
+	struct buf body;  /* the request body (NUL-terminated after load_batch_finish) */
+	size_t count;     /* records (line protocol: data lines) in the batch */
+	size_t max;       /* records or lines per batch */
+	uint64_t *lines;  /* input line of records[k], or where data line k starts */
+	uint32_t *spans;  /* line protocol: physical lines of data line k; else NULL */
 	const char *file; /* input name for messages; not owned */
-	struct buf head;  /* {"data_source":...,"records":[ that starts every body, built once */
+	struct buf head;  /* {"data_source":...,"records":[ that starts every body, built once;
+	                     empty for line protocol */
+	bool line_protocol;
 	bool finished;
 };
 
 int load_batch_init(struct load_batch *b, const char *source, size_t max_records);
+/* A line-protocol batch of up to max_lines data lines. 0, or -1 when memory runs out. */
+int load_batch_init_lines(struct load_batch *b, size_t max_lines);
 void load_batch_free(struct load_batch *b);
 /* Empty the batch for reuse (keeps the buffers). */
 void load_batch_reset(struct load_batch *b, const char *file);
 /* Append one record read from line. -1 on allocation failure. The batch must not be full. */
 int load_batch_add(struct load_batch *b, const struct load_record *rec, uint64_t line);
+/* Append one data line, text[0..len) without its last line end, starting on input line line
+ * and spanning spans physical lines. -1 on allocation failure, when the batch is full or is
+ * not a line-protocol batch. */
+int load_batch_add_line(struct load_batch *b, const char *text, size_t len, uint64_t line,
+                        uint32_t spans);
 bool load_batch_full(const struct load_batch *b);
+/* The last input line the batch covers (0 when it is empty). */
+uint64_t load_batch_last_line(const struct load_batch *b);
+/* The input line of line k (1-based, counting every "\n") of a line-protocol body, as the
+ * server numbers lines in its errors; 0 when the body has no line k. */
+uint64_t load_batch_body_line(const struct load_batch *b, uint64_t k);
 /* Close the JSON text; after this body.data[0..body.len) is the request body. -1 on
  * allocation failure. */
 int load_batch_finish(struct load_batch *b);
@@ -47,6 +66,15 @@ int load_json_string(struct buf *out, const char *s, size_t len);
  * exponent so the server keeps them doubles. buf must hold LOAD_NUM_MAX bytes. */
 #define LOAD_NUM_MAX 40
 size_t load_value_format(const struct load_value *v, char *buf);
+
+/* The precision parameter of /write for a --time-unit: s, ms, u, ns; LOAD_TIME_AUTO is
+ * ns, line protocol's default. */
+const char *load_lp_precision(enum load_time_unit unit);
+/* Append the line-protocol request target to out: prefix[0..prefix_len) (the URL's path,
+ * without a trailing '/') + "/write?db=SOURCE&precision=P", source percent-encoded. 0, or
+ * -1 when memory runs out (out->failed is then set). */
+int load_lp_target(struct buf *out, const char *prefix, size_t prefix_len, const char *source,
+                   enum load_time_unit unit);
 
 /* gzip-compress in[0..inlen) into out, replacing what it held (its memory is reused).
  * Returns 0, -1 on failure. */

@@ -1,7 +1,8 @@
 /*
- * load_parse.h - temporis-load's input side: one CSV or NDJSON line in, one typed record
- * out (load_parse.c). CSV columns are mapped by header name or 1-based index; a value keeps
+ * load_parse.h - temporis-load's input side (load_parse.c): one CSV or NDJSON line in, one
+ * typed record out. CSV columns are mapped by header name or 1-based index; a value keeps
  * its JSON type (an integer literal stays an integer, anything else is a finite double).
+ * InfluxDB line protocol is not parsed but split: physical lines in, logical lines out.
  */
 #ifndef TEMPORIS_TOOLS_LOAD_PARSE_H
 #define TEMPORIS_TOOLS_LOAD_PARSE_H
@@ -12,7 +13,7 @@
 
 #define LOAD_ERR_MAX 256 /* size of an error message buffer (message without FILE:LINE) */
 
-enum load_format { LOAD_CSV, LOAD_NDJSON };
+enum load_format { LOAD_CSV, LOAD_NDJSON, LOAD_LINE };
 
 /* A value keeps its JSON type: an integer literal stays an int64, anything else is a double. */
 struct load_value {
@@ -71,5 +72,46 @@ void load_parser_reset(struct load_parser *p);
  * with a message such as "value is not a number" (the caller adds FILE:LINE). */
 enum load_status load_parser_line(struct load_parser *p, const char *line, size_t len,
                                   struct load_record *rec, char *err, size_t errlen);
+
+/*
+ * InfluxDB line protocol. The server parses it (POST /write); the loader sends the input's
+ * lines as they are and only needs to know where a logical line ends (a double-quoted
+ * string field value may hold newlines), which lines are not data (blank lines, '#'
+ * comments, and the DDL section of an influx_inspect export: everything from "# DDL" to
+ * "# DML"), and on which input line each logical line starts, so that the server's
+ * "line K" can be named as FILE:LINE. One splitter per input stream.
+ */
+struct load_lp;
+
+struct load_lp_line {
+	/* LOAD_RECORD: the logical line without its last line end, physical line ends inside
+	 * a string kept as they were. Points into the line fed (one physical line) or into the
+	 * splitter; valid until the next call. */
+	const char *text;
+	size_t len;
+	uint64_t line;  /* LOAD_RECORD: input line it starts on; LOAD_ERROR: line concerned */
+	uint32_t spans; /* LOAD_RECORD: physical lines it spans (1 + quoted newlines) */
+	/* LOAD_SKIP of a "# CONTEXT-DATABASE: NAME" header: NAME (not NUL-terminated),
+	 * pointing into the line fed; else NULL. */
+	const char *context_db;
+	size_t context_db_len;
+};
+
+/* A logical line still open in a string after this many bytes is a stray quote, not one
+ * string (InfluxDB's own limit for a string field is 64 KiB). */
+#define LOAD_LP_CONTINUED_MAX (1024 * 1024)
+
+/* NULL when memory runs out. */
+struct load_lp *load_lp_new(void);
+void load_lp_free(struct load_lp *lp);
+/* Start a new input: line 1 next, outside a DDL section, no string open. */
+void load_lp_reset(struct load_lp *lp);
+/* Feed the next physical line (its "\n" or "\r\n" included or not). LOAD_RECORD fills out
+ * with a complete data line; LOAD_SKIP when there is nothing to send yet (not data, or a
+ * line that goes on in a string); LOAD_ERROR fills err (the caller adds FILE:out->line). */
+enum load_status load_lp_feed(struct load_lp *lp, const char *line, size_t len,
+                              struct load_lp_line *out, char *err, size_t errlen);
+/* At the end of the input: 0, or -1 with err and *line when a string is still open. */
+int load_lp_end(struct load_lp *lp, uint64_t *line, char *err, size_t errlen);
 
 #endif
