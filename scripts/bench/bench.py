@@ -8,7 +8,8 @@ workload (gen_bodies.py), interleaving the systems run by run, measures server C
 record landed, and prints a Markdown table. Cleans up everything it started.
 --workers/--series/--sources shape temporisd's load for the scale curve
 (scripts/bench/scale); large workloads are verified on a sample of series plus
-the server's temporis_records_committed_total.
+the server's temporis_records_committed_total. --format line feeds temporisd the peers'
+line-protocol bodies on /write instead of our JSON (its rows say "temporis (line)").
 """
 import argparse
 import json
@@ -23,8 +24,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import gen_bodies  # noqa: E402
-from systems import (CLK_TCK, FULL_CHECK_MAX, OURS, OURS_FSYNC, Influx,  # noqa: E402
-                     Temporis, Victoria, cpu_ticks, log, machine, parse_cells)
+from systems import (CLK_TCK, FORMATS, FULL_CHECK_MAX, OURS, OURS_FSYNC,  # noqa: E402
+                     Influx, Temporis, Victoria, cpu_ticks, log, machine, parse_cells)
 import workloads  # noqa: E402
 
 BODIES = 200
@@ -124,8 +125,9 @@ def profile(sysm, s, outdir, conns, duration, top, dwarf=False):
     out = wrk.communicate()[0]
     w = json.loads(next(l for l in out.splitlines() if l.startswith("BENCH "))[len("BENCH "):])
     rate = w["requests"] * s["batch"] / (w["duration_us"] / 1e6)
-    print("\nload: batch %d, %d connections, %.0f records/s over the whole wrk run (profiler "
-          "attached for %d s of it)" % (s["batch"], conns, rate, duration))
+    print("\nload: batch %d, %d connections%s, %.0f records/s over the whole wrk run (profiler "
+          "attached for %d s of it)" % (s["batch"], conns, ", line protocol on /write"
+                                        if sysm.fmt == "line" else "", rate, duration))
     for role, (_, data) in sorted(perfs.items()):
         if dwarf:
             print("\n%s, inclusive (--children), DWARF call graphs: $ perf report -i %s --stdio "
@@ -159,13 +161,13 @@ def measure(systems, sets, cells, fsync_cells, runs, duration, tmp):
                 cursor[(sysm.name, batch)] = start + w["requests"]
                 if start + w["requests"] > s["bodies"] > max(start, BODIES):
                     log("%s batch %d: the %d bodies wrapped around: from now on re-sent bodies "
-                        "are upserts of existing keys" % (sysm.name, batch, s["bodies"]))
+                        "are upserts of existing keys" % (sysm.label, batch, s["bodies"]))
                 w["records"] = w["requests"] * batch
                 w["errors"] = sum(v for k, v in w.items() if k.startswith("err_"))
                 results.setdefault((sysm.name, batch, conns), []).append(w)
                 log("%-15s batch %5d  c%-3d run %d: %9.0f rec/s  p99 %6.1f ms  cpu %.2f s  "
                     "wrk %.1f s of %.1f s%s" % (
-                        sysm.name, batch, conns, r + 1, w["records"] / (w["duration_us"] / 1e6),
+                        sysm.label, batch, conns, r + 1, w["records"] / (w["duration_us"] / 1e6),
                         w["p99_us"] / 1000, w["cpu_s"], w["duration_us"] / 1e6, w["wall_s"],
                         "  ERRORS %d" % w["errors"] if w["errors"] else ""))
     return results
@@ -184,7 +186,7 @@ def summarize(results):
     return rows
 
 
-def table(rows, peers):
+def table(rows, peers, labels):
     out = ["| system | batch | conns | records/s (median) | min-max | p50 ms | p99 ms "
            "| server CPU s / M records | errors | ours (wal) / this | ours (fsync) / this |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -194,8 +196,8 @@ def table(rows, peers):
             o = rows.get((ours, batch, conns))
             ratios.append("%.2f" % (o["rate"] / v["rate"]) if name in peers and o else "")
         out.append("| %s | %d | %d | %.0f | %.0f-%.0f | %.1f | %.1f | %.2f | %d | %s | %s |" % (
-            name, batch, conns, v["rate"], v["min"], v["max"], v["p50"], v["p99"], v["cpu"],
-            v["errors"], ratios[0], ratios[1]))
+            labels.get(name, name), batch, conns, v["rate"], v["min"], v["max"], v["p50"],
+            v["p99"], v["cpu"], v["errors"], ratios[0], ratios[1]))
     return "\n".join(out)
 
 
@@ -216,7 +218,7 @@ def verify(systems, sets, results, sample):
                 good, full, text = sysm.check(s, done, sent, sample)
                 ok &= good
                 how = how if full else "sample"
-                lines.append("- %s, batch %d: %s -> %s" % (sysm.name, batch, text,
+                lines.append("- %s, batch %d: %s -> %s" % (sysm.label, batch, text,
                                                           "OK" if good else "MISMATCH"))
                 continue
             got, bad = sysm.count(s)
@@ -225,7 +227,7 @@ def verify(systems, sets, results, sample):
             ok &= good
             want = "%d" % (hi * batch) if lo == hi else "%d-%d" % (lo * batch, hi * batch)
             lines.append("- %s, batch %d: %d distinct records stored, expected %s (%d of %d bodies "
-                         "sent)%s -> %s" % (sysm.name, batch, got, want, hi, s["bodies"],
+                         "sent)%s -> %s" % (sysm.label, batch, got, want, hi, s["bodies"],
                                             ", %d values differ" % bad if bad else "",
                                             "OK" if good else "MISMATCH"))
         if isinstance(sysm, Temporis):
@@ -244,14 +246,16 @@ def new_key_share(results, batch, nbodies):
     return min(1.0, distinct / max(1, sum(w["requests"] for w in runs)))
 
 
-def scale_rows(rows, rss, label, ok, how, results, sets):
-    """Rows of scripts/bench/scale's table for our wal instance, one per cell."""
+def scale_rows(rows, rss, label, ok, how, results, sets, fmt="json"):
+    """Rows of scripts/bench/scale's table for our wal instance, one per cell (with
+    --format line, the configuration's name says so)."""
     cells = sorted(k for k in rows if k[0] == OURS)
     out = []
     for key in cells:
         v = rows[key]
-        name = "%s (%.0f%% new keys)" % (label, 100 * new_key_share(results, key[1],
-                                                                   sets[key[1]]["bodies"]))
+        name = "%s%s (%.0f%% new keys)" % (label, ", line protocol" if fmt == "line" else "",
+                                           100 * new_key_share(results, key[1],
+                                                               sets[key[1]]["bodies"]))
         if len(cells) > 1:
             name += ", %dx%d" % (key[1], key[2])
         verified = ("yes" if ok else "NO") + (" (sample + metric)" if how == "sample" else "")
@@ -282,6 +286,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", required=True, help="build dir holding src/temporisd")
     ap.add_argument("--peers", action="store_true")
+    ap.add_argument("--format", choices=FORMATS, default="json",
+                    help="what temporisd is fed: json (our JSON on /v1/data_sources/ingest, "
+                         "default) or line (the peers' line-protocol bodies on "
+                         "/write?db=SOURCE&precision=s; its rows say \"temporis (line)\")")
     ap.add_argument("--sync", choices=["wal", "fsync"], default="wal",
                     help="fsync adds a temporis instance with sync = fsync")
     ap.add_argument("--quick", action="store_true")
@@ -341,6 +349,10 @@ def main():
         return tsbs_main(ap, a)
     if a.peers and (a.series != DEFAULT_SERIES or a.sources != 1):
         ap.error("--series and --sources are for temporisd only: not with --peers")
+    if a.format == "line" and a.sources != 1:
+        ap.error("--format line takes one data source: a line-protocol body names none (the "
+                 "URL's db= does, one per wrk run), so --sources %d cannot go round-robin"
+                 % a.sources)
     if min(a.series, a.sources, a.max_bodies, a.sample) <= 0 or (a.workers or 1) <= 0:
         ap.error("--workers, --series, --sources, --max-bodies and --sample must be positive")
     if a.profile:
@@ -364,7 +376,8 @@ def main():
             [sys.executable, os.path.join(HERE, "gen_bodies.py"), os.path.join(tmp, "bodies"),
              str(base_ts), "--bodies", str(BODIES), "--series", str(a.series),
              "--sources", str(a.sources), "--max-bodies", str(a.max_bodies),
-             "--formats", "json,line" if a.peers else "json",
+             "--formats", ",".join(f for f in FORMATS
+                                   if f == a.format or (a.peers and f == "line")),
              "--batches", ",".join(str(b) for b in sorted({b for b, _ in cells}))],
             check=True, capture_output=True, text=True).stdout)
         sets = {s["batch"]: s for s in manifest}
@@ -373,13 +386,14 @@ def main():
                 s["batch"], s["bodies"], s["nseries"], len(s["sources"]),
                 "s" if len(s["sources"]) > 1 else "", s["covered"]) for s in manifest)
         log("workload generated in %.1f s: %s" % (time.time() - t_gen, workload))
-        systems.append(Temporis(OURS, tmp, a.build, "wal", manifest, a.workers))
+        systems.append(Temporis(OURS, tmp, a.build, "wal", manifest, a.workers, a.format))
         if fsync_cells:
-            systems.append(Temporis(OURS_FSYNC, tmp, a.build, "fsync", manifest, a.workers))
+            systems.append(Temporis(OURS_FSYNC, tmp, a.build, "fsync", manifest, a.workers,
+                                    a.format))
         if a.peers:
             systems.append(Influx("influxdb", tmp, manifest))
             systems.append(Victoria("victoria-metrics", tmp))
-        log("systems up: " + ", ".join("%s (pid %d)" % (x.name, x.proc.pid) for x in systems))
+        log("systems up: " + ", ".join("%s (pid %d)" % (x.label, x.proc.pid) for x in systems))
         if a.profile:
             for dwarf in (False, True):
                 profile(systems[0], sets[PROFILE_CELL[0]], os.path.abspath(a.profile),
@@ -387,30 +401,34 @@ def main():
             return 0
         results = measure(systems, sets, cells, fsync_cells, a.runs, a.duration, tmp)
         rss = {x.name: x.peak_rss_mb() for x in systems}
+        labels = {x.name: x.label for x in systems}
         ok, checks, how = verify(systems, sets, results, a.sample)
         rows = summarize(results)
         peers = {x.name for x in systems if not isinstance(x, Temporis)}
         print("Machine: " + info)
         print("Settings: %d runs x %d s per cell, wrk -t%d, %s bodies per batch size; mean body "
-              "bytes: %s\n" % (a.runs, a.duration, WRK_THREADS,
+              "bytes: %s%s\n" % (a.runs, a.duration, WRK_THREADS,
                                 "/".join(str(s["bodies"]) for _, s in sorted(sets.items())),
                                 ", ".join("b%d %s" % (b, " / ".join(
                                     "%s %d" % kv for kv in sorted(s["mean_body_bytes"].items())))
-                                    for b, s in sorted(sets.items()))))
+                                    for b, s in sorted(sets.items())),
+                                "; temporisd fed line protocol on /write?db=SOURCE&precision=s"
+                                if a.format == "line" else ""))
         if a.workers or a.series != DEFAULT_SERIES or a.sources != 1:
             print("Workload: %s; temporisd workers = %s; data sources created in %s\n" % (
                 workload, a.workers or "auto",
-                ", ".join("%.1f s (%s)" % (x.create_s, x.name) for x in systems
+                ", ".join("%.1f s (%s)" % (x.create_s, x.label) for x in systems
                           if isinstance(x, Temporis))))
-        print(table(rows, peers))
+        print(table(rows, peers, labels))
         print("\nPeak RSS (sum of VmHWM over the system's processes): " +
-              ", ".join("%s %.0f MB" % kv for kv in rss.items()))
+              ", ".join("%s %.0f MB" % (labels[k], v) for k, v in rss.items()))
         print("\nRecords landed (checked after all runs):")
         print("\n".join(checks))
         print("\nWall time: %.0f s" % (time.time() - t0))
         if a.row_file:
             with open(a.row_file, "a") as f:
-                f.write("\n".join(scale_rows(rows, rss, a.label, ok, how, results, sets)) + "\n")
+                f.write("\n".join(scale_rows(rows, rss, a.label, ok, how, results, sets,
+                                              a.format)) + "\n")
         return 0 if ok else 1
     finally:
         for x in systems:

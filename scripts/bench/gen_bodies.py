@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """gen_bodies.py - the benchmark's workload: the same records for every system.
 
-Writes pre-built request bodies per batch size, as our JSON ingest bodies and (unless
---formats json) as InfluxDB line protocol (which both peers' /write endpoints accept),
-and prints a JSON manifest (paths, counts) that scripts/bench/bench.py reads.
+Writes pre-built request bodies per batch size, as our JSON ingest bodies and/or (as
+--formats says) as InfluxDB line protocol (which both peers' /write endpoints accept, and
+temporisd's with bench.py --format line), and prints a JSON manifest (paths, counts) that
+scripts/bench/bench.py reads.
 
 Workload: NSERIES series (default 100: s000..s099). Record k of the whole stream
 (body i holds records k = i*B .. i*B+B-1) belongs to series k mod NSERIES at
@@ -36,6 +37,11 @@ DEFAULT_BODIES = 200
 DEFAULT_MAX_BODIES = 20000
 DEFAULT_BATCHES = "100,1000"
 MIN_NAME_DIGITS = 3
+# line protocol: series sNNN is the measurement, its one field LINE_FIELD, the batch size its
+# one tag (LINE_TAG=bB); temporisd stores it as sNNN_value{b="bB"} (systems.lp_series_name)
+LINE_TAG = "b"
+LINE_FIELD = "value"
+LINE_FORMAT = "s%%0*d,%s=%%s %s=%%d%%s %%d" % (LINE_TAG, LINE_FIELD)
 
 
 def name_width(nseries):
@@ -90,8 +96,8 @@ def line_body(tag, i, batch, nseries, base_ts, width):
     out = []
     for step, s0, n in runs_of(i, batch, nseries):
         ts, a = base_ts + step, step * 7
-        out += ["s%0*d,b=%s value=%d%s %d" % (width, s, tag, (a + s * 13) % VALUE_MOD,
-                                               "i" if s % MIX_PERIOD < INT_SERIES else FLOAT_SUFFIX, ts)
+        out += [LINE_FORMAT % (width, s, tag, (a + s * 13) % VALUE_MOD,
+                               "i" if s % MIX_PERIOD < INT_SERIES else FLOAT_SUFFIX, ts)
                 for s in range(s0, s0 + n)]
     return ("\n".join(out) + "\n").encode()
 

@@ -5,8 +5,9 @@ starts it (and again on the same data), lists its processes for their CPU (/proc
 and peak RSS (VmHWM), kills them all at once (a crash) or stops it gracefully. Temporis
 (temporisd: its account and data sources, the default workload's read-back and committed
 metric), Influx (influxd) and Victoria (victoria-metrics) are the three kinds. Also here:
-the HTTP and /proc helpers, the systems' names (OURS, OURS_FSYNC), the command line's
-cells (parse_cells) and the machine line, so that no module imports bench.py.
+the HTTP and /proc helpers, the systems' names (OURS, OURS_FSYNC), the series names that
+line protocol maps to (lp_series_name), the command line's cells (parse_cells) and the
+machine line, so that no module imports bench.py.
 """
 import json
 import os
@@ -36,6 +37,22 @@ FULL_CHECK_MAX = 1000          # (source, series) pairs read back in full; more 
 SAMPLE_SEED = 6                # a fixed sample for a given set of bodies sent
 METRIC_SETTLE_S = 1            # let the requests cut off at wrk's stop commit
 COMMITTED_METRIC = "temporis_records_committed_total"
+FORMATS = ("json", "line")     # what temporisd is fed: our JSON, or the peers' line protocol
+LP_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"))   # as Prometheus escapes label values
+
+
+def lp_series_name(measurement, field, tags):
+    """The series temporisd stores a line-protocol field in: measurement_field{tag="value",...},
+    tags sorted by key, values escaped as Prometheus escapes label values (\\ \" \\n), no
+    braces without tags. tags: {key: raw value}."""
+    def esc(v):
+        for a, b in LP_ESCAPES:
+            v = v.replace(a, b)
+        return v
+    name = "%s_%s" % (measurement, field)
+    if not tags:
+        return name
+    return "%s{%s}" % (name, ",".join('%s="%s"' % (k, esc(tags[k])) for k in sorted(tags)))
 
 
 def log(msg):
@@ -111,7 +128,8 @@ def status_kb(pid, key):
 
 
 class System:
-    """One server under test: its processes, its ingest URL, its bodies, its count."""
+    """One server under test: its processes, its ingest URL, its bodies, its count. name
+    keys its runs and its dir; label is what tables and check lines print."""
     fmt = "line"
     ctype = LINE_TYPE
     token = ""
@@ -120,6 +138,7 @@ class System:
 
     def __init__(self, name, tmp):
         self.name, self.dir, self.proc = name, os.path.join(tmp, name), None
+        self.label = name
         os.makedirs(self.dir)
         self.port = free_port()
         self.base = "http://127.0.0.1:%d" % self.port
@@ -176,12 +195,19 @@ class System:
 
 
 class Temporis(System):
+    """temporisd; fmt "json": our JSON on /v1/data_sources/ingest, "line": the peers' line
+    protocol on /write?db=SOURCE&precision=s (labelled "NAME (line)")."""
     fmt = "json"
     ctype = "application/json"
     health = "/healthz"
 
-    def __init__(self, name, tmp, build, sync, sets, workers=None):
+    def __init__(self, name, tmp, build, sync, sets, workers=None, fmt="json"):
         super().__init__(name, tmp)
+        if fmt not in FORMATS:
+            raise SystemExit("bench: unknown format %r (one of %s)" % (fmt, ", ".join(FORMATS)))
+        self.fmt = fmt
+        if fmt == "line":
+            self.ctype, self.label = LINE_TYPE, "%s (line)" % name
         self.bin = os.path.join(build, "src")
         self.sock = os.path.join(self.dir, "admin.sock")
         conf = os.path.join(self.dir, "temporis.conf")
@@ -200,7 +226,6 @@ class Temporis(System):
                 f.write("user = %s\n" % RUN_AS)
         self.conf = conf
         self.argv = [os.path.join(self.bin, "temporisd"), "--config", conf]
-        self.url = self.base + "/v1/data_sources/ingest"
         self.launch()
         self.token = json.loads(self.ctl("--json", "account", "create", "bench"))["token"]
         # creating a source costs O(existing sources): done here, before any timing
@@ -223,8 +248,21 @@ class Temporis(System):
         return subprocess.run([os.path.join(self.bin, "temporisctl"), "--socket", self.sock] +
                               list(args), check=True, capture_output=True, text=True).stdout
 
+    def ingest_path(self, source):
+        """The path (and query) that takes this instance's bodies for data source `source`."""
+        if self.fmt == "line":
+            return "/write?%s" % urllib.parse.urlencode({"db": source, "precision": "s"})
+        return "/v1/data_sources/ingest"
+
     def url_for(self, s):
-        return self.url
+        return self.base + self.ingest_path(s["source"])
+
+    def series_name(self, s, series):
+        """The stored name of the default workload's series number `series` (gen_bodies)."""
+        if self.fmt == "line":
+            return lp_series_name(gen_bodies.series_name(series, s["width"]), gen_bodies.LINE_FIELD,
+                                  {gen_bodies.LINE_TAG: s["tag"]})
+        return gen_bodies.series_name(series, s["width"])
 
     def committed(self):
         """temporis_records_committed_total from GET /metrics."""
@@ -257,7 +295,7 @@ class Temporis(System):
                                                     len(s["sources"]), s["bodies"]):
             if sent[body]:
                 want[s["first_ts"] + step] = done[body]
-        recs = self.read_series(s["sources"][j], gen_bodies.series_name(series, s["width"]))
+        recs = self.read_series(s["sources"][j], self.series_name(s, series))
         bad = extra = 0
         for r in recs:
             if r["timestamp"] not in want:
@@ -310,7 +348,7 @@ class Temporis(System):
         hi = sum((w["requests"] + w["conns"] + w["err_timeout"]) * w["batch"] for w in runs)
         good = lo <= grown <= hi
         return good, "- %s: %s grew by %d, expected %d-%d (%d requests answered, %d connections " \
-            "cut at each stop) -> %s" % (self.name, COMMITTED_METRIC, grown, lo, hi,
+            "cut at each stop) -> %s" % (self.label, COMMITTED_METRIC, grown, lo, hi,
                                         sum(w["requests"] for w in runs),
                                         max(w["conns"] for w in runs), "OK" if good else "MISMATCH")
 

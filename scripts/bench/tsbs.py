@@ -23,6 +23,8 @@ import systems as sut  # the systems under test (their classes, http)
 FIELDS = ("usage_user", "usage_system", "usage_idle", "usage_nice", "usage_iowait",
           "usage_irq", "usage_softirq", "usage_steal", "usage_guest", "usage_guest_nice")
 NFIELDS = len(FIELDS)
+MEASUREMENT = "cpu"              # tsbs_gen.c's names: JSON cpu.FIELD.host_I, line protocol
+HOST_TAG = "hostname"            # cpu,hostname=host_I FIELD=V,...
 TSBS_INTERVAL_S = 10
 BACKFILL_INTERVAL_S = 60
 BACKFILL_CHUNK_STEPS = 60        # one hour at 60 s
@@ -181,7 +183,7 @@ def backfill_stream(name, hosts, batch, values, days, resend, outdir, gen, now=N
 
 def ingest_path(sysm, stream):
     if isinstance(sysm, sut.Temporis):
-        return "/v1/data_sources/ingest"
+        return sysm.ingest_path(stream.name)     # our JSON, or with --format line /write
     return "/write?db=%s&precision=s" % stream.name
 
 
@@ -345,11 +347,19 @@ def sample_hosts(hosts, series):
 
 # ---- reading records back ----
 
+def temporis_series(sysm, field, host):
+    """The series temporisd keeps one (field, host) in: from our JSON cpu.FIELD.host_I,
+    from line protocol (cpu,hostname=host_I FIELD=...) cpu_FIELD{hostname="host_I"}."""
+    if sysm.fmt == "line":
+        return sut.lp_series_name(MEASUREMENT, field, {HOST_TAG: "host_%d" % host})
+    return "%s.%s.host_%d" % (MEASUREMENT, field, host)
+
+
 def read_temporis(sysm, stream, host):
     """{field: {ts: value}} and the count of values read back as integers."""
     out, ints = {}, 0
     for f in FIELDS:
-        recs = sysm.read_series(stream.name, "cpu.%s.host_%d" % (f, host))
+        recs = sysm.read_series(stream.name, temporis_series(sysm, f, host))
         out[f] = {r["timestamp"]: r["value"] for r in recs}
         ints += sum(1 for r in recs if not isinstance(r["value"], float))
     return out, ints
@@ -490,7 +500,7 @@ def verify(sysm, stream, ledger, gen, hosts, specdir):
         text += "; runs with more bodies missing than cut off: %s" % over
     if tally.get("examples") and status == "MISMATCH":
         text += "\n  " + "\n  ".join(tally["examples"])
-    return status, "- %s, %s: %s -> %s" % (sysm.name, stream.name, text, status)
+    return status, "- %s, %s: %s -> %s" % (sysm.label, stream.name, text, status)
 
 
 def stored_records(sysm, stream, steps):
@@ -518,4 +528,4 @@ def check_count(sysm, stream, ledger, runs):
     got = stored_records(sysm, stream, stream.steps_for(ledger.sent_bodies()))
     good = lo <= got <= hi
     return ("OK" if good else "MISMATCH"), "- %s, %s: %d records counted by the system, expected " \
-        "%d-%d -> %s" % (sysm.name, stream.name, got, lo, hi, "OK" if good else "MISMATCH")
+        "%d-%d -> %s" % (sysm.label, stream.name, got, lo, hi, "OK" if good else "MISMATCH")

@@ -61,13 +61,14 @@ def start_systems(a, tmp, names, fsync=False):
     os.makedirs(tmp, exist_ok=True)
     traverse(tmp)
     sets = [{"sources": list(names) + [PROBE_SOURCE]}]
-    systems = [sut.Temporis(sut.OURS, tmp, a.build, "wal", sets, a.workers)]
+    systems = [sut.Temporis(sut.OURS, tmp, a.build, "wal", sets, a.workers, a.format)]
     if fsync:
-        systems.append(sut.Temporis(sut.OURS_FSYNC, tmp, a.build, "fsync", sets, a.workers))
+        systems.append(sut.Temporis(sut.OURS_FSYNC, tmp, a.build, "fsync", sets, a.workers,
+                                    a.format))
     if a.peers:
         systems.append(sut.Influx("influxdb", tmp, [{"source": n} for n in names]))
         systems.append(sut.Victoria("victoria-metrics", tmp))
-    log("systems up: " + ", ".join("%s (pid %d)" % (x.name, x.proc.pid) for x in systems))
+    log("systems up: " + ", ".join("%s (pid %d)" % (x.label, x.proc.pid) for x in systems))
     return systems
 
 
@@ -112,7 +113,7 @@ class Runs:
         self.all.setdefault(sysm.name, []).append(w)
         if w["end"] == tsbs.STREAM_FUTURE:
             log("%s: %s reached the present: the run sent less than it could (raise "
-                "tsbs.RATE_CAP)" % (sysm.name, stream.name))
+                "tsbs.RATE_CAP)" % (sysm.label, stream.name))
 
     def run(self, sysm, stream, gen, conns, duration, mode="run"):
         ld = self.load(sysm, stream, gen, conns, duration, mode)
@@ -123,7 +124,7 @@ class Runs:
 
 def run_line(sysm, stream, w, extra=""):
     log("%-16s %-22s c%-3d: %9.0f rec/s  p99 %7.1f ms  cpu %.2f s  client %.2f s%s%s" % (
-        sysm.name, stream.name, w["conns"], w["rate"], w["p99_us"] / 1000, w["cpu_s"],
+        sysm.label, stream.name, w["conns"], w["rate"], w["p99_us"] / 1000, w["cpu_s"],
         w["client_cpu_s"], "  ERRORS %d" % w["errors"] if w["errors"] else "", extra))
 
 
@@ -206,6 +207,13 @@ def machine_line():
     return "Machine: " + sut.machine()
 
 
+def format_note(a):
+    """Said in every mode's workload line when temporisd gets line protocol."""
+    if a.format != "line":
+        return ""
+    return "; temporisd fed line protocol on /write?db=SOURCE&precision=s (rows \"(line)\")"
+
+
 # ---- --workload tsbs ----
 
 def tsbs_workload(a, tmp, gen):
@@ -242,8 +250,9 @@ def tsbs_workload(a, tmp, gen):
     print(machine_line())
     print("Workload: TSBS cpu-only, values %s, one point per host every %d s; cells "
           "hosts x batch x connections; %d run(s) of %d s per cell, systems interleaved, "
-          "medians\n" % (a.values, tsbs.TSBS_INTERVAL_S, runs_per_cell, a.duration))
-    print(tsbs_table(rows, [x.name for x in systems]))
+          "medians%s\n" % (a.values, tsbs.TSBS_INTERVAL_S, runs_per_cell, a.duration,
+                           format_note(a)))
+    print(tsbs_table(rows, systems))
     print("\nPeak RSS: sum of VmHWM over the system's processes, reset before each cell "
           "(/proc/PID/clear_refs). Client CPU: wrk's own CPU (it generates the bodies).")
     print("\nRecords landed (checked after all runs):")
@@ -251,20 +260,22 @@ def tsbs_workload(a, tmp, gen):
     return 0 if worst != "MISMATCH" else 1
 
 
-def tsbs_table(rows, names):
+def tsbs_table(rows, systems):
+    """rows keyed by (name, hosts, batch, conns); systems: the System objects, in order."""
     out = ["| system | hosts | batch | conns | records/s (median) | min-max | p50 ms | p99 ms "
            "| server CPU s / M records | client CPU s / M records | peak RSS MB | errors "
            "| temporis / this |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     keys = sorted({k[1:] for k in rows})
     for key in keys:
-        for name in names:
+        for x in systems:
+            name = x.name
             v = rows.get((name,) + key)
             if not v:
                 continue
             out.append("| %s | %d | %d | %d | %.0f%s | %.0f-%.0f | %.1f | %.1f | %.2f | %.3f | "
                        "%.0f | %d | %s |" % (
-                           name, key[0], key[1], key[2], v["rate"], " (hit the present)"
+                           x.label, key[0], key[1], key[2], v["rate"], " (hit the present)"
                            if v["future"] else "", v["min"], v["max"], v["p50"], v["p99"],
                            v["cpu"], v["client"], v["rss"], v["errors"], ratio(rows, key, name)))
     return "\n".join(out)
@@ -300,15 +311,17 @@ def backfill_workload(a, tmp, gen):
     print(machine_line())
     print("Workload: backfill, %d hosts x %d fields, %d days at %d s, values %s; one request = "
           "one hour of %d hosts (%d records); %d chunks in random order, %d of them sent twice; "
-          "%d distinct records; %d connections\n" % (
+          "%d distinct records; %d connections%s\n" % (
               hosts, tsbs.NFIELDS, a.days, tsbs.BACKFILL_INTERVAL_S, values,
               stream.chunks["hosts"], b, len(stream.chunks["order"]),
-              len(stream.chunks["order"]) - stream.distinct // b, stream.distinct, c))
-    print(tsbs_table(rows, [x.name for x in systems]))
+              len(stream.chunks["order"]) - stream.distinct // b, stream.distinct, c,
+              format_note(a)))
+    print(tsbs_table(rows, systems))
     if sizes:
         print("\nOn disk after %d s idle and a graceful stop, per distinct record:\n" % IDLE_S)
         print(disk_table({(n, values): v for n, v in sizes.items()}, {values: stream.distinct},
-                         {(k[0], values): v["rate"] for k, v in rows.items()}))
+                         {(k[0], values): v["rate"] for k, v in rows.items()},
+                         {x.name: x.label for x in systems}))
     print("\nRecords landed:")
     print("\n".join(checks))
     return 0 if worst != "MISMATCH" else 1
@@ -341,12 +354,13 @@ def disk_workload(a, tmp, gen):
     b, c = sut.parse_cells(a.cells or DISK_CELL)[0]
     hosts = hosts_list(a, DISK_HOSTS)[0]
     bodies = a.records // b
-    sizes, counts, checks, worst, rates = {}, {}, [], "OK", {}
+    sizes, counts, checks, worst, rates, labels = {}, {}, [], "OK", {}, {}
     for values in (a.values if a.values_given else DISK_VALUES).split(","):
         sub = os.path.join(tmp, values)
         stream = tsbs.Stream("tsbs_h%d_b%d" % (hosts, b), hosts, b, values,
                              tsbs.tsbs_base_ts(hosts, records=bodies * b), end=bodies)
         systems = start_systems(a, sub, [stream.name])
+        labels.update((x.name, x.label) for x in systems)
         try:
             runs = Runs(sub)
             for sysm in systems:
@@ -365,15 +379,15 @@ def disk_workload(a, tmp, gen):
     print(machine_line())
     print("Workload: %d TSBS records (%d hosts x %d fields, one point per host every %d s), "
           "batch %d, %d connections, sent once to each system; then %d s idle, a graceful "
-          "stop (SIGTERM, wait), `du -sb` of the data\n" % (
-              a.records, hosts, tsbs.NFIELDS, tsbs.TSBS_INTERVAL_S, b, c, IDLE_S))
-    print(disk_table(sizes, counts, rates))
+          "stop (SIGTERM, wait), `du -sb` of the data%s\n" % (
+              a.records, hosts, tsbs.NFIELDS, tsbs.TSBS_INTERVAL_S, b, c, IDLE_S, format_note(a)))
+    print(disk_table(sizes, counts, rates, labels))
     print("\nRecords landed (read back after a restart on the same data):")
     print("\n".join(checks))
     return 0 if worst != "MISMATCH" else 1
 
 
-def disk_table(sizes, counts, rates=None):
+def disk_table(sizes, counts, rates=None, labels=None):
     out = ["| system | values | records | bytes on disk | bytes / record | parts | "
            "records/s while loading |",
            "|---|---|---:|---:|---:|---|---:|"]
@@ -384,7 +398,7 @@ def disk_table(sizes, counts, rates=None):
         detail = ", ".join("%s %.1f MB (%.2f B/rec)" % (k, v / MB, v / n)
                            for k, v in parts.items() if k != "data" or name == "influxdb")
         out.append("| %s | %s | %d | %d | %.2f | %s | %s |" % (
-            name, values, n, total, total / n, detail or "-",
+            (labels or {}).get(name, name), values, n, total, total / n, detail or "-",
             "%.0f" % rates[(name, values)] if rates and (name, values) in rates else ""))
     return "\n".join(out)
 
@@ -392,8 +406,9 @@ def disk_table(sizes, counts, rates=None):
 # ---- --recovery ----
 
 class Prober(threading.Thread):
-    """Posts one small record to temporisd every PROBE_GAP_S on a fresh connection and
-    keeps (sent, answered, status) of each; status 0 = no answer (connection failed)."""
+    """Posts one small record to temporisd every PROBE_GAP_S on a fresh connection (as our
+    JSON, or with --format line as line protocol on /write) and keeps (sent, answered,
+    status) of each; status 0 = no answer (connection failed)."""
 
     def __init__(self, sysm):
         super().__init__(daemon=True)
@@ -402,12 +417,15 @@ class Prober(threading.Thread):
 
     def post(self):
         self.n += 1
-        body = json.dumps({"data_source": PROBE_SOURCE, "records": [
-            {"timestamp": self.ts0 + self.n, "name": "probe", "value": float(self.n)}]})
+        if self.sysm.fmt == "line":
+            body = "probe value=%d.0 %d\n" % (self.n, self.ts0 + self.n)
+        else:
+            body = json.dumps({"data_source": PROBE_SOURCE, "records": [
+                {"timestamp": self.ts0 + self.n, "name": "probe", "value": float(self.n)}]})
         conn = http.client.HTTPConnection("127.0.0.1", self.sysm.port, timeout=PROBE_TIMEOUT_S)
         try:
-            conn.request("POST", "/v1/data_sources/ingest", body, {
-                "Content-Type": "application/json", "Authorization": "Bearer " + self.sysm.token})
+            conn.request("POST", self.sysm.ingest_path(PROBE_SOURCE), body, {
+                "Content-Type": self.sysm.ctype, "Authorization": "Bearer " + self.sysm.token})
             return conn.getresponse().status
         except OSError:
             return 0
@@ -506,7 +524,8 @@ def recovery_workload(a, tmp, gen):
     print("Workload: TSBS cpu-only, %d hosts, batch %d, %d connections (wrk -t%d -c%d: one "
           "connection per thread, so each answer is matched to its body), values %s; "
           "%.0f s of load before each kill; a probe POSTs one record every %.0f ms on a "
-          "new connection\n" % (hosts, b, c, c, c, a.values, load_s, PROBE_GAP_S * 1000))
+          "new connection (in the load's format)%s\n" % (hosts, b, c, c, c, a.values, load_s,
+                                                         PROBE_GAP_S * 1000, format_note(a)))
     print("| event | WAL bytes at the kill | s until /healthz 200 | s until the first 204 |")
     print("|---|---:|---:|---:|")
     for what, wal, health, back in events:
@@ -563,8 +582,8 @@ def sustained_workload(a, tmp, gen):
         ours.stop()
     print(machine_line())
     print("Workload: TSBS cpu-only, %d hosts, batch %d, %d connections, values %s, %d "
-          "windows of %d s back to back (one wrk run each, the stream continuing)\n" % (
-              hosts, b, c, a.values, windows, a.window_s))
+          "windows of %d s back to back (one wrk run each, the stream continuing)%s\n" % (
+              hosts, b, c, a.values, windows, a.window_s, format_note(a)))
     print("| window | records/s | p99 ms | max ms | requests > 1 s | server CPU s / M records "
           "| data dir MB | RSS MB (sum) | write stalls | pending compaction MB |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
