@@ -19,7 +19,9 @@
 #include "store_core.h"
 #include "store_head.h"
 #include "temporis/base/buf.h"
+#include "temporis/base/clock.h"
 #include "temporis/base/err.h"
+#include "temporis/base/log.h"
 #include "temporis/data/codec.h"
 
 #define STAGED_INITIAL 64
@@ -208,9 +210,33 @@ static int build(struct store *st, struct store_batch *b, uint64_t *log_bytes)
 	return 0;
 }
 
+/*
+ * A commit slower than this is logged with where its time went (waiting for the heads'
+ * lock or for room, folding into the head, RocksDB's write), at most once a second:
+ * the tail of the ingest latency is made of such commits.
+ */
+#define SLOW_COMMIT_US 20000u
+#define SLOW_COMMIT_LOG_EVERY_US 1000000u
+#define US_PER_MS 1000u
+
+static void note_slow_commit(const struct store_batch *b, uint64_t t0, uint64_t t_locked,
+			     uint64_t t_built, uint64_t t_end)
+{
+	static uint64_t last_log;
+
+	if (t_end - t0 < SLOW_COMMIT_US || t_end - last_log < SLOW_COMMIT_LOG_EVERY_US)
+		return;
+	last_log = t_end;
+	log_info("store: slow commit of %zu requests: %llu ms (lock and room %llu, head %llu, "
+		 "write %llu)", b->nstaged, (unsigned long long)(t_end - t0) / US_PER_MS,
+		 (unsigned long long)(t_locked - t0) / US_PER_MS,
+		 (unsigned long long)(t_built - t_locked) / US_PER_MS,
+		 (unsigned long long)(t_end - t_built) / US_PER_MS);
+}
+
 int store_batch_commit(struct store *st, struct store_batch *b, char *err, size_t errlen)
 {
-	uint64_t hwm = atomic_load(&st->hwm), log_bytes;
+	uint64_t hwm = atomic_load(&st->hwm), log_bytes, t0 = mono_us(), t_locked, t_built;
 	uint8_t enc[CODEC_HWM_LEN];
 	char *rerr = NULL;
 	int rc = -1;
@@ -223,10 +249,12 @@ int store_batch_commit(struct store *st, struct store_batch *b, char *err, size_
 	codec_hwm_encode(enc, hwm);
 	pthread_mutex_lock(&st->heads.lock);
 	store_heads_wait_room(st);
+	t_locked = mono_us();
 	if (build(st, b, &log_bytes) != 0) {
 		err_set(err, errlen, "out of memory folding the batch into the head");
 		goto fail;
 	}
+	t_built = mono_us();
 	rocksdb_writebatch_put_cf(b->wb, st->cf_default, STORE_HWM_KEY, strlen(STORE_HWM_KEY),
 				  (const char *)enc, sizeof(enc));
 	rocksdb_write(st->db, st->wopts, b->wb, &rerr);
@@ -238,6 +266,7 @@ int store_batch_commit(struct store *st, struct store_batch *b, char *err, size_
 	st->log_next += b->nstaged;
 	atomic_store(&st->hwm, hwm);
 	store_heads_committed(st, log_bytes);
+	note_slow_commit(b, t0, t_locked, t_built, mono_us());
 	rc = 0;
 	goto out;
 fail:
