@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "temporis/base/clock.h"
 #include "temporis/data/catalog.h"
 #include "temporis/http/handler.h"
 #include "temporis/http/routes.h"
@@ -157,6 +158,7 @@ static void on_head(struct http_req *req, void *arg)
 		return;
 	}
 	req->user = ctx;
+	ctx->start_us = mono_us();
 	route_match(req->method, req->path, &m);
 	if (m.row == NULL) {
 		respond_unrouted(req, &m);
@@ -194,8 +196,11 @@ static void on_respond(struct http_req *req, int status, void *arg)
 	struct req_ctx *ctx = req->user;
 	enum metric_route label = ctx && ctx->row ? ctx->row->label : METRIC_ROUTE_OTHER;
 
-	if (label != ROUTE_NOT_COUNTED)
+	if (label != ROUTE_NOT_COUNTED) {
 		metrics_count(env->stats, label, status);
+		if (ctx != NULL)
+			metrics_duration(env->stats, label, mono_us() - ctx->start_us);
+	}
 	ctx_free(req);
 }
 

@@ -68,6 +68,17 @@ void metrics_count(struct shm_worker_stats *ws, enum metric_route route, int sta
 				  memory_order_relaxed);
 }
 
+void metrics_duration(struct shm_worker_stats *ws, enum metric_route route, uint64_t micros)
+{
+	unsigned bucket = 0;
+
+	assert(route < METRIC_ROUTES);
+	while (bucket < SHM_REQ_LAT_BUCKETS && micros > shm_req_lat_bounds_us[bucket])
+		bucket++;
+	atomic_fetch_add_explicit(&ws->duration[route][bucket], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&ws->duration_us_sum[route], micros, memory_order_relaxed);
+}
+
 void metrics_bytes_received(struct shm_worker_stats *ws, size_t len)
 {
 	atomic_fetch_add_explicit(&ws->ingest_bytes, len, memory_order_relaxed);
@@ -134,6 +145,43 @@ static void histogram(struct buf *t, const char *name, const char *help,
 	cumulative += load(&buckets[nbounds]);
 	buf_printf(t, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cumulative);
 	buf_printf(t, "%s_sum %.6f\n%s_count %" PRIu64 "\n", name, sum, name, cumulative);
+}
+
+/* Per route, summed over the worker slots; a route never answered adds no series. */
+static void durations_family(struct buf *t, struct shm_header *hdr)
+{
+	const char *name = "temporis_http_request_duration_seconds";
+
+	family(t, name, "histogram", "Time from a request's complete head to its answer, by "
+	       "route (an ingest request's includes waiting for its commit).");
+	for (unsigned r = 0; r < SHM_METRIC_ROUTES; r++) {
+		uint64_t counts[SHM_REQ_LAT_BUCKETS + 1] = { 0 }, sum_us = 0, cumulative = 0;
+
+		for (unsigned slot = 0; slot < CFG_WORKERS_MAX; slot++) {
+			struct shm_worker_stats *ws = &hdr->worker_stats[slot];
+
+			for (unsigned b = 0; b <= SHM_REQ_LAT_BUCKETS; b++)
+				counts[b] += load(&ws->duration[r][b]);
+			sum_us += load(&ws->duration_us_sum[r]);
+		}
+		for (unsigned b = 0; b <= SHM_REQ_LAT_BUCKETS; b++)
+			cumulative += counts[b];
+		if (cumulative == 0)
+			continue;
+		cumulative = 0;
+		for (unsigned b = 0; b < SHM_REQ_LAT_BUCKETS; b++) {
+			cumulative += counts[b];
+			buf_printf(t, "%s_bucket{route=\"%s\",le=\"%.10g\"} %" PRIu64 "\n", name,
+				   route_labels[r], (double)shm_req_lat_bounds_us[b] / US_PER_S,
+				   cumulative);
+		}
+		cumulative += counts[SHM_REQ_LAT_BUCKETS];
+		buf_printf(t, "%s_bucket{route=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", name,
+			   route_labels[r], cumulative);
+		buf_printf(t, "%s_sum{route=\"%s\"} %.6f\n%s_count{route=\"%s\"} %" PRIu64 "\n",
+			   name, route_labels[r], (double)sum_us / US_PER_S, name, route_labels[r],
+			   cumulative);
+	}
 }
 
 static void counters(struct buf *t, struct shm_stats *st, struct shm_header *hdr)
@@ -315,6 +363,7 @@ char *metrics_render(const struct shm *shm, size_t *len)
 	if (buf_reserve(&t, TEXT_INITIAL, TEXT_INITIAL) < 0)
 		return NULL;
 	requests_family(&t, shm->hdr);
+	durations_family(&t, shm->hdr);
 	counters(&t, st, shm->hdr);
 	gauges(&t, shm);
 	store_family(&t, st);

@@ -36,6 +36,12 @@ const uint64_t shm_lat_bounds_us[SHM_LAT_BUCKETS] = {
     100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000,
 };
 
+/* Prometheus's client defaults, from 1 ms to 10 s. */
+const uint64_t shm_req_lat_bounds_us[SHM_REQ_LAT_BUCKETS] = {
+    1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,
+    10000000,
+};
+
 const uint64_t shm_batch_bounds[SHM_BATCH_BUCKETS] = {
     1, 5, 10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000, 1000000,
 };

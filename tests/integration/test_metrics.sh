@@ -119,6 +119,27 @@ def v(p):
     return 0
 print(v(sys.argv[2]) - v(sys.argv[1]))' "$TMP/before.txt" "$TMP/after.txt")"
 delta "no commit failed" temporis_commit_failures_total 0
+D='temporis_http_request_duration_seconds'
+delta "request durations: one per answered ingest request" "${D}_count{route=\"ingest\"}" \
+	$((INGESTS + BAD_TOKENS + 1 + 1))
+delta "request durations: one per records read" "${D}_count{route=\"records\"}" 1
+check "request durations: cumulative buckets, +Inf = count, plausible sum" python3 - "$TMP/after.txt" <<'PY'
+import sys
+b, sums, counts = {}, {}, {}
+for l in open(sys.argv[1]):
+    if l.startswith("temporis_http_request_duration_seconds_bucket{"):
+        k, _, x = l.rpartition(" ")
+        route = k.split('route="')[1].split('"')[0]
+        b.setdefault(route, []).append(float(x))
+    elif l.startswith("temporis_http_request_duration_seconds_sum{"):
+        sums[l.split('route="')[1].split('"')[0]] = float(l.split()[-1])
+    elif l.startswith("temporis_http_request_duration_seconds_count{"):
+        counts[l.split('route="')[1].split('"')[0]] = float(l.split()[-1])
+assert "ingest" in b and "metrics" in b, sorted(b)
+for route, v in b.items():
+    assert v == sorted(v) and v[-1] == counts[route], (route, v, counts[route])
+    assert 0 <= sums[route] < 60 * counts[route], (route, sums[route])
+PY
 
 # The store's state reaches /metrics within about a second: every committed record
 # is either in the head or sealed, and RocksDB is not stopping writes.

@@ -164,6 +164,38 @@ static void test_commit_batch_histogram_is_cumulative(void **state)
 	assert_int_equal(value_of(t, "temporis_commits_total"), 3);
 }
 
+static void test_request_durations_per_route_over_slots(void **state)
+{
+	struct fixture *f = *state;
+	const char *d = "temporis_http_request_duration_seconds";
+	char k[160];
+
+	metrics_duration(f->slot0, route_label(ROUTE_INGEST), 1000);     /* le 0.001: bound inclusive */
+	metrics_duration(f->slot1, route_label(ROUTE_INGEST), 3000);     /* le 0.005 */
+	metrics_duration(f->slot1, route_label(ROUTE_INGEST), 60000000); /* +Inf */
+	metrics_duration(f->slot0, route_label(ROUTE_INFLUX_WRITE), 200);
+	const char *t = render(f);
+
+	snprintf(k, sizeof(k), "%s_bucket{route=\"ingest\",le=\"0.001\"}", d);
+	assert_int_equal(value_of(t, k), 1);
+	snprintf(k, sizeof(k), "%s_bucket{route=\"ingest\",le=\"0.0025\"}", d);
+	assert_int_equal(value_of(t, k), 1);
+	snprintf(k, sizeof(k), "%s_bucket{route=\"ingest\",le=\"0.005\"}", d);
+	assert_int_equal(value_of(t, k), 2);
+	snprintf(k, sizeof(k), "%s_bucket{route=\"ingest\",le=\"10\"}", d);
+	assert_int_equal(value_of(t, k), 2);
+	snprintf(k, sizeof(k), "%s_bucket{route=\"ingest\",le=\"+Inf\"}", d);
+	assert_int_equal(value_of(t, k), 3);
+	snprintf(k, sizeof(k), "%s_count{route=\"ingest\"}", d);
+	assert_int_equal(value_of(t, k), 3);
+	snprintf(k, sizeof(k), "%s_sum{route=\"ingest\"}", d);
+	assert_int_equal(value_of(t, k), 60);                           /* 60.004 s, truncated */
+	snprintf(k, sizeof(k), "%s_count{route=\"influx_write\"}", d);
+	assert_int_equal(value_of(t, k), 1);
+	snprintf(k, sizeof(k), "%s_count{route=\"records\"}", d);
+	assert_null(sample(t, k));                                       /* never answered */
+}
+
 static void test_ingest_bytes_are_summed(void **state)
 {
 	struct fixture *f = *state;
@@ -271,6 +303,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pairs_never_seen_add_no_series, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_batch_histogram_is_cumulative, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_request_durations_per_route_over_slots, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ingest_bytes_are_summed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_state_is_rendered, setup, teardown),

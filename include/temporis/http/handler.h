@@ -59,6 +59,7 @@ struct handler_env {
  */
 struct req_ctx {
 	const struct route *row;         /* routes.h; NULL for 404 and 405 */
+	uint64_t start_us;               /* mono_us() when the head was complete */
 	char name[URI_NAME_MAX + 1];     /* the path's {name}, percent-decoded */
 	size_t name_len;
 	/* The snapshot may be replaced between head and body: keep ids, not pointers. */

@@ -8,6 +8,7 @@
 #define TEMPORIS_HTTP_SERVE_METRICS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "temporis/ipc/metric_keys.h"
 #include "temporis/ipc/shm.h"
@@ -17,6 +18,8 @@ struct http_req;
 /* One answered request of route with HTTP status (unlisted codes count as "other"),
  * in the counters of one worker slot. */
 void metrics_count(struct shm_worker_stats *ws, enum metric_route route, int status);
+/* One answered request of route took micros, from its complete head to its answer. */
+void metrics_duration(struct shm_worker_stats *ws, enum metric_route route, uint64_t micros);
 /* An ingest request body of len bytes arrived (as sent, before gunzip). */
 void metrics_bytes_received(struct shm_worker_stats *ws, size_t len);
 

@@ -41,6 +41,9 @@ extern const uint64_t shm_lat_bounds_us[SHM_LAT_BUCKETS];
 /* Records per group commit histogram buckets (upper bounds); +Inf is implied. */
 #define SHM_BATCH_BUCKETS 12
 extern const uint64_t shm_batch_bounds[SHM_BATCH_BUCKETS];
+/* Request duration histogram buckets (upper bounds, microseconds), per route; +Inf implied. */
+#define SHM_REQ_LAT_BUCKETS 13
+extern const uint64_t shm_req_lat_bounds_us[SHM_REQ_LAT_BUCKETS];
 /* The request counters: one row per route label, one column per status (metric_keys.h). */
 #define SHM_METRIC_ROUTES METRIC_ROUTES
 #define SHM_METRIC_STATUSES METRIC_STATUSES
@@ -90,6 +93,9 @@ struct shm_stats {
 struct shm_worker_stats {
 	alignas(SHM_LINE) _Atomic uint64_t requests[SHM_METRIC_ROUTES][SHM_METRIC_STATUSES];
 	_Atomic uint64_t ingest_bytes;        /* request bodies as received */
+	/* From a request's complete head to its answer being queued, per route label. */
+	_Atomic uint64_t duration[SHM_METRIC_ROUTES][SHM_REQ_LAT_BUCKETS + 1];
+	_Atomic uint64_t duration_us_sum[SHM_METRIC_ROUTES];
 };
 
 struct shm_header {
