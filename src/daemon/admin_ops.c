@@ -214,6 +214,7 @@ static json *op_account_create(struct admin_ctx *ctx, json *req)
 struct list_acc {
 	json *arr;
 	bool failed;
+	struct store *store;             /* for per-source sizes; NULL: none */
 };
 
 static void list_push(struct list_acc *acc, json *o, int rc)
@@ -426,10 +427,19 @@ static json *op_source_get(struct admin_ctx *ctx, json *req)
 static void source_item(const struct catalog_account *owner, const struct catalog_source *s,
                         void *arg)
 {
+	struct list_acc *acc = arg;
 	json *o = source_json(owner->name, s);
+	uint64_t sst = 0;
+	int rc;
 
 	/* source_json answers an error object when it fails. */
-	list_push(arg, o, json_object_object_get_ex(o, "error", NULL) ? -1 : 0);
+	rc = json_object_object_get_ex(o, "error", NULL) ? -1 : 0;
+	/* What its sealed records take on disk; records not sealed yet are in the log. */
+	if (rc == 0 && acc->store != NULL &&
+	    store_source_property_int(acc->store, s->id, "rocksdb.total-sst-files-size", &sst) != 0)
+		sst = 0;
+	rc = rc ? rc : ju_add_int(o, "sst_bytes", (int64_t)sst);
+	list_push(acc, o, rc);
 }
 
 static json *op_source_list(struct admin_ctx *ctx, json *req)
@@ -441,6 +451,7 @@ static json *op_source_list(struct admin_ctx *ctx, json *req)
 
 	if (arg_str(req, "account", false, &account, &reply) < 0)
 		return reply;
+	acc.store = ctx->store;
 	acc.arr = json_object_new_array();
 	if (acc.arr == NULL)
 		return internal_error();
@@ -453,6 +464,35 @@ static json *op_source_list(struct admin_ctx *ctx, json *req)
 }
 
 /* ------------------------------------------------------------------ status, backup */
+
+static const char *disk_state_text(uint32_t state)
+{
+	switch (state) {
+	case SHM_DISK_OK:
+		return "ok";
+	case SHM_DISK_LOW:
+		return "below_min_free_disk";
+	default:
+		return "store_out_of_space";
+	}
+}
+
+/* The store's share of status: disk use, free space, what waits for a seal. */
+static int status_store(struct admin_ctx *ctx, json *reply)
+{
+	struct shm_header *hdr = ctx->shm->hdr;
+	struct store_stats s;
+	int rc;
+
+	store_stats_get(ctx->store, &s);
+	rc = ju_add_int(reply, "store_sst_bytes", (int64_t)s.sst_bytes);
+	rc = rc ? rc : ju_add_int(reply, "store_memtable_bytes", (int64_t)s.memtable_bytes);
+	rc = rc ? rc : ju_add_int(reply, "head_records", (int64_t)s.head_records);
+	rc = rc ? rc : ju_add_int(reply, "disk_free_bytes",
+				  (int64_t)atomic_load(&hdr->stats.disk_free_bytes));
+	rc = rc ? rc : ju_add_str(reply, "disk_state", disk_state_text(atomic_load(&hdr->disk_state)));
+	return rc;
+}
 
 static json *op_status(struct admin_ctx *ctx, json *req)
 {
@@ -473,6 +513,7 @@ static json *op_status(struct admin_ctx *ctx, json *req)
 	        : ju_add_int(reply, "records_committed",
 	                     (int64_t)atomic_load(&hdr->stats.records_committed));
 	rc = rc ? rc : ju_add_int(reply, "uptime_s", uptime > 0 ? uptime : 0);
+	rc = rc ? rc : status_store(ctx, reply);
 	return finish(reply, rc);
 }
 

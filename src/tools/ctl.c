@@ -40,7 +40,7 @@
 #define CTL_REPLY_TIMEOUT_MS (10 * 60 * 1000) /* a backup of a large store takes a while */
 #define CTL_MSG_MAX 1024
 #define CMD_FIELDS_MAX 2
-#define TABLE_COLS_MAX 4
+#define TABLE_COLS_MAX 5
 #define TABLE_ROWS_INITIAL 16
 #define TIME_TEXT_MAX 32
 #define SECS_PER_MIN 60
@@ -108,8 +108,10 @@ static void table_row(struct table *t, const char *const *row)
 {
 	void *cells = t->cells;
 
-	if (t->failed)
+	if (t->failed || t->ncols > TABLE_COLS_MAX) {
+		t->failed = true;
 		return;
+	}
 	if (vec_reserve(&cells, &t->cap, (t->nrows + 1) * t->ncols, sizeof(*t->cells),
 	                TABLE_ROWS_INITIAL * t->ncols) != 0) {
 		t->failed = true;
@@ -235,12 +237,33 @@ static void print_unarchived(json *r)
 	print_source(r, "unarchived");
 }
 
+#define BYTES_TEXT_MAX 32
+#define BYTES_STEP 1024.0
+
+/* 1536 -> "1.5 KiB": sizes as an operator reads them. */
+static const char *bytes_text(int64_t n, char *out, size_t cap)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)(n > 0 ? n : 0);
+	size_t u = 0;
+
+	while (v >= BYTES_STEP && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= BYTES_STEP;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, cap, "%lld B", (long long)(n > 0 ? n : 0));
+	else
+		snprintf(out, cap, "%.1f %s", v, units[u]);
+	return out;
+}
+
 static void print_sources(json *r)
 {
-	static const char *const head[] = {"ACCOUNT", "NAME", "ARCHIVED", "CREATED"};
-	struct table t = {.ncols = 4};
+	static const char *const head[] = {"ACCOUNT", "NAME", "ARCHIVED", "CREATED", "ON DISK"};
+	struct table t = {.ncols = 5};
 	json *list = ju_arr(r, "data_sources");
-	char when[TIME_TEXT_MAX];
+	char when[TIME_TEXT_MAX], size[BYTES_TEXT_MAX];
 
 	table_row(&t, head);
 	for (size_t i = 0; list && i < json_object_array_length(list); i++) {
@@ -248,7 +271,8 @@ static void print_sources(json *r)
 		bool archived = json_object_get_boolean(json_object_object_get(s, "archived"));
 		const char *row[] = {field_text(s, "account"), field_text(s, "name"),
 		                     archived ? "yes" : "no",
-		                     iso_time(ju_int_or(s, "created_at", 0), when, sizeof(when))};
+		                     iso_time(ju_int_or(s, "created_at", 0), when, sizeof(when)),
+		                     bytes_text(ju_int_or(s, "sst_bytes", 0), size, sizeof(size))};
 
 		table_row(&t, row);
 	}
@@ -263,7 +287,16 @@ static void print_status(json *r)
 	printf("workers            %lld\n", (long long)ju_int_or(r, "workers", 0));
 	printf("writer pid         %lld\n", (long long)ju_int_or(r, "writer_pid", 0));
 	printf("ring fill          %.1f%%\n", json_object_get_double(fill) * PERCENT);
-	printf("records committed  %lld\n", (long long)ju_int_or(r, "records_committed", 0));
+	char a[BYTES_TEXT_MAX], b[BYTES_TEXT_MAX];
+
+	printf("records committed  %lld since start\n",
+	       (long long)ju_int_or(r, "records_committed", 0));
+	printf("store              %s in SST files, %s in memtables, %lld records not sealed yet\n",
+	       bytes_text(ju_int_or(r, "store_sst_bytes", 0), a, sizeof(a)),
+	       bytes_text(ju_int_or(r, "store_memtable_bytes", 0), b, sizeof(b)),
+	       (long long)ju_int_or(r, "head_records", 0));
+	printf("disk free          %s (%s)\n", bytes_text(ju_int_or(r, "disk_free_bytes", 0), a,
+						       sizeof(a)), field_text(r, "disk_state"));
 	printf("uptime             %lldd %02lldh %02lldm %02llds\n", (long long)(up / SECS_PER_DAY),
 	       (long long)(up % SECS_PER_DAY / SECS_PER_HOUR),
 	       (long long)(up % SECS_PER_HOUR / SECS_PER_MIN), (long long)(up % SECS_PER_MIN));
@@ -306,7 +339,7 @@ static void usage(FILE *out)
 	    "  source list [ACCOUNT]\n"
 	    "  source archive ACCOUNT NAME\n"
 	    "  source unarchive ACCOUNT NAME\n"
-	    "  status                              workers, ring fill, records, uptime\n"
+	    "  status                              workers, ring fill, records, disk, uptime\n"
 	    "  backup DIR                          RocksDB checkpoint into DIR (must not exist)\n"
 	    "\n"
 	    "options:\n"

@@ -255,7 +255,8 @@ stdout_has "source list (human) shows all sources" store_metrics grid_load_eu be
 run_ctl "source list --json" 0 --json source list
 shape "source list --json shape" 'keys(j, ["data_sources"])
 for s in j["data_sources"]:
-    keys(s, ["account","name","archived","created_at"]); recent(s["created_at"]); assert isinstance(s["archived"], bool)
+    keys(s, ["account","name","archived","created_at","sst_bytes"]); recent(s["created_at"]); assert isinstance(s["archived"], bool)
+    assert isinstance(s["sst_bytes"], int) and s["sst_bytes"] >= 0, s
 assert {("acme","store_metrics"),("acme","grid_load_eu"),("beta","beta_src")} <= {(s["account"], s["name"]) for s in j["data_sources"]}, j'
 run_ctl "source list ACCOUNT --json" 0 --json source list beta
 shape "source list ACCOUNT filters by account" 'assert [(s["account"], s["name"]) for s in j["data_sources"]] == [("beta","beta_src")], j'
@@ -279,8 +280,17 @@ expect_status "other tokens of the account keep working" 204
 # status
 run_ctl "status (human)" 0 status
 if grep -Eiq 'workers[^0-9]*2' "$OUT"; then pass "status (human) shows workers 2"; else fail "status (human) shows workers 2" "$(head -c 300 "$OUT" | tr '\n' ' ')"; fi
+if grep -Eq '^records committed +[0-9]+ since start$' "$OUT" && grep -Eq '^disk free +[0-9.]+ [KMGT]?i?B \(ok\)$' "$OUT" &&
+	grep -Eq '^store +[0-9.]+ [KMGT]?i?B in SST files, [0-9.]+ [KMGT]?i?B in memtables, [0-9]+ records not sealed yet$' "$OUT"; then
+	pass "status (human) says since when records count, the store's size and free disk"
+else
+	fail "status (human) says since when records count, the store's size and free disk" "$(head -c 600 "$OUT" | tr '\n' '|')"
+fi
 run_ctl "status --json" 0 --json status
-shape "status --json shape" 'keys(j, ["workers","writer_pid","ring_fill","records_committed","uptime_s"])
+shape "status --json shape" 'keys(j, ["workers","writer_pid","ring_fill","records_committed","uptime_s",
+    "store_sst_bytes","store_memtable_bytes","head_records","disk_free_bytes","disk_state"])
+assert j["disk_state"] == "ok" and isinstance(j["disk_free_bytes"], int) and j["disk_free_bytes"] > 0, j
+assert j["head_records"] >= 1 and j["store_memtable_bytes"] > 0 and j["store_sst_bytes"] >= 0, j
 assert j["workers"] == 2, "workers %r" % j["workers"]
 assert isinstance(j["writer_pid"], int) and j["writer_pid"] > 1, j
 import os; assert os.path.exists("/proc/%d" % j["writer_pid"]), "writer_pid %d not running" % j["writer_pid"]
