@@ -530,7 +530,19 @@ static ssize_t input_line(struct loader *ld, struct input *in)
 	return n;
 }
 
-/* Read one line of the current input into rec; 1 record, 0 end of this input, -1 error. */
+/* A bad record: FILE:LINE, or FILE:LINES A-B for one that spans lines (a CSV record with
+ * newlines in a quoted field), the style of a batch's line range. */
+static void record_error(struct loader *ld, const struct load_record *rec, const char *err)
+{
+	if (rec->spans > 1)
+		say(ld, "%s:LINES %" PRIu64 "-%" PRIu64 ": %s", ld->in.name, rec->line,
+		    rec->line + rec->spans - 1, err);
+	else
+		say(ld, "%s:%" PRIu64 ": %s", ld->in.name, rec->line, err);
+}
+
+/* Read the next record of the current input into rec (a CSV record may take several
+ * physical lines); 1 record, 0 end of this input, -1 error (printed). */
 static int input_record(struct loader *ld, struct input *in, struct load_record *rec)
 {
 	char err[LOAD_ERR_MAX];
@@ -538,15 +550,21 @@ static int input_record(struct loader *ld, struct input *in, struct load_record 
 
 	for (;;) {
 		n = input_line(ld, in);
-		if (n <= 0)
-			return (int)n;
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			if (load_parser_end(in->cur, &rec->line, err, sizeof(err)) == 0)
+				return 0;
+			say(ld, "%s:%" PRIu64 ": %s", in->name, rec->line, err);
+			return -1;
+		}
 		switch (load_parser_line(in->cur, in->buf, (size_t)n, rec, err, sizeof(err))) {
 		case LOAD_RECORD:
 			return 1;
 		case LOAD_SKIP:
 			continue;
 		case LOAD_ERROR:
-			say(ld, "%s:%" PRIu64 ": %s", in->name, in->line, err);
+			record_error(ld, rec, err);
 			return -1;
 		}
 	}
@@ -659,7 +677,7 @@ static int fill_batch(void *arg, struct load_batch *b)
 			continue;
 		}
 		b->file = in->name;
-		if (load_batch_add(b, &rec, in->line) < 0) {
+		if (load_batch_add(b, &rec) < 0) {
 			say(ld, "out of memory");
 			return -1;
 		}

@@ -3,9 +3,11 @@
  * {"data_source":...,"records":[...]} written record by record, or line-protocol lines
  * joined by newlines, into one growing buffer that is reused from batch to batch, plus the
  * input line of each record or line; load_lp_target names the /write request they go to;
- * load_gzip compresses a finished body for Content-Encoding: gzip.
+ * load_gzip compresses a finished body for Content-Encoding: gzip; and the texts that name
+ * a batch in messages (its line range, why and when it is retried).
  */
 #include <assert.h>
+#include <errno.h>
 #include <ctype.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -88,7 +90,8 @@ int load_batch_init(struct load_batch *b, const char *source, size_t max_records
 	memset(b, 0, sizeof(*b));
 	b->max = max_records;
 	b->lines = malloc((max_records ? max_records : 1) * sizeof(*b->lines));
-	if (!b->lines || max_records > SIZE_MAX / BYTES_PER_RECORD_GUESS ||
+	b->spans = malloc((max_records ? max_records : 1) * sizeof(*b->spans));
+	if (!b->lines || !b->spans || max_records > SIZE_MAX / BYTES_PER_RECORD_GUESS ||
 	    buf_reserve(&b->body, max_records * BYTES_PER_RECORD_GUESS, BYTES_PER_RECORD_GUESS) < 0)
 		goto fail;
 	if (buf_append(&b->head, body_head, sizeof(body_head) - 1) < 0 ||
@@ -148,7 +151,7 @@ bool load_batch_full(const struct load_batch *b)
 	return b->count >= b->max;
 }
 
-int load_batch_add(struct load_batch *b, const struct load_record *rec, uint64_t line)
+int load_batch_add(struct load_batch *b, const struct load_record *rec)
 {
 	char num[LOAD_NUM_MAX];
 	size_t vn;
@@ -162,7 +165,9 @@ int load_batch_add(struct load_batch *b, const struct load_record *rec, uint64_t
 	    buf_append(&b->body, record_value, sizeof(record_value) - 1) < 0 ||
 	    buf_append(&b->body, num, vn) < 0 || buf_append(&b->body, "}", 1) < 0)
 		return -1;
-	b->lines[b->count++] = line;
+	b->lines[b->count] = rec->line;
+	b->spans[b->count] = rec->spans ? rec->spans : 1;
+	b->count++;
 	return 0;
 }
 
@@ -283,4 +288,48 @@ int load_gzip(const char *in, size_t inlen, struct buf *out)
 out:
 	deflateEnd(&zs); /* only frees the stream: the outcome is already known */
 	return rc;
+}
+
+/* ---- messages ------------------------------------------------------------------------ */
+
+#define MS_PER_S_F 1000.0
+
+void load_batch_where(const struct load_batch *b, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s:LINES %" PRIu64 "-%" PRIu64, b->file ? b->file : "?",
+	         b->count ? b->lines[0] : 0, load_batch_last_line(b));
+}
+
+const char *load_conn_reason(int sys_errno, bool timed_out)
+{
+	if (timed_out || sys_errno == ETIMEDOUT)
+		return "timed out";
+	switch (sys_errno) {
+	case ECONNREFUSED:
+		return "connection refused";
+	case ECONNRESET:
+	case EPIPE:
+		return "connection reset";
+	case EHOSTUNREACH:
+		return "host unreachable";
+	case ENETUNREACH:
+		return "network unreachable";
+	case 0:
+		return "connection closed";
+	default:
+		return "connection failed";
+	}
+}
+
+void load_retry_text(const struct load_batch *b, long attempt, long retries, long delay_ms,
+                     const char *reason, uint64_t unsaid, char *out, size_t outlen)
+{
+	char where[LOAD_WHERE_MAX], more[LOAD_WHERE_MAX] = "";
+
+	load_batch_where(b, where, sizeof(where));
+	if (unsaid)
+		snprintf(more, sizeof(more), "; %" PRIu64 " more %s not shown", unsaid,
+		         unsaid == 1 ? "retry" : "retries");
+	snprintf(out, outlen, "%s: %s (attempt %ld of %ld, retrying in %.1f s%s)", where, reason,
+	         attempt, retries + 1, (double)delay_ms / MS_PER_S_F, more);
 }

@@ -9,6 +9,7 @@
 #include "config.h"
 #endif
 
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -22,6 +23,7 @@
 #include <strings.h>
 
 #include "temporis/base/buf.h"
+#include "temporis/base/clock.h"
 #include "temporis/tools/load_batch.h"
 #include "temporis/tools/load_client.h"
 
@@ -38,7 +40,9 @@
 #define EXCERPT_MAX (DETAIL_MAX / 4) /* of a response body that is not our JSON */
 #define MSG_MAX 1024
 #define MS_PER_S 1000
+#define RETRY_SAY_EVERY_US 1000000 /* at most one retry message a second */
 #define US_PER_MS 1000
+#define US_PER_S 1000000
 #define HTTP_SUCCESS_MIN 200
 #define HTTP_SUCCESS_END 300
 #define HTTP_REQUEST_TIMEOUT_CODE 408
@@ -61,6 +65,8 @@ struct slot {
 	struct event *retry_ev;
 	enum evhttp_request_error conn_err;
 	bool has_conn_err;
+	int conn_errno;    /* the socket's errno when the error callback ran */
+	uint64_t sent_us;  /* mono_us() when the request was made */
 	char last_error[MSG_MAX];
 };
 
@@ -78,6 +84,8 @@ struct load_client {
 	int inflight; /* slots not idle */
 	bool fatal, drained;
 	uint64_t sent, rejected, requests, retries;
+	uint64_t retry_said_us;  /* mono_us() of the last retry message, 0 before any */
+	uint64_t retries_unsaid; /* retries since then that had no message of their own */
 };
 
 static void say(const struct load_client_hooks *h, const char *fmt, ...)
@@ -185,6 +193,8 @@ static void request_error(enum evhttp_request_error err, void *arg)
 {
 	struct slot *s = arg;
 
+	/* libevent restores the socket error before calling us: keep it for the message */
+	s->conn_errno = errno;
 	s->conn_err = err;
 	s->has_conn_err = true;
 }
@@ -214,6 +224,8 @@ static int slot_request(struct slot *s)
 		return -1;
 	evhttp_request_set_error_cb(req, request_error);
 	s->has_conn_err = false;
+	s->conn_errno = 0;
+	s->sent_us = mono_us();
 	if (add_headers(c, req) < 0 ||
 	    evbuffer_add_reference(evhttp_request_get_output_buffer(req), body->data, body->len,
 	                           body_released, s) < 0) {
@@ -297,19 +309,23 @@ static void pump(evutil_socket_t fd, short what, void *arg)
 
 /* ---- responses ------------------------------------------------------------------------ */
 
+/* Why a request got no response. A connect that fails reaches request_done without the
+ * error callback, and libevent's clean-up has overwritten errno by then (ENOTCONN, from its
+ * shutdown()): a connect that failed before the request timeout is reported as refused,
+ * which is what a server that is down or restarting looks like. */
 static const char *conn_error_text(const struct slot *s)
 {
 	if (!s->has_conn_err)
-		return "connection failed";
+		return load_conn_reason(ECONNREFUSED, mono_us() - s->sent_us >=
+		                                          (uint64_t)REQUEST_TIMEOUT_S * US_PER_S);
 	switch (s->conn_err) {
 	case EVREQ_HTTP_TIMEOUT:
-		return "request timed out";
+		return load_conn_reason(s->conn_errno, true);
 	case EVREQ_HTTP_EOF:
-		return "connection refused or closed";
+	case EVREQ_HTTP_BUFFER_ERROR:
+		return load_conn_reason(s->conn_errno, false);
 	case EVREQ_HTTP_INVALID_HEADER:
 		return "invalid response from the server";
-	case EVREQ_HTTP_BUFFER_ERROR:
-		return "connection error";
 	case EVREQ_HTTP_REQUEST_CANCEL:
 		return "request cancelled";
 	case EVREQ_HTTP_DATA_TOO_LONG:
@@ -350,10 +366,7 @@ static void response_detail(struct evhttp_request *req, char *out, size_t outlen
 /* "FILE:LINES 1201-1300" for the batch of slot s. */
 static void batch_where(const struct slot *s, char *out, size_t outlen)
 {
-	const struct load_batch *b = &s->batch;
-
-	snprintf(out, outlen, "%s:LINES %" PRIu64 "-%" PRIu64, b->file ? b->file : "?",
-	         b->count ? b->lines[0] : 0, load_batch_last_line(b));
+	load_batch_where(&s->batch, out, outlen);
 }
 
 static bool retryable(int code)
@@ -403,6 +416,25 @@ static void retry_fire(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Say why the batch of s is retried and when: while the server is down or busy every
+ * connection retries, so at most one line a second, counting the ones not shown. */
+static void say_retry(struct slot *s, long ms)
+{
+	struct load_client *c = s->c;
+	uint64_t now = mono_us();
+	char msg[MSG_MAX + LOAD_WHERE_MAX];
+
+	if (c->retry_said_us && now - c->retry_said_us < RETRY_SAY_EVERY_US) {
+		c->retries_unsaid++;
+		return;
+	}
+	load_retry_text(&s->batch, s->attempt, c->o.retries, ms, s->last_error, c->retries_unsaid,
+	                msg, sizeof(msg));
+	c->retry_said_us = now;
+	c->retries_unsaid = 0;
+	say(&c->h, "%s", msg);
+}
+
 static void retry_or_give_up(struct slot *s, int code, const char *detail,
                              struct evhttp_request *req)
 {
@@ -430,6 +462,7 @@ static void retry_or_give_up(struct slot *s, int code, const char *detail,
 	s->attempt++;
 	c->retries++;
 	ms = backoff_ms(s->attempt, req);
+	say_retry(s, ms);
 	tv = (struct timeval){.tv_sec = ms / MS_PER_S, .tv_usec = (ms % MS_PER_S) * US_PER_MS};
 	s->state = SLOT_WAITING;
 	if (evtimer_add(s->retry_ev, &tv) < 0) {

@@ -1,10 +1,12 @@
 /*
  * load_parse.c - input parsing for temporis-load: CSV lines (quotes, delimiter, column
- * mapping by header name or index) and NDJSON lines (json-c), and the number typing rule
- * shared by both (an integer literal stays an integer, anything else is a finite double);
- * and the line-protocol splitter, which finds logical lines without parsing them.
- * Owns the parser's reusable field buffers and json-c tokener, and the splitter's buffer
- * for a line continued in a string; one parser or splitter per input stream.
+ * mapping by header name or index; a quoted field may hold newlines, so a record may span
+ * physical lines) and NDJSON lines (json-c), and the number typing rule shared by both (an
+ * integer literal stays an integer, anything else is a finite double); and the
+ * line-protocol splitter, which finds logical lines without parsing them.
+ * Owns the parser's reusable field buffers, json-c tokener and buffer for a CSV record
+ * continued in a quoted field, and the splitter's buffer for a line continued in a string;
+ * one parser or splitter per input stream.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -28,6 +30,11 @@ struct field {
 	size_t off, len; /* into parser->text */
 };
 
+/* Where a CSV record's scan is. A double quote opens a quoted field only as the first byte
+ * of a field; inside, "" is one quote and any other quote closes the field (what may follow
+ * it is split_quoted's to judge). */
+enum csv_part { CSV_FIELD_START, CSV_UNQUOTED, CSV_QUOTED, CSV_QUOTE_SEEN };
+
 struct load_parser {
 	enum load_format fmt;
 	char delimiter;
@@ -41,6 +48,13 @@ struct load_parser {
 	struct json_tokener *tok;
 	struct json_object *obj; /* current NDJSON record; rec->name points into it */
 	enum load_time_unit unit;
+	/* A CSV record whose quoted field is still open at the end of a physical line: */
+	struct buf record;  /* its physical lines so far, line ends included */
+	enum csv_part part; /* the scan at the end of what record holds */
+	bool pending;       /* record holds an unfinished record */
+	uint64_t line;      /* physical lines fed since the reset */
+	uint64_t first;     /* where the pending record starts */
+	uint64_t quote_line; /* where its open quote opened */
 };
 
 void load_parser_set_time_unit(struct load_parser *p, enum load_time_unit unit)
@@ -308,6 +322,7 @@ void load_parser_free(struct load_parser *p)
 	for (int c = 0; c < NCOLS; c++)
 		free(p->names[c]);
 	buf_free(&p->text);
+	buf_free(&p->record);
 	free(p->fields);
 	if (p->obj)
 		json_object_put(p->obj);
@@ -319,6 +334,12 @@ void load_parser_free(struct load_parser *p)
 void load_parser_reset(struct load_parser *p)
 {
 	p->want_header = p->fmt == LOAD_CSV && p->header;
+	buf_reset(&p->record);
+	p->pending = false;
+	p->part = CSV_FIELD_START;
+	p->line = 0;
+	p->first = 0;
+	p->quote_line = 0;
 	for (int c = 0; c < NCOLS && p->fmt == LOAD_CSV; c++)
 		if (p->names[c])
 			p->index[c] = -1;
@@ -535,31 +556,143 @@ static enum load_status ndjson_record(struct load_parser *p, const char *line, s
 	return json_fields(p, p->obj, rec, err, errlen);
 }
 
-enum load_status load_parser_line(struct load_parser *p, const char *line, size_t len,
-                                  struct load_record *rec, char *err, size_t errlen)
+/* The length of line[0..len) without its "\n" or "\r\n". */
+static size_t chomp(const char *line, size_t len)
 {
-	const char *t = line;
-	size_t tlen = len;
-
 	if (len > 0 && line[len - 1] == '\n')
 		len--;
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
-	tlen = len;
-	trim(&t, &tlen);
-	if (tlen == 0)
+	return len;
+}
+
+/* Go on scanning s[0..n) of a CSV record from p->part. Only whether a quote is open at the
+ * end matters, so a line without a double quote that does not start inside one is done. */
+static void csv_scan(struct load_parser *p, const char *s, size_t n)
+{
+	enum csv_part part = p->part;
+
+	if (part != CSV_QUOTED && !memchr(s, '"', n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		switch (part) {
+		case CSV_FIELD_START:
+			if (s[i] == '"') {
+				part = CSV_QUOTED;
+				p->quote_line = p->line;
+			} else if (s[i] != p->delimiter) {
+				part = CSV_UNQUOTED;
+			}
+			break;
+		case CSV_UNQUOTED:
+			if (s[i] == p->delimiter)
+				part = CSV_FIELD_START;
+			break;
+		case CSV_QUOTED:
+			if (s[i] == '"')
+				part = CSV_QUOTE_SEEN;
+			break;
+		case CSV_QUOTE_SEEN: /* "" is an escaped quote, else the quote closed the field */
+			part = s[i] == '"'           ? CSV_QUOTED
+			       : s[i] == p->delimiter ? CSV_FIELD_START
+			                              : CSV_UNQUOTED;
+			break;
+		}
+	}
+	p->part = part;
+}
+
+/* The next physical line line[0..len) (body: without its line end) of a CSV input. While a
+ * quoted field is open the line is kept in p->record and the answer is LOAD_SKIP; when the
+ * record is complete LOAD_RECORD with *text[0..*tlen) the record without its last line end
+ * (the line itself, or p->record) and rec->line, rec->spans where it is. */
+static enum load_status csv_join(struct load_parser *p, const char *line, size_t len,
+                                 size_t body, const char **text, size_t *tlen,
+                                 struct load_record *rec, char *err, size_t errlen)
+{
+	if (!p->pending) {
+		p->part = CSV_FIELD_START;
+		csv_scan(p, line, body);
+		if (p->part != CSV_QUOTED) {
+			*text = line;
+			*tlen = body;
+			return LOAD_RECORD;
+		}
+		buf_reset(&p->record);
+		p->pending = true;
+		p->first = p->line;
+	} else {
+		csv_scan(p, line, body);
+	}
+	if (buf_append(&p->record, line, body) < 0)
+		goto oom;
+	if (p->part != CSV_QUOTED) {
+		p->pending = false;
+		rec->line = p->first;
+		rec->spans = (uint32_t)(p->line - p->first + 1);
+		*text = p->record.data;
+		*tlen = p->record.len;
+		return LOAD_RECORD;
+	}
+	/* the line end is part of the quoted field; one fed without it was a "\n" */
+	if (buf_append(&p->record, body < len ? line + body : "\n", body < len ? len - body : 1) < 0)
+		goto oom;
+	if (p->record.len <= LOAD_CSV_CONTINUED_MAX)
 		return LOAD_SKIP;
-	if (len > INT32_MAX) {
+	p->pending = false;
+	rec->line = p->quote_line;
+	err_set(err, errlen,
+	        "the quoted field opened on this line is not closed within %d bytes "
+	        "(a stray '\"'?)",
+	        LOAD_CSV_CONTINUED_MAX);
+	return LOAD_ERROR;
+oom:
+	p->pending = false;
+	err_set(err, errlen, "out of memory");
+	return LOAD_ERROR;
+}
+
+enum load_status load_parser_line(struct load_parser *p, const char *line, size_t len,
+                                  struct load_record *rec, char *err, size_t errlen)
+{
+	size_t body = chomp(line, len), tlen = body;
+	const char *text = line, *t;
+	enum load_status st;
+
+	p->line++;
+	rec->line = p->line;
+	rec->spans = 1;
+	if (p->fmt == LOAD_CSV) {
+		st = csv_join(p, line, len, body, &text, &tlen, rec, err, errlen);
+		if (st != LOAD_RECORD)
+			return st;
+	}
+	t = text;
+	len = tlen;
+	trim(&t, &len);
+	if (len == 0)
+		return LOAD_SKIP;
+	if (tlen > INT32_MAX) {
 		err_set(err, errlen, "line too long");
 		return LOAD_ERROR;
 	}
 	if (p->fmt == LOAD_NDJSON)
-		return ndjson_record(p, line, len, rec, err, errlen);
-	if (split_csv(p, line, len, err, errlen) < 0)
+		return ndjson_record(p, text, tlen, rec, err, errlen);
+	if (split_csv(p, text, tlen, err, errlen) < 0)
 		return LOAD_ERROR;
 	if (p->want_header)
 		return resolve_header(p, err, errlen) < 0 ? LOAD_ERROR : LOAD_SKIP;
 	return csv_record(p, rec, err, errlen);
+}
+
+int load_parser_end(struct load_parser *p, uint64_t *line, char *err, size_t errlen)
+{
+	if (!p->pending)
+		return 0;
+	*line = p->quote_line;
+	err_set(err, errlen,
+	        "the quoted field opened on this line is not closed at the end of the input");
+	return -1;
 }
 
 /* ---- line protocol ---- */
@@ -703,16 +836,6 @@ static enum load_status lp_continue(struct load_lp *lp, const char *line, size_t
 	out->line = lp->first;
 	out->spans = lp->spans;
 	return LOAD_RECORD;
-}
-
-/* The length of line[0..len) without its "\n" or "\r\n". */
-static size_t chomp(const char *line, size_t len)
-{
-	if (len > 0 && line[len - 1] == '\n')
-		len--;
-	if (len > 0 && line[len - 1] == '\r')
-		len--;
-	return len;
 }
 
 enum load_status load_lp_feed(struct load_lp *lp, const char *line, size_t len,

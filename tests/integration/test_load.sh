@@ -2,9 +2,11 @@
 # test_load.sh - temporis-load against a real temporisd: a 50,000-row CSV load read back
 # through the records API (paginated), gzip bodies, NDJSON from stdin, bad input stopping
 # with FILE:LINE before its batch is sent, a server 4xx stopping with the batch's line range,
-# retries giving up on a dead server, the missing-token usage error, and InfluxDB line
-# protocol (--format line, .lp): an influx export with comments, DDL and a quoted newline
-# read back series by series, and a bad line named as FILE:LINE.
+# retries giving up on a dead server (each retry saying why), a server that is down when the
+# load starts and comes back (the load completes), the missing-token usage error, CSV quoted
+# fields with newlines and "" (RFC 4180), and InfluxDB line protocol (--format line, .lp):
+# an influx export with comments, DDL and a quoted newline read back series by series, and a
+# bad line named as FILE:LINE.
 # Prints "N passed, M failed" last and exits non-zero on any failure.
 
 # shellcheck source=lib.sh
@@ -20,7 +22,7 @@ write_config ""
 start_server
 TOKEN=$(new_account acme)
 printf '%s\n' "$TOKEN" >"$TMP/token"
-for s in history gz ndj bad rejected units lp lpgz lpbad; do new_source acme "$s"; done
+for s in history gz ndj bad rejected units lp lpgz lpbad quoted outage; do new_source acme "$s"; done
 
 # load ARGS...: run the loader against the test server; status in L_RC, stderr in $TMP/load.err
 L_RC=0
@@ -182,14 +184,18 @@ L_RC=0
 	"$TMP/gz.csv" 2>"$TMP/load.err" || L_RC=$?
 expect_rc "an unreachable server exits 1 after the retries" 1
 expect_stderr "the last error is reported after --retries" "giving up after 3 attempts"
+expect_stderr "a retry says why, which attempt and when next" \
+	"$TMP/gz.csv:LINES 2-5001: connection refused (127.0.0.1:$dead) (attempt 1 of 3, retrying in"
 
-# ---- retries: 503/500 answers are retried, honouring Retry-After ---------------------------
-# A stand-in server answers the first two POSTs 503 (Retry-After: 1) and 500, then 204.
+# ---- retries: 503/507 answers are retried, honouring Retry-After ---------------------------
+# A stand-in server answers the first two POSTs 503 (Retry-After: 1) and 507 (its detail in
+# the {"error": ...} shape of /write), then 204.
 fake_port=$(free_port)
 python3 - "$fake_port" "$TMP/fake.log" <<'EOF' &
 import json, sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
-answers = [(503, "Server is busy, retry later."), (500, "Internal server error.")]
+answers = [(503, "detail", "Server is busy, retry later."),
+           (507, "error", "Insufficient storage: the disk is full.")]
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def log_message(self, *a):
@@ -198,8 +204,8 @@ class H(BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers["Content-Length"]))
         with open(sys.argv[2], "a") as log:
             log.write("%s %s\n" % (self.path, self.headers.get("Authorization", "")[:7]))
-        code, detail = answers.pop(0) if answers else (204, None)
-        body = json.dumps({"detail": detail}).encode() if detail else b""
+        code, key, detail = answers.pop(0) if answers else (204, None, None)
+        body = json.dumps({key: detail}).encode() if detail else b""
         self.send_response(code)
         if code == 503:
             self.send_header("Retry-After", "1")
@@ -218,8 +224,12 @@ done
 L_RC=0
 "$LOAD" --url "http://127.0.0.1:$fake_port" --token-file "$TMP/token" --source history \
 	--concurrency 1 --retries 3 "$TMP/gz.csv" 2>"$TMP/load.err" || L_RC=$?
-expect_rc "503 and 500 answers are retried until the batch is accepted" 0
+expect_rc "503 and 507 answers are retried until the batch is accepted" 0
 expect_stderr "the summary counts the retries" "5000 records, 3 requests, 2 retries"
+expect_stderr "a 503 retry shows the server's detail and the wait" \
+	"$TMP/gz.csv:LINES 2-5001: 503 Server is busy, retry later. (attempt 1 of 4, retrying in 1.0 s)"
+expect_stderr "a 507 retry shows the server's error text" \
+	"$TMP/gz.csv:LINES 2-5001: 507 Insufficient storage: the disk is full. (attempt 2 of 4, retrying in"
 # without Retry-After the two back-offs would take under 0.3 s
 took=$(sed -n 's/.* retries, \([0-9.]*\) s,.*/\1/p' "$TMP/load.err")
 if awk -v t="$took" 'BEGIN { exit !(t >= 1.0) }'; then pass "Retry-After: 1 is honoured"; else
@@ -344,6 +354,54 @@ expect_lp_series "nothing of the refused batch is stored" lpbad 's_v' ""
 load --source lp "$TMP/export.lp" "$TMP/gz.csv"
 expect_rc "line protocol mixed with CSV in one run is a usage error (exit 2)" 2
 expect_stderr "the mix is refused saying why" "cannot be loaded together with CSV"
+
+# ---- a server that is down when the load starts and comes back ---------------------------
+# The loader retries "connection refused" with back-off while the server is stopped; once
+# it is back every batch goes in.
+gen_csv "$TMP/outage.csv" 3000 3
+stop_server "server stops for the outage test"
+L_RC=0
+"$LOAD" --url "$BASE" --token-file "$TMP/token" --source outage --batch 500 --concurrency 2 \
+	--retries 30 "$TMP/outage.csv" 2>"$TMP/load.err" &
+load_pid=$!
+sleep 1.5
+start_server
+wait "$load_pid" || L_RC=$?
+expect_rc "a load started while the server is down completes once it is back" 0
+expect_stderr "while it is down the retries say connection refused" "connection refused (127.0.0.1:$PORT)"
+expect_stderr "the summary counts every record after the outage" "3000 records"
+check "every record loaded across the outage reads back" verify outage "$TMP/outage.csv"
+
+# ---- CSV: quoted fields with newlines and "" (RFC 4180) -----------------------------------
+# An export with a free-text comment column: the loader maps time,name,value and joins the
+# physical lines of a record while a quote is open; a bad value in a joined record is named
+# with its lines, and a quote left open with the line it opened on.
+printf '%s\n' 'time,name,value,comment' \
+	'1700000000,"rack 1, left",1,"first line' \
+	'second line with a ""quote""' \
+	'' \
+	'fourth line"' \
+	'1700000001,plain,2.5,"one line, with a comma"' \
+	'1700000002,"rack 1, left",3,"a' \
+	'b"' \
+	'1700000003,plain,4,' >"$TMP/quoted.csv"
+load --source quoted --csv-columns time,name,value "$TMP/quoted.csv"
+expect_rc "a CSV with quoted newlines in an unmapped column loads, exit 0" 0
+expect_stderr "every record of the multi-line CSV is counted" "4 records, 1 requests"
+expect_lp_series "a quoted comma stays in the name; records after a quoted newline are whole" \
+	quoted 'rack 1, left' "1700000000:1 1700000002:3"
+expect_lp_series "records after the joined lines keep their values" quoted plain \
+	"1700000001:2.5 1700000003:4"
+printf '%s\n' 'time,name,value,comment' '1,a,1,ok' '2,a,zz,"x' 'y"' >"$TMP/quoted_bad.csv"
+load --source quoted --csv-columns time,name,value "$TMP/quoted_bad.csv"
+expect_rc "a bad value in a joined record exits 1" 1
+expect_stderr "the bad record is named with all its lines" \
+	"$TMP/quoted_bad.csv:LINES 3-4: value is not a number"
+printf '%s\n' 'time,name,value,comment' '1,a,1,ok' '2,a,2,"never closed' '3,a,3,x' >"$TMP/quoted_open.csv"
+load --source quoted --csv-columns time,name,value "$TMP/quoted_open.csv"
+expect_rc "a quote open at the end of the input exits 1" 1
+expect_stderr "the open quote is named by the line it opened on" \
+	"$TMP/quoted_open.csv:3: the quoted field opened on this line is not closed at the end of the input"
 
 stop_server
 finish

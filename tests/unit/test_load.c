@@ -4,6 +4,7 @@
  * JSON bodies are checked by parsing them back with json-c, the same parser the server
  * uses; line-protocol bodies byte for byte, since they must be the input unchanged.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -230,12 +231,114 @@ static void test_csv_bad_lines_say_what_is_wrong(void **state)
 	assert_string_equal(err, "timestamp is not an integer or an RFC 3339 time");
 	assert_int_equal(feed(p, "1,a", &rec, err), LOAD_ERROR);
 	assert_string_equal(err, "expected at least 3 fields, found 2");
-	assert_int_equal(feed(p, "1,\"a,1", &rec, err), LOAD_ERROR);
-	assert_string_equal(err, "unterminated quoted field");
 	assert_int_equal(feed(p, "1,\"a\"b,1", &rec, err), LOAD_ERROR);
 	assert_string_equal(err, "unexpected character after a closing quote");
 	assert_int_equal(feed(p, "1,a,99999999999999999999", &rec, err), LOAD_ERROR);
 	assert_string_equal(err, "value is an integer outside the 64-bit range");
+	load_parser_free(p);
+}
+
+/* RFC 4180: a quoted field goes on over line ends (kept in the field, \r\n too) and "" in it
+ * is one quote; the record is named by the line it starts on and the lines it spans. A
+ * blank line inside the quotes is part of the field, not a skipped line. */
+static void test_csv_quoted_newlines_join_physical_lines(void **state)
+{
+	struct load_parser *p = csv_parser("time", "name", "value", true, ',');
+	struct load_parser *c = csv_parser("time", "comment", "value", true, ',');
+	static const char *const lines[] = {"time,name,value,comment\n",
+	                                    "10,\"x,y\",2,\"line one\n",
+	                                    "\"\"two\"\"\r\n",
+	                                    "\n",
+	                                    "three\"\n",
+	                                    "11,b,3,plain\n"};
+	struct load_record rec;
+	char err[LOAD_ERR_MAX];
+
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(load_parser_line(p, lines[i], strlen(lines[i]), &rec, err,
+		                                  sizeof(err)),
+		                 LOAD_SKIP);
+		assert_int_equal(load_parser_line(c, lines[i], strlen(lines[i]), &rec, err,
+		                                  sizeof(err)),
+		                 LOAD_SKIP);
+	}
+	assert_int_equal(load_parser_line(c, lines[4], strlen(lines[4]), &rec, err, sizeof(err)),
+	                 LOAD_RECORD);
+	assert_name(&rec, "line one\n\"two\"\r\n\nthree");
+	assert_int_equal(rec.line, 2);
+	assert_int_equal(rec.spans, 4);
+	assert_int_equal(load_parser_line(p, lines[4], strlen(lines[4]), &rec, err, sizeof(err)),
+	                 LOAD_RECORD);
+	assert_name(&rec, "x,y");
+	assert_true(rec.timestamp == 10 && rec.value.is_int && rec.value.i == 2);
+	assert_int_equal(rec.line, 2);
+	assert_int_equal(rec.spans, 4);
+	assert_int_equal(load_parser_line(p, lines[5], strlen(lines[5]), &rec, err, sizeof(err)),
+	                 LOAD_RECORD);
+	assert_name(&rec, "b");
+	assert_int_equal(rec.line, 6);
+	assert_int_equal(rec.spans, 1);
+	assert_int_equal(load_parser_end(p, &rec.line, err, sizeof(err)), 0);
+	/* fed without line ends, the joined field has "\n" where they were */
+	assert_int_equal(feed(c, "12,x,5,\"a", &rec, err), LOAD_SKIP);
+	assert_int_equal(feed(c, "b\"", &rec, err), LOAD_RECORD);
+	assert_name(&rec, "a\nb");
+	load_parser_free(p);
+	load_parser_free(c);
+}
+
+/* A bad value in a record that spans lines is reported with all of its lines. */
+static void test_csv_error_in_a_joined_record_names_its_lines(void **state)
+{
+	struct load_parser *p = csv_parser(NULL, NULL, NULL, false, ',');
+	struct load_record rec;
+	char err[LOAD_ERR_MAX];
+
+	assert_int_equal(feed(p, "1,a,1", &rec, err), LOAD_RECORD);
+	assert_int_equal(feed(p, "2,a,zz,\"x", &rec, err), LOAD_SKIP);
+	assert_int_equal(feed(p, "y\"", &rec, err), LOAD_ERROR);
+	assert_string_equal(err, "value is not a number");
+	assert_int_equal(rec.line, 2);
+	assert_int_equal(rec.spans, 2);
+	assert_int_equal(feed(p, "3,\"a\"b,1", &rec, err), LOAD_ERROR);
+	assert_string_equal(err, "unexpected character after a closing quote");
+	assert_int_equal(rec.line, 4);
+	load_parser_free(p);
+}
+
+/* A quote left open: at the end of the input, or past LOAD_CSV_CONTINUED_MAX, an error
+ * naming the line where that quote opened (not where its record started). */
+static void test_csv_unclosed_quote_is_an_error_at_its_line(void **state)
+{
+	enum { CHUNK = 64 * 1024 };
+	struct load_parser *p = csv_parser(NULL, NULL, NULL, true, ',');
+	struct load_record rec;
+	char err[LOAD_ERR_MAX], *chunk = malloc(CHUNK + 1);
+	uint64_t line = 0;
+	enum load_status st = LOAD_SKIP;
+
+	assert_non_null(chunk);
+	assert_int_equal(feed(p, "timestamp,name,value,note", &rec, err), LOAD_SKIP);
+	assert_int_equal(feed(p, "1,a,1,\"x", &rec, err), LOAD_SKIP);
+	assert_int_equal(feed(p, "y\",\"open", &rec, err), LOAD_SKIP);
+	assert_int_equal(feed(p, "still open", &rec, err), LOAD_SKIP);
+	assert_int_equal(load_parser_end(p, &line, err, sizeof(err)), -1);
+	assert_int_equal(line, 3);
+	assert_string_equal(err, "the quoted field opened on this line is not closed at the end "
+	                         "of the input");
+	load_parser_reset(p);
+	assert_int_equal(load_parser_end(p, &line, err, sizeof(err)), 0);
+
+	memset(chunk, 'x', CHUNK);
+	chunk[CHUNK] = '\n';
+	assert_int_equal(feed(p, "timestamp,name,value", &rec, err), LOAD_SKIP);
+	assert_int_equal(feed(p, "1,\"stray,1", &rec, err), LOAD_SKIP);
+	for (int i = 0; i < LOAD_CSV_CONTINUED_MAX / CHUNK + 1 && st == LOAD_SKIP; i++)
+		st = load_parser_line(p, chunk, CHUNK + 1, &rec, err, sizeof(err));
+	assert_int_equal(st, LOAD_ERROR);
+	assert_int_equal(rec.line, 2);
+	assert_non_null(strstr(err, "not closed within 1048576 bytes"));
+	free(chunk);
 	load_parser_free(p);
 }
 
@@ -406,20 +509,23 @@ static void test_batch_body_is_the_ingest_json(void **state)
 	struct load_record r1 = {.timestamp = 1718841600,
 	                         .name = "orders",
 	                         .name_len = 6,
-	                         .value = {.is_int = true, .i = 42}};
+	                         .value = {.is_int = true, .i = 42},
+	                         .line = 2};
 	struct load_record r2 = {.timestamp = -5,
 	                         .name = "a\"\\\n\x01z",
 	                         .name_len = 6,
-	                         .value = {.is_int = false, .d = 3.0}};
+	                         .value = {.is_int = false, .d = 3.0},
+	                         .line = 9,
+	                         .spans = 3};
 	struct json_object *j, *f;
 
 	assert_int_equal(load_batch_init(&b, "store_metrics", 2), 0);
 	load_batch_reset(&b, "in.csv");
-	assert_int_equal(load_batch_add(&b, &r1, 2), 0);
+	assert_int_equal(load_batch_add(&b, &r1), 0);
 	assert_false(load_batch_full(&b));
-	assert_int_equal(load_batch_add(&b, &r2, 9), 0);
+	assert_int_equal(load_batch_add(&b, &r2), 0);
 	assert_true(load_batch_full(&b));
-	assert_int_equal(load_batch_add(&b, &r1, 10), -1);
+	assert_int_equal(load_batch_add(&b, &r1), -1);
 	assert_int_equal(load_batch_finish(&b), 0);
 	j = parse_body(&b);
 	assert_true(json_object_object_get_ex(j, "data_source", &f));
@@ -436,6 +542,7 @@ static void test_batch_body_is_the_ingest_json(void **state)
 	assert_int_equal(json_object_get_int64(f), -5);
 	assert_int_equal(b.lines[0], 2);
 	assert_int_equal(b.lines[1], 9);
+	assert_int_equal(load_batch_last_line(&b), 11); /* the record on lines 9-11 */
 	json_object_put(j);
 	load_batch_free(&b);
 }
@@ -448,8 +555,10 @@ static void test_batch_reuse_starts_empty(void **state)
 	struct json_object *j, *records;
 
 	assert_int_equal(load_batch_init(&b, "s", 1000), 0);
-	for (int i = 0; i < 1000; i++)
-		assert_int_equal(load_batch_add(&b, &r, (uint64_t)i + 1), 0);
+	for (int i = 0; i < 1000; i++) {
+		r.line = (uint64_t)i + 1;
+		assert_int_equal(load_batch_add(&b, &r), 0);
+	}
 	assert_int_equal(load_batch_finish(&b), 0);
 	load_batch_reset(&b, "next");
 	assert_int_equal(b.count, 0);
@@ -473,7 +582,7 @@ static void test_batch_doubles_round_trip_through_json(void **state)
 		                        .name = "d",
 		                        .name_len = 1,
 		                        .value = {.is_int = false, .d = vals[i]}};
-		assert_int_equal(load_batch_add(&b, &r, i + 1), 0);
+		assert_int_equal(load_batch_add(&b, &r), 0);
 	}
 	assert_int_equal(load_batch_finish(&b), 0);
 	j = parse_body(&b);
@@ -524,7 +633,7 @@ static void test_batch_grows_past_its_guess_and_ends_in_nul(void **state)
 	struct load_record r = {
 	    .timestamp = 7, .name = name, .name_len = NAME_LEN, .value = {.is_int = true, .i = 1}};
 	assert_int_equal(load_batch_init(&b, "s", 2), 0);
-	assert_int_equal(load_batch_add(&b, &r, 1), 0);
+	assert_int_equal(load_batch_add(&b, &r), 0);
 	assert_int_equal(load_batch_finish(&b), 0);
 	assert_int_equal(b.body.data[b.body.len], '\0');
 	assert_int_equal(strlen(b.body.data), b.body.len);
@@ -804,7 +913,7 @@ static void test_lp_batch_joins_lines_and_maps_body_lines_to_input(void **state)
 	assert_int_equal(load_batch_init_lines(&b, 4), 0);
 	load_batch_reset(&b, "in.lp");
 	assert_int_equal(load_batch_last_line(&b), 0);
-	assert_int_equal(load_batch_add(&b, &r, 1), -1); /* records do not go into lines */
+	assert_int_equal(load_batch_add(&b, &r), -1); /* records do not go into lines */
 	assert_int_equal(load_batch_add_line(&b, "a v=1 1", 7, 3, 1), 0);
 	assert_int_equal(load_batch_add_line(&b, "b s=\"x\ny\nz\" 2", 13, 5, 3), 0);
 	assert_int_equal(load_batch_add_line(&b, "c v=3\r", 6, 10, 1), 0);
@@ -838,10 +947,43 @@ static void test_json_batch_refuses_lines(void **state)
 
 	assert_int_equal(load_batch_init(&b, "s", 4), 0);
 	assert_int_equal(load_batch_add_line(&b, "m v=1", 5, 1, 1), -1);
-	assert_int_equal(load_batch_add(&b, &r, 7), 0);
-	assert_int_equal(load_batch_add(&b, &r, 9), 0);
+	r.line = 7;
+	assert_int_equal(load_batch_add(&b, &r), 0);
+	r.line = 9;
+	assert_int_equal(load_batch_add(&b, &r), 0);
 	assert_int_equal(load_batch_last_line(&b), 9);
 	assert_int_equal(load_batch_body_line(&b, 2), 9);
+	load_batch_free(&b);
+}
+
+/* While the server is down or busy the retry line says why, which attempt and when next. */
+static void test_retry_text_says_why_and_when(void **state)
+{
+	struct load_batch b;
+	struct load_record r = {.name = "n", .name_len = 1, .value = {.is_int = true, .i = 1}};
+	char msg[LOAD_WHERE_MAX];
+
+	assert_string_equal(load_conn_reason(ECONNREFUSED, false), "connection refused");
+	assert_string_equal(load_conn_reason(ECONNRESET, false), "connection reset");
+	assert_string_equal(load_conn_reason(EPIPE, false), "connection reset");
+	assert_string_equal(load_conn_reason(0, true), "timed out");
+	assert_string_equal(load_conn_reason(0, false), "connection closed");
+	assert_int_equal(load_batch_init(&b, "s", 4), 0);
+	load_batch_reset(&b, "in.csv");
+	r.line = 2;
+	assert_int_equal(load_batch_add(&b, &r), 0);
+	r.line = 5;
+	r.spans = 2;
+	assert_int_equal(load_batch_add(&b, &r), 0);
+	load_retry_text(&b, 1, 10, 100, "connection refused (127.0.0.1:9)", 0, msg, sizeof(msg));
+	assert_string_equal(msg, "in.csv:LINES 2-6: connection refused (127.0.0.1:9) (attempt 1 "
+	                         "of 11, retrying in 0.1 s)");
+	load_retry_text(&b, 3, 10, 1000, "503 Server is busy, retry later.", 7, msg, sizeof(msg));
+	assert_string_equal(msg, "in.csv:LINES 2-6: 503 Server is busy, retry later. (attempt 3 "
+	                         "of 11, retrying in 1.0 s; 7 more retries not shown)");
+	load_retry_text(&b, 2, 2, 2500, "timed out (h:1)", 1, msg, sizeof(msg));
+	assert_non_null(strstr(msg, ": timed out (h:1) (attempt 2 of 3, retrying in 2.5 s; 1 more "
+	                            "retry not shown)"));
 	load_batch_free(&b);
 }
 
@@ -897,6 +1039,9 @@ int main(void)
 	    cmocka_unit_test(test_csv_header_with_bom_and_missing_column),
 	    cmocka_unit_test(test_csv_bad_lines_say_what_is_wrong),
 	    cmocka_unit_test(test_csv_wide_and_long_lines_are_read_whole),
+	    cmocka_unit_test(test_csv_quoted_newlines_join_physical_lines),
+	    cmocka_unit_test(test_csv_error_in_a_joined_record_names_its_lines),
+	    cmocka_unit_test(test_csv_unclosed_quote_is_an_error_at_its_line),
 	    cmocka_unit_test(test_timestamp_units_and_rfc3339),
 	    cmocka_unit_test(test_ndjson_keeps_value_types),
 	    cmocka_unit_test(test_ndjson_bad_lines_say_what_is_wrong),
@@ -914,6 +1059,7 @@ int main(void)
 	    cmocka_unit_test(test_lp_unclosed_string_is_an_error_at_its_line),
 	    cmocka_unit_test(test_lp_batch_joins_lines_and_maps_body_lines_to_input),
 	    cmocka_unit_test(test_json_batch_refuses_lines),
+	    cmocka_unit_test(test_retry_text_says_why_and_when),
 	    cmocka_unit_test(test_lp_precision_follows_the_time_unit),
 	    cmocka_unit_test(test_lp_target_encodes_the_source),
 	};

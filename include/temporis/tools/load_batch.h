@@ -17,9 +17,10 @@
 /*
  * A batch: the ingest body {"data_source":...,"records":[...]} built as text while records
  * arrive (no allocation per record), plus the input line of every record so that a server
- * error naming records[K] can be traced back to FILE:LINE. A line-protocol batch
- * (load_batch_init_lines) holds data lines instead, joined by "\n", and how many physical
- * lines each spans, so that the server's "line K" can be traced back the same way. The
+ * error naming records[K] can be traced back to FILE:LINE, and how many physical lines each
+ * spans (a CSV record with quoted newlines spans several). A line-protocol batch
+ * (load_batch_init_lines) holds data lines instead, joined by "\n", with their lines and
+ * spans, so that the server's "line K" can be traced back the same way. The
  * caller owns the struct; the buffers are allocated by load_batch_init(_lines) and freed by
  * load_batch_free.
  */
@@ -27,8 +28,8 @@ struct load_batch {
 	struct buf body;  /* the request body (NUL-terminated after load_batch_finish) */
 	size_t count;     /* records (line protocol: data lines) in the batch */
 	size_t max;       /* records or lines per batch */
-	uint64_t *lines;  /* input line of records[k], or where data line k starts */
-	uint32_t *spans;  /* line protocol: physical lines of data line k; else NULL */
+	uint64_t *lines;  /* where records[k] (line protocol: data line k) starts */
+	uint32_t *spans;  /* physical lines of records[k] or data line k */
 	const char *file; /* input name for messages; not owned */
 	struct buf head;  /* {"data_source":...,"records":[ that starts every body, built once;
 	                     empty for line protocol */
@@ -42,8 +43,10 @@ int load_batch_init_lines(struct load_batch *b, size_t max_lines);
 void load_batch_free(struct load_batch *b);
 /* Empty the batch for reuse (keeps the buffers). */
 void load_batch_reset(struct load_batch *b, const char *file);
-/* Append one record read from line. -1 on allocation failure. The batch must not be full. */
-int load_batch_add(struct load_batch *b, const struct load_record *rec, uint64_t line);
+/* Append one record, read from input lines rec->line to rec->line + rec->spans - 1 (spans 0
+ * counts as 1). -1 on allocation failure, when the batch is full or is a line-protocol
+ * batch. */
+int load_batch_add(struct load_batch *b, const struct load_record *rec);
 /* Append one data line, text[0..len) without its last line end, starting on input line line
  * and spanning spans physical lines. -1 on allocation failure, when the batch is full or is
  * not a line-protocol batch. */
@@ -79,5 +82,21 @@ int load_lp_target(struct buf *out, const char *prefix, size_t prefix_len, const
 /* gzip-compress in[0..inlen) into out, replacing what it held (its memory is reused).
  * Returns 0, -1 on failure. */
 int load_gzip(const char *in, size_t inlen, struct buf *out);
+
+/* ---- messages ---- */
+
+#define LOAD_WHERE_MAX 1024 /* a batch's "FILE:LINES A-B", and room for a file name */
+
+/* "FILE:LINES 1201-1300", the input lines of batch b, for messages. */
+void load_batch_where(const struct load_batch *b, char *out, size_t outlen);
+/* A connection error as a user reads it: "connection refused", "connection reset", "timed
+ * out" ... from the socket's errno (0: the server closed the connection) and whether the
+ * request hit its timeout. A static string. */
+const char *load_conn_reason(int sys_errno, bool timed_out);
+/* The line said when batch b is retried after its attempt N failed: "FILE:LINES A-B: REASON
+ * (attempt N of M, retrying in D s)", M being retries + 1, with "; K more retries not shown"
+ * inside the parentheses when unsaid is K > 0 (the client says at most one a second). */
+void load_retry_text(const struct load_batch *b, long attempt, long retries, long delay_ms,
+                     const char *reason, uint64_t unsaid, char *out, size_t outlen);
 
 #endif

@@ -1,6 +1,6 @@
 /*
- * load_parse.h - temporis-load's input side (load_parse.c): one CSV or NDJSON line in, one
- * typed record out. CSV columns are mapped by header name or 1-based index; a value keeps
+ * load_parse.h - temporis-load's input side (load_parse.c): CSV or NDJSON lines in, typed
+ * records out (a CSV record may span lines: RFC 4180 quoted fields may hold newlines). CSV columns are mapped by header name or 1-based index; a value keeps
  * its JSON type (an integer literal stays an integer, anything else is a finite double).
  * InfluxDB line protocol is not parsed but split: physical lines in, logical lines out.
  */
@@ -28,6 +28,8 @@ struct load_record {
 	const char *name;
 	size_t name_len;
 	struct load_value value;
+	uint64_t line;  /* input line the record starts on; LOAD_ERROR: the line concerned */
+	uint32_t spans; /* physical lines it spans (1 + newlines in quoted fields) */
 };
 
 /* CSV settings. columns[] are 1-based indexes ("2") or header names ("name"), in the order
@@ -67,11 +69,22 @@ void load_parser_set_time_unit(struct load_parser *p, enum load_time_unit unit);
 /* Start a new input (the next file): the next line is a header again (CSV with header). */
 void load_parser_reset(struct load_parser *p);
 
-/* Feed one line, its line terminator already removed or not (a trailing "\n" or "\r\n" is
- * ignored). LOAD_RECORD fills rec; LOAD_SKIP for a header or blank line; LOAD_ERROR fills err
- * with a message such as "value is not a number" (the caller adds FILE:LINE). */
+/*
+ * Feed the next physical line, its line terminator already removed or not (a trailing "\n"
+ * or "\r\n" is ignored). LOAD_RECORD fills rec; LOAD_SKIP for a header or blank line, and
+ * for a CSV line that ends inside a quoted field (RFC 4180: the field goes on, newline
+ * included, on the next line; "" inside quotes is one "); LOAD_ERROR fills err with a
+ * message such as "value is not a number" (the caller adds FILE:rec->line, or the lines
+ * rec->line to rec->line + rec->spans - 1). Lines are counted from the last reset.
+ */
 enum load_status load_parser_line(struct load_parser *p, const char *line, size_t len,
                                   struct load_record *rec, char *err, size_t errlen);
+/* A CSV record still open in a quoted field after this many bytes is a stray quote, not one
+ * field; the same limit as a line-protocol string (LOAD_LP_CONTINUED_MAX). */
+#define LOAD_CSV_CONTINUED_MAX (1024 * 1024)
+/* At the end of the input: 0, or -1 with err and *line (where the quote opened) when a CSV
+ * quoted field is still open. */
+int load_parser_end(struct load_parser *p, uint64_t *line, char *err, size_t errlen);
 
 /*
  * InfluxDB line protocol. The server parses it (POST /write); the loader sends the input's
