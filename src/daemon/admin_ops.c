@@ -214,7 +214,7 @@ static json *op_account_create(struct admin_ctx *ctx, json *req)
 struct list_acc {
 	json *arr;
 	bool failed;
-	struct store *store;             /* for per-source sizes; NULL: none */
+	struct store *store;             /* for per-source sizes ("sizes": true); NULL: none */
 };
 
 static void list_push(struct list_acc *acc, json *o, int rc)
@@ -435,10 +435,12 @@ static void source_item(const struct catalog_account *owner, const struct catalo
 	/* source_json answers an error object when it fails. */
 	rc = json_object_object_get_ex(o, "error", NULL) ? -1 : 0;
 	/* What its sealed records take on disk; records not sealed yet are in the log. */
-	if (rc == 0 && acc->store != NULL &&
-	    store_source_property_int(acc->store, s->id, "rocksdb.total-sst-files-size", &sst) != 0)
-		sst = 0;
-	rc = rc ? rc : ju_add_int(o, "sst_bytes", (int64_t)sst);
+	if (rc == 0 && acc->store != NULL) {
+		if (store_source_property_int(acc->store, s->id, "rocksdb.total-sst-files-size",
+					      &sst) != 0)
+			sst = 0;
+		rc = ju_add_int(o, "sst_bytes", (int64_t)sst);
+	}
 	list_push(acc, o, rc);
 }
 
@@ -451,7 +453,9 @@ static json *op_source_list(struct admin_ctx *ctx, json *req)
 
 	if (arg_str(req, "account", false, &account, &reply) < 0)
 		return reply;
-	acc.store = ctx->store;
+	/* Sizes are for the operator (temporisctl asks for them), not the public API. */
+	if (json_object_get_boolean(json_object_object_get(req, "sizes")))
+		acc.store = ctx->store;
 	acc.arr = json_object_new_array();
 	if (acc.arr == NULL)
 		return internal_error();

@@ -60,6 +60,7 @@ struct opts {
 enum cmd_flags {
 	CMD_LABEL = 1,    /* accepts --label TEXT */
 	CMD_ABS_PATH = 2, /* the last field is a path, sent absolute */
+	CMD_SIZES = 4,    /* asks for the sources' sizes on disk too */
 };
 
 typedef void (*print_fn)(json *reply);
@@ -314,7 +315,7 @@ static const struct command commands[] = {
     {"token", "list", "token_list", {"account"}, 1, 1, 0, print_tokens},
     {"token", "revoke", "token_revoke", {"account", "token_id"}, 2, 2, 0, print_revoked},
     {"source", "create", "source_create", {"account", "name"}, 2, 2, 0, print_source_created},
-    {"source", "list", "source_list", {"account"}, 0, 1, 0, print_sources},
+    {"source", "list", "source_list", {"account"}, 0, 1, CMD_SIZES, print_sources},
     {"source", "archive", "source_archive", {"account", "name"}, 2, 2, 0, print_archived},
     {"source", "unarchive", "source_unarchive", {"account", "name"}, 2, 2, 0, print_unarchived},
     {"status", NULL, "status", {NULL}, 0, 0, 0, print_status},
@@ -535,6 +536,8 @@ static json *build_request(const struct command *c, const char **pos, int npos, 
 	}
 	if (rc == 0 && label != NULL)
 		rc = ju_add_str(req, "label", label);
+	if (rc == 0 && (c->flags & CMD_SIZES))
+		rc = ju_add(req, "sizes", json_object_new_boolean(1));
 	if (rc != 0) {
 		json_object_put(req);
 		return NULL;

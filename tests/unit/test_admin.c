@@ -341,7 +341,12 @@ static void test_token_create_list_revoke(void **state)
 static void assert_source(struct json_object *o, const char *account, const char *name,
                           bool archived)
 {
-	assert_int_equal(json_object_object_length(o), 4);
+	/* A listed source also says what it takes on disk; a created or archived one not. */
+	bool sized = json_object_object_get_ex(o, "sst_bytes", NULL);
+
+	assert_int_equal(json_object_object_length(o), sized ? 5 : 4);
+	if (sized)
+		assert_true(int_of(o, "sst_bytes") >= 0);
 	assert_string_equal(str_of(o, "account"), account);
 	assert_string_equal(str_of(o, "name"), name);
 	assert_true(json_object_is_type(json_object_object_get(o, "archived"), json_type_boolean));
@@ -401,11 +406,23 @@ static void test_source_list_all_or_one_account(void **state)
 	make_source(f, "beta", "orders");
 	make_source(f, "beta", "clicks");
 
+	/* The public API's list: no sizes. */
 	reply = run(f, "{\"op\":\"source_list\"}");
 	assert_ok(reply);
 	assert_int_equal(json_object_object_length(reply), 1);
 	list = arr_of(reply, "data_sources");
 	assert_int_equal(json_object_array_length(list), 3);
+	assert_false(json_object_object_get_ex(json_object_array_get_idx(list, 0), "sst_bytes", NULL));
+	assert_source(json_object_array_get_idx(list, 0), "acme", "orders", false);
+	json_object_put(reply);
+
+	/* temporisctl's: with each source's size on disk. */
+	reply = run(f, "{\"op\":\"source_list\",\"sizes\":true}");
+	list = arr_of(reply, "data_sources");
+	assert_int_equal(json_object_array_length(list), 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_true(json_object_object_get_ex(json_object_array_get_idx(list, i), "sst_bytes",
+						      NULL));
 	assert_source(json_object_array_get_idx(list, 0), "acme", "orders", false);
 	json_object_put(reply);
 
@@ -672,13 +689,18 @@ static void test_status_reports_shared_counters(void **state)
 	atomic_store(&hdr->workers_running, 1);
 	atomic_store(&hdr->writer_pid, 4242);
 	atomic_store(&hdr->stats.records_committed, 12345);
+	atomic_store(&hdr->stats.disk_free_bytes, 777);
 	hdr->started_at -= 100;
 	atomic_store(&lane->committed, hdr->lane_capacity);
 	atomic_store(&lane->tail, hdr->lane_capacity + hdr->lane_capacity / 4);
 
 	reply = run(f, "{\"op\":\"status\"}");
 	assert_ok(reply);
-	assert_int_equal(json_object_object_length(reply), 5);
+	assert_int_equal(json_object_object_length(reply), 10);
+	assert_int_equal(int_of(reply, "disk_free_bytes"), 777);
+	assert_string_equal(str_of(reply, "disk_state"), "ok");
+	assert_true(int_of(reply, "store_sst_bytes") >= 0 && int_of(reply, "head_records") >= 0);
+	assert_true(int_of(reply, "store_memtable_bytes") >= 0);
 	assert_int_equal(int_of(reply, "workers"), 1);
 	assert_int_equal(int_of(reply, "writer_pid"), 4242);
 	assert_int_equal(int_of(reply, "records_committed"), 12345);
