@@ -23,9 +23,16 @@
 #define DECIMAL_BASE 10
 #define SIZE_TEXT_MAX 24 /* UINT64_MAX's 20 digits, a suffix and the NUL */
 
-/* The install prefix's data directory, passed by the Makefile like SYSCONFDIR. */
+/* The install's directories, passed by the Makefile like SYSCONFDIR: configure's
+ * --datadir, --localstatedir and --runstatedir. */
 #ifndef DATADIR
 #define DATADIR "/usr/local/share"
+#endif
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR "/var"
+#endif
+#ifndef RUNSTATEDIR
+#define RUNSTATEDIR "/run"
 #endif
 
 #define PORT_MIN 1
@@ -40,6 +47,14 @@
 
 /* A Unix socket address holds the path and its NUL. */
 #define SUN_PATH_LEN sizeof(((struct sockaddr_un *)0)->sun_path)
+
+/* The defaults under the install's state directories (/var/lib, /run for
+ * --prefix=/usr --localstatedir=/var --runstatedir=/run, as the systemd unit's
+ * StateDirectory= and RuntimeDirectory= are). */
+#define DEFAULT_DATA_DIR LOCALSTATEDIR "/lib/temporis"
+#define DEFAULT_ADMIN_SOCKET RUNSTATEDIR "/temporis/admin.sock"
+_Static_assert(sizeof(DEFAULT_ADMIN_SOCKET) <= SUN_PATH_LEN,
+	       "--runstatedir is too long for the default admin_socket");
 
 /* Numbers and enums are stored through a 32- or 64-bit unsigned image (store_uint);
  * an int or enum field of 4 bytes holds the same non-negative value. */
@@ -64,10 +79,10 @@ const struct cfg_key cfg_key_table[] = {
 	{ .name = "workers", .type = CFG_TYPE_AUTO_COUNT, .default_text = AUTO_WORD,
 	  .min = 1, .max = CFG_WORKERS_MAX, .unit = "processes", .applies = CFG_APPLY_RELOAD,
 	  .doc = "HTTP worker processes", CFG_FIELD(workers) },
-	{ .name = "data_dir", .type = CFG_TYPE_PATH, .default_text = "/var/lib/temporis",
+	{ .name = "data_dir", .type = CFG_TYPE_PATH, .default_text = DEFAULT_DATA_DIR,
 	  .max = CFG_PATH_MAX, .unit = "bytes", .applies = CFG_APPLY_RESTART,
 	  .doc = "directory of the database and the catalog", CFG_FIELD(data_dir) },
-	{ .name = "admin_socket", .type = CFG_TYPE_PATH, .default_text = "/run/temporis/admin.sock",
+	{ .name = "admin_socket", .type = CFG_TYPE_PATH, .default_text = DEFAULT_ADMIN_SOCKET,
 	  .max = SUN_PATH_LEN, .unit = "bytes", .applies = CFG_APPLY_RESTART,
 	  .doc = "Unix socket of temporisctl and the workers", CFG_FIELD(admin_socket) },
 	{ .name = "ring_size", .type = CFG_TYPE_SIZE, .default_text = "64M",

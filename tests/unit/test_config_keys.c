@@ -2,7 +2,7 @@
  * test_config_keys.c - unit tests for the key table (src/base/config_keys.c):
  * the generated "expected ..." texts, the rows' fields and defaults, which keys
  * apply on SIGHUP, and that etc/temporis.conf and man/temporis.conf.5 document
- * exactly the table's keys with its defaults.
+ * exactly the table's keys with its defaults, as make installs them (gen/).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,20 +17,20 @@
 
 #include "temporis/base/config.h"
 
-/* The Makefile passes the install's data directory, as it does to config_keys.c. */
-#ifndef DATADIR
-#error "DATADIR comes from AM_CPPFLAGS"
+/* The Makefile passes the install's directories, as it does to config_keys.c. */
+#if !defined(DATADIR) || !defined(LOCALSTATEDIR) || !defined(RUNSTATEDIR)
+#error "DATADIR, LOCALSTATEDIR and RUNSTATEDIR come from AM_CPPFLAGS"
 #endif
 
 #define PATH_TEXT_MAX 4096
 #define VALUE_TEXT_MAX 512
 #define KEY_TEXT_MAX 64
 
-/* How the documents write a default below the install's data directory: the
- * conf shows it for configure's default prefix (/usr/local), commented out; the
- * man page as DATADIR. */
-#define CONF_DATADIR "/usr/local/share"
-#define MAN_DATADIR "DATADIR"
+/* The documents as make install installs them: the sources' @datadir@,
+ * @localstatedir@ ... filled in by make (Makefile.am, PATH_SUBST_DOCS), line for
+ * line, so a line number below is also the source's. */
+#define CONF_INSTALLED "gen/etc/temporis.conf"
+#define MAN_INSTALLED "gen/man/temporis.conf.5"
 
 /* ---- the table ---- */
 
@@ -208,6 +208,15 @@ static void test_differs_and_copy_work_one_key_at_a_time(void **state)
 	assert_false(cfg_key_differs(dir, &a, &b));
 }
 
+/* configure's --localstatedir, --runstatedir and --datadir move the defaults. */
+static void test_path_defaults_follow_the_configured_directories(void **state)
+{
+	assert_string_equal(cfg_key_find("data_dir")->default_text, LOCALSTATEDIR "/lib/temporis");
+	assert_string_equal(cfg_key_find("admin_socket")->default_text,
+			    RUNSTATEDIR "/temporis/admin.sock");
+	assert_string_equal(cfg_key_find("web_root")->default_text, DATADIR "/temporis/dashboard");
+}
+
 /* ---- the documents ---- */
 
 /* A source file split into lines (in place); line[i] has no '\n'. */
@@ -217,9 +226,10 @@ struct text {
 	size_t count;
 };
 
+/* Read relpath below the build tree, where make wrote it. */
 static void text_read(struct text *t, const char *relpath)
 {
-	const char *top = getenv("top_srcdir");
+	const char *top = getenv("top_builddir");
 	char path[PATH_TEXT_MAX];
 	size_t len = 0, cap = 0, n;
 	FILE *f;
@@ -261,23 +271,6 @@ static void text_free(struct text *t)
 	free(t->buf);
 }
 
-static bool depends_on_prefix(const struct cfg_key *k)
-{
-	return strncmp(k->default_text, DATADIR, strlen(DATADIR)) == 0;
-}
-
-/* The default as a document shows it, with datadir for the install's DATADIR. */
-static void documented_default(const struct cfg_key *k, const char *datadir, char *out,
-			       size_t len)
-{
-	const char *rest = depends_on_prefix(k) ? k->default_text + strlen(DATADIR) : NULL;
-
-	if (rest != NULL)
-		assert_true((size_t)snprintf(out, len, "%s%s", datadir, rest) < len);
-	else
-		assert_true((size_t)snprintf(out, len, "%s", k->default_text) < len);
-}
-
 static bool mentions(const struct text *t, size_t from, size_t to, const char *word)
 {
 	for (size_t i = from; i < to; i++)
@@ -294,8 +287,8 @@ static void assert_each_key_once(const unsigned *seen, const char *doc)
 			fail_msg("%s documents '%s' %u times", doc, cfg_key_table[i].name, seen[i]);
 }
 
-/* A key line of etc/temporis.conf: "key = value", or "# key = value" for a
- * default that depends on the install prefix. */
+/* A key line of etc/temporis.conf: "key = value", or "# key = value" (a key
+ * commented out, which no key should be: every default is the installed one). */
 static bool conf_entry(const char *line, bool *commented, char *key, const char **value)
 {
 	size_t n = 0;
@@ -324,16 +317,13 @@ static size_t paragraph_start(const struct text *t, size_t i)
 static void check_conf_entry(const struct text *t, size_t i, const struct cfg_key *k,
 			     bool commented, const char *value)
 {
-	char want[VALUE_TEXT_MAX];
 	bool reload = k->applies == CFG_APPLY_RELOAD;
 
-	documented_default(k, CONF_DATADIR, want, sizeof(want));
-	if (strcmp(value, want) != 0)
+	if (strcmp(value, k->default_text) != 0)
 		fail_msg("etc/temporis.conf:%zu: %s = %s, but the default is %s", i + 1, k->name,
-			 value, want);
-	if (commented != depends_on_prefix(k))
-		fail_msg("etc/temporis.conf:%zu: %s should %sbe commented out", i + 1, k->name,
-			 commented ? "not " : "");
+			 value, k->default_text);
+	if (commented)
+		fail_msg("etc/temporis.conf:%zu: %s should not be commented out", i + 1, k->name);
 	if (mentions(t, paragraph_start(t, i), i, "SIGHUP") != reload)
 		fail_msg("etc/temporis.conf:%zu: the text on %s should %ssay SIGHUP applies it",
 			 i + 1, k->name, reload ? "" : "not ");
@@ -348,7 +338,7 @@ static void test_conf_documents_every_key_with_its_default(void **state)
 	bool commented;
 
 	assert_non_null(seen);
-	text_read(&t, "etc/temporis.conf");
+	text_read(&t, CONF_INSTALLED);
 	for (size_t i = 0; i < t.count; i++) {
 		const struct cfg_key *k;
 
@@ -421,7 +411,7 @@ static size_t man_next_entry(const struct text *t, size_t i)
 /* Line tp is a ".TP" of the KEYS section; returns the line after its entry. */
 static size_t check_man_entry(const struct text *t, size_t tp, unsigned *seen)
 {
-	char key[KEY_TEXT_MAX], value[VALUE_TEXT_MAX], want[VALUE_TEXT_MAX];
+	char key[KEY_TEXT_MAX], value[VALUE_TEXT_MAX];
 	const struct cfg_key *k;
 	size_t end;
 
@@ -431,10 +421,9 @@ static size_t check_man_entry(const struct text *t, size_t tp, unsigned *seen)
 	if (k == NULL)
 		fail_msg("man/temporis.conf.5:%zu: '%s' is not a key", tp + 2, key);
 	seen[k - cfg_key_table]++;
-	documented_default(k, MAN_DATADIR, want, sizeof(want));
-	if (strcmp(value, want) != 0)
+	if (strcmp(value, k->default_text) != 0)
 		fail_msg("man/temporis.conf.5:%zu: %s (default %s), but the default is %s", tp + 2,
-			 key, value, want);
+			 key, value, k->default_text);
 	end = man_next_entry(t, tp + 2);
 	if (mentions(t, tp + 2, end, "SIGHUP") != (k->applies == CFG_APPLY_RELOAD))
 		fail_msg("man/temporis.conf.5:%zu: the text on %s should %ssay SIGHUP applies it",
@@ -449,7 +438,7 @@ static void test_man_page_documents_every_key_with_its_default(void **state)
 	size_t i = 0;
 
 	assert_non_null(seen);
-	text_read(&t, "man/temporis.conf.5");
+	text_read(&t, MAN_INSTALLED);
 	while (i < t.count && strcmp(t.line[i], ".SH KEYS") != 0)
 		i++;
 	if (i == t.count)
@@ -474,6 +463,7 @@ int main(void)
 		cmocka_unit_test(test_enum_words_are_the_stored_values),
 		cmocka_unit_test(test_set_failure_leaves_the_field_untouched),
 		cmocka_unit_test(test_differs_and_copy_work_one_key_at_a_time),
+		cmocka_unit_test(test_path_defaults_follow_the_configured_directories),
 		cmocka_unit_test(test_conf_documents_every_key_with_its_default),
 		cmocka_unit_test(test_man_page_documents_every_key_with_its_default),
 	};
