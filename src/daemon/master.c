@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "temporis/base/clock.h"
+#include "temporis/base/fdcount.h"
 #include "temporis/base/log.h"
 #include "temporis/base/privileges.h"
 #include "temporis/base/proctitle.h"
@@ -44,6 +45,7 @@
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 30000
 #define SUPERVISE_TICK_MS 100
+#define FDS_PUBLISH_MS 1000
 #define WRITER_STALL_MS SHM_WRITER_STALL_MS
 #define CHILD_POLL_MS 10               /* while waiting for one child to start or stop */
 #define ERR_TEXT_MAX 1024
@@ -71,6 +73,7 @@ struct master {
 	struct child workers[CFG_WORKERS_MAX];
 	bool stopping;
 	bool writer_stalled;           /* logged; cleared when its beat comes back */
+	uint64_t fds_at_ms;            /* when it last published its open descriptors */
 };
 
 /* A descriptor we own and no longer need; a failure is worth a line, not a stop. */
@@ -273,6 +276,13 @@ static void reap(struct master *m)
 		if (c == NULL)
 			continue;
 		c->pid = 0;
+		/* Its descriptors are closed: a dead process counts none. */
+		if (c->role == ROLE_WORKER)
+			atomic_store_explicit(&m->shm.hdr->worker_stats[c->index].open_fds, 0,
+					      memory_order_relaxed);
+		else
+			atomic_store_explicit(&m->shm.hdr->stats.writer_open_fds, 0,
+					      memory_order_relaxed);
 		if (c->role == ROLE_WORKER)
 			atomic_fetch_sub_explicit(&m->shm.hdr->workers_running, 1,
 						  memory_order_relaxed);
@@ -517,6 +527,20 @@ static void watch_writer(struct master *m)
 	m->writer_stalled = stalled;
 }
 
+/* Our open descriptors and their limit for /metrics (process_open_fds, _max_fds). */
+static void publish_fds(struct master *m)
+{
+	uint64_t now = mono_ms(), n;
+
+	if (now - m->fds_at_ms < FDS_PUBLISH_MS)
+		return;
+	m->fds_at_ms = now;
+	if (fd_count_self(&n) == 0)
+		atomic_store_explicit(&m->shm.hdr->stats.master_open_fds, n, memory_order_relaxed);
+	if (fd_limit_self(&n) == 0)
+		atomic_store_explicit(&m->shm.hdr->stats.max_fds, n, memory_order_relaxed);
+}
+
 static void supervise_tick(struct master *m)
 {
 	struct pollfd pfd = { .fd = m->sigfd, .events = POLLIN };
@@ -527,6 +551,7 @@ static void supervise_tick(struct master *m)
 	reap(m);
 	run_respawns(m);
 	watch_writer(m);
+	publish_fds(m);
 }
 
 /* Workers first (they need the writer to acknowledge what they hold), then the writer. */

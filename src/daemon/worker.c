@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "temporis/base/fdcount.h"
 #include "temporis/base/log.h"
 #include "temporis/base/proctitle.h"
 #include "temporis/http/dispatch.h"
@@ -25,6 +26,7 @@
 
 #define WORKER_MAX_HEADER_BYTES (64u * 1024u)
 #define DRAIN_CHECK_MS 50
+#define STATS_TICK_S 1            /* publish our open descriptors this often */
 #define US_PER_MS 1000
 #define ROLE_MAX 32
 
@@ -36,6 +38,7 @@ struct worker {
 	struct event *master_ev;         /* master pipe EOF */
 	struct event *sigterm_ev;
 	struct event *drain_ev;          /* periodic drain check once stopping */
+	struct event *stats_ev;          /* publishes our open descriptors, once a second */
 	bool stopping;
 };
 
@@ -68,6 +71,15 @@ static void on_ingest_timer(evutil_socket_t fd, short what, void *arg)
 
 	ingest_on_timer(&w->env);
 	check_drained(w);
+}
+
+static void on_stats_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	uint64_t n;
+
+	if (fd_count_self(&n) == 0)
+		atomic_store_explicit(&w->env.stats->open_fds, n, memory_order_relaxed);
 }
 
 static void on_master_gone(evutil_socket_t fd, short what, void *arg)
@@ -117,6 +129,7 @@ static int worker_setup(struct worker *w, const struct cfg *cfg, struct shm *shm
 		.header_timeout_s = cfg->header_timeout_s,
 		.max_connections = cfg->max_connections,
 	};
+	struct timeval stats_tick = { .tv_sec = STATS_TICK_S, .tv_usec = 0 };
 	struct event_base *base = event_base_new();
 
 	if (base == NULL ||
@@ -130,6 +143,10 @@ static int worker_setup(struct worker *w, const struct cfg *cfg, struct shm *shm
 	    add_event(w, &w->master_ev, w->fds->master_pipe, EV_READ, on_master_gone) < 0 ||
 	    add_event(w, &w->sigterm_ev, SIGTERM, EV_SIGNAL | EV_PERSIST, on_stop_signal) < 0)
 		return -1;
+	w->stats_ev = event_new(base, -1, EV_PERSIST, on_stats_tick, w);
+	if (w->stats_ev == NULL || event_add(w->stats_ev, &stats_tick) < 0)
+		return -1;
+	on_stats_tick(-1, 0, w);
 	w->http = http_server_new(base, w->fds->listen_fd, &lim, &dispatch_ops, &w->env);
 	return w->http == NULL ? -1 : 0;
 }

@@ -39,6 +39,7 @@
 #include "temporis/data/catalog.h"
 #include "temporis/base/buf.h"
 #include "temporis/base/clock.h"
+#include "temporis/base/fdcount.h"
 #include "temporis/base/log.h"
 #include "temporis/base/proctitle.h"
 #include "temporis/ipc/ring.h"
@@ -241,6 +242,10 @@ static void publish_store_stats(struct writer *w)
 	struct shm_stats *ss = &w->shm->hdr->stats;
 	struct store_stats s;
 
+	uint64_t fds;
+
+	if (fd_count_self(&fds) == 0)
+		put(&ss->writer_open_fds, fds);
 	store_stats_get(w->store, &s);
 	put(&ss->store_head_records, s.head_records);
 	put(&ss->store_seals, s.seals);

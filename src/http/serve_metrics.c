@@ -333,6 +333,15 @@ static void add_process(pid_t pid, struct proc_sums *s)
 	s->rss_bytes += (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+static uint64_t open_fds(struct shm_header *hdr)
+{
+	uint64_t n = load(&hdr->stats.master_open_fds) + load(&hdr->stats.writer_open_fds);
+
+	for (unsigned slot = 0; slot < CFG_WORKERS_MAX; slot++)
+		n += load(&hdr->worker_stats[slot].open_fds);
+	return n;
+}
+
 static void process_family(struct buf *t, const struct shm *shm)
 {
 	pid_t pids[SERVER_PIDS_MAX];
@@ -348,6 +357,12 @@ static void process_family(struct buf *t, const struct shm *shm)
 	metric(t, "process_resident_memory_bytes", "gauge",
 	       "Resident memory of the server's processes together (the shared ring counted in "
 	       "each process that touched it).", s.rss_bytes);
+	metric(t, "process_open_fds", "gauge",
+	       "Open file descriptors of the server's processes together (each counts its own "
+	       "about once a second).", open_fds(shm->hdr));
+	metric(t, "process_max_fds", "gauge",
+	       "The open-files limit (RLIMIT_NOFILE) of each of the server's processes.",
+	       load(&shm->hdr->stats.max_fds));
 	metric(t, "process_start_time_seconds", "gauge",
 	       "Start of the server (its master process), in Unix seconds.",
 	       shm->hdr->started_at > 0 ? (uint64_t)shm->hdr->started_at : 0);

@@ -202,6 +202,13 @@ assert v["process_cpu_seconds_total"] > 0, v["process_cpu_seconds_total"]
 assert 0.5 * rss < v["process_resident_memory_bytes"] < 2 * rss, (v["process_resident_memory_bytes"], rss)
 assert abs(v["process_start_time_seconds"] - time.time()) < 600, v["process_start_time_seconds"]
 assert [k for k in v if k.startswith("temporis_build_info{version=")] , "no build_info"
+# open descriptors: what root sees in /proc/PID/fd of each process (only root may look into
+# the server's, which are not dumpable), within slack for what opened or closed meanwhile
+if os.geteuid() == 0:
+    fds = sum(len(os.listdir("/proc/%s/fd" % p)) for p in [master] + kids)
+    assert 0.5 * fds <= v["process_open_fds"] <= 2 * fds + 16, (v["process_open_fds"], fds)
+assert v["process_open_fds"] > 0, v["process_open_fds"]
+assert v["process_max_fds"] >= 1024, v["process_max_fds"]
 PY
 
 if out=$(promtool check metrics <"$TMP/after.txt" 2>&1); then

@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "temporis/base/config.h"
+#include "temporis/base/fdcount.h"
 #include "temporis/http/routes.h"
 #include "temporis/http/serve_metrics.h"
 #include "temporis/ipc/shm.h"
@@ -196,6 +198,35 @@ static void test_request_durations_per_route_over_slots(void **state)
 	assert_null(sample(t, k));                                       /* never answered */
 }
 
+/* fd_count_self sees what this process opens and closes; the render sums the processes. */
+static void test_open_fds_are_counted_and_summed(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t before, during, after, limit;
+	int p[2];
+
+	assert_int_equal(fd_count_self(&before), 0);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(fd_count_self(&during), 0);
+	close(p[0]);
+	close(p[1]);
+	assert_int_equal(fd_count_self(&after), 0);
+	assert_int_equal(during, before + 2);
+	assert_int_equal(after, before);
+	assert_int_equal(fd_limit_self(&limit), 0);
+	assert_true(limit > during);
+
+	atomic_store(&f->shm.hdr->stats.master_open_fds, 10);
+	atomic_store(&f->shm.hdr->stats.writer_open_fds, 20);
+	atomic_store(&f->slot0->open_fds, 30);
+	atomic_store(&f->slot1->open_fds, 40);
+	atomic_store(&f->shm.hdr->stats.max_fds, 65536);
+	const char *t = render(f);
+
+	assert_int_equal(value_of(t, "process_open_fds"), 100);
+	assert_int_equal(value_of(t, "process_max_fds"), 65536);
+}
+
 static void test_ingest_bytes_are_summed(void **state)
 {
 	struct fixture *f = *state;
@@ -306,6 +337,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_request_durations_per_route_over_slots, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_open_fds_are_counted_and_summed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ingest_bytes_are_summed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_state_is_rendered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_state_is_rendered, setup, teardown),

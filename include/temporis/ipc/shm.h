@@ -59,6 +59,9 @@ enum shm_disk_state {
 };
 
 struct shm_stats {
+	/* Open descriptors of the master and the writer, each its own (fdcount.h), and
+	 * their limit, refreshed about once a second. */
+	_Atomic uint64_t master_open_fds, writer_open_fds, max_fds;
 	_Atomic uint64_t records_committed;
 	_Atomic uint64_t entries_committed;
 	_Atomic uint64_t commits;             /* WriteBatches written */
@@ -96,6 +99,7 @@ struct shm_worker_stats {
 	/* From a request's complete head to its answer being queued, per route label. */
 	_Atomic uint64_t duration[SHM_METRIC_ROUTES][SHM_REQ_LAT_BUCKETS + 1];
 	_Atomic uint64_t duration_us_sum[SHM_METRIC_ROUTES];
+	_Atomic uint64_t open_fds;            /* the slot's worker's, about once a second */
 };
 
 struct shm_header {
