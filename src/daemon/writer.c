@@ -256,6 +256,7 @@ static void publish_store_stats(struct writer *w)
 	put(&ss->store_sst_bytes, s.sst_bytes);
 	put(&ss->store_pending_compaction_bytes, s.pending_compaction_bytes);
 	put(&ss->store_memtable_bytes, s.memtable_bytes);
+	put(&ss->store_wal_bytes, s.wal_bytes);
 	put(&ss->store_write_stopped, s.write_stopped);
 	put(&ss->store_delayed_write_rate, s.delayed_write_rate);
 }

@@ -607,6 +607,31 @@ static uint64_t cf_property(struct store *st, rocksdb_column_family_handle_t *cf
 	return rocksdb_property_int_cf(st->db, cf, prop, &v) == 0 ? v : 0;
 }
 
+#define WAL_SUFFIX ".log"
+
+/* Bytes of RocksDB's write-ahead log files (NNNNNN.log) in the database directory. */
+static uint64_t wal_bytes(const struct store *st)
+{
+	size_t suffix = strlen(WAL_SUFFIX);
+	DIR *d = opendir(st->dir);
+	struct dirent *e;
+	uint64_t total = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+		struct stat sb;
+
+		if (n > suffix && strcmp(e->d_name + n - suffix, WAL_SUFFIX) == 0 &&
+		    fstatat(dirfd(d), e->d_name, &sb, 0) == 0)
+			total += (uint64_t)sb.st_size;
+	}
+	if (closedir(d) != 0)
+		log_debug("store: closedir: %s", strerror(errno));
+	return total;
+}
+
 void store_stats_get(struct store *st, struct store_stats *out)
 {
 	size_t n = 0;
@@ -627,6 +652,7 @@ void store_stats_get(struct store *st, struct store_stats *out)
 		out->write_stopped = v != 0;
 	if (rocksdb_property_int(st->db, "rocksdb.actual-delayed-write-rate", &v) == 0)
 		out->delayed_write_rate = v;
+	out->wal_bytes = wal_bytes(st);
 }
 
 int store_source_property_int(struct store *st, uint32_t source_id, const char *prop,

@@ -238,6 +238,9 @@ static void store_family(struct buf *t, struct shm_stats *st)
 	       load(&st->store_pending_compaction_bytes));
 	metric(t, "temporis_store_memtable_bytes", "gauge", "Bytes of the store's memtables.",
 	       load(&st->store_memtable_bytes));
+	metric(t, "temporis_store_wal_bytes", "gauge",
+	       "Bytes of the store's write-ahead log files: what a restart replays.",
+	       load(&st->store_wal_bytes));
 	metric(t, "temporis_store_write_stopped", "gauge",
 	       "1 while RocksDB stops writes (compaction far behind), else 0.",
 	       load(&st->store_write_stopped));

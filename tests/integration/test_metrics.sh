@@ -156,13 +156,14 @@ need = ["temporis_store_head_records", "temporis_store_sealed_records_total",
         "temporis_store_sst_bytes", "temporis_store_memtable_bytes",
         "temporis_store_pending_compaction_bytes", "temporis_store_write_stopped",
         "temporis_store_delayed_write_rate_bytes", "temporis_store_room_waits_total",
-        "temporis_store_seal_files_total"]
+        "temporis_store_seal_files_total", "temporis_store_wal_bytes"]
 missing = [n for n in need if n not in v]
 assert not missing, missing
 held = v["temporis_store_head_records"] + v["temporis_store_sealed_records_total"]
 assert held == v["temporis_records_committed_total"] > 0, (held, v["temporis_records_committed_total"])
 assert v["temporis_store_write_stopped"] == 0 and v["temporis_store_seal_failures_total"] == 0
 assert v["temporis_store_memtable_bytes"] > 0
+assert v["temporis_store_wal_bytes"] > 0  # the records committed are in the WAL until flushed
 PY
 }
 tries=0

@@ -249,6 +249,7 @@ static void test_store_state_is_rendered(void **state)
 	atomic_store(&st->store_sst_bytes, 1u << 30);
 	atomic_store(&st->store_write_stopped, 1);
 	atomic_store(&st->store_delayed_write_rate, 16u << 20);
+	atomic_store(&st->store_wal_bytes, 77u << 20);
 	const char *t = render(f);
 
 	assert_int_equal(value_of(t, "temporis_store_head_records"), 1234);
@@ -259,6 +260,7 @@ static void test_store_state_is_rendered(void **state)
 	assert_int_equal(value_of(t, "temporis_store_write_stopped"), 1);
 	assert_int_equal(value_of(t, "temporis_store_delayed_write_rate_bytes"), 16u << 20);
 	assert_int_equal(value_of(t, "temporis_store_pending_compaction_bytes"), 0);
+	assert_int_equal(value_of(t, "temporis_store_wal_bytes"), 77u << 20);
 	assert_non_null(strstr(t, "# TYPE temporis_store_head_records gauge\n"));
 	assert_non_null(strstr(t, "# TYPE temporis_store_seals_total counter\n"));
 }

@@ -802,6 +802,7 @@ static void test_wide_seals_ingest_files(void **state)
 	assert_int_equal(stats.head_records, 0);
 	assert_int_equal(stats.seal_failures, 0);
 	assert_int_equal(stats.sealed_records, 2 * WIDE_SERIES + WIDE_SERIES + 6);
+	assert_true(stats.wal_bytes > 0);   /* the commits are in the WAL until a flush */
 	check_wide(f->st);
 	reopen_store(f);
 	check_wide(f->st);

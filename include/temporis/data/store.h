@@ -82,6 +82,7 @@ struct store_stats {
 	uint64_t sst_bytes;            /* live SST files */
 	uint64_t pending_compaction_bytes;
 	uint64_t memtable_bytes;
+	uint64_t wal_bytes;            /* RocksDB's write-ahead log files (what a restart replays) */
 	uint64_t write_stopped;        /* 1 while RocksDB stops writes */
 	uint64_t delayed_write_rate;   /* bytes/s RocksDB slows writes to; 0 when it does not */
 };

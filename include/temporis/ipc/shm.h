@@ -79,6 +79,7 @@ struct shm_stats {
 	_Atomic uint64_t store_head_records, store_seals, store_seal_failures;
 	_Atomic uint64_t store_sealed_records, store_seal_files, store_room_waits;
 	_Atomic uint64_t store_sst_bytes, store_pending_compaction_bytes, store_memtable_bytes;
+	_Atomic uint64_t store_wal_bytes;
 	_Atomic uint64_t store_write_stopped, store_delayed_write_rate;
 	/* The data directory's filesystem, as the writer last looked (about once a second). */
 	_Atomic uint64_t disk_free_bytes;
