@@ -298,11 +298,20 @@ struct ingest_limits ingest_limits_of(const struct handler_env *env)
 	};
 }
 
-void ingest_submit(struct handler_env *env, struct http_req *req, const struct ingest_result *res,
-		   const char *source, size_t source_len)
+void ingest_submit(struct handler_env *env, struct http_req *req, int rc,
+		   const struct ingest_result *res, const char *source, size_t source_len)
 {
-	const struct catalog_source *src = handler_source(env, req->user, source, source_len);
+	const struct catalog_source *src;
 
+	if (rc < 0) {
+		http_respond_error(req, 500, "Internal server error.", NULL);
+		return;
+	}
+	if (rc != 0) {
+		http_respond_error(req, rc, res->detail, NULL);
+		return;
+	}
+	src = handler_source(env, req->user, source, source_len);
 	if (src == NULL) {
 		http_respond_error(req, 404, "Data source not found.", NULL);
 		return;
@@ -336,15 +345,7 @@ void ingest_on_body(struct handler_env *env, struct http_req *req)
 	if (!ingest_body(env, req, &body, &len))
 		return;
 	rc = ingest_parse(env->parser, body, len, &lim, &res);
-	if (rc < 0) {
-		http_respond_error(req, 500, "Internal server error.", NULL);
-		return;
-	}
-	if (rc != 0) {
-		http_respond_error(req, rc, res.detail, NULL);
-		return;
-	}
-	ingest_submit(env, req, &res, res.data_source, res.data_source_len);
+	ingest_submit(env, req, rc, &res, res.data_source, res.data_source_len);
 }
 
 /* Push requests that waited for room, oldest first, while the lane has room. */

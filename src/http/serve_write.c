@@ -38,9 +38,10 @@ static bool source_param(struct http_req *req, const char *param, const char *he
 	long n = req->query ? uri_query_param(req->query, param, name, cap) : -1;
 	char detail[128];
 
-	if (n == -1 && h != NULL && strlen(h) < cap) {
-		strcpy(name, h);
-		n = (long)strlen(h);
+	if (n == -1 && h != NULL) {
+		n = strlen(h) < cap ? (long)strlen(h) : -2;   /* too long: no source's name */
+		if (n >= 0)
+			memcpy(name, h, (size_t)n + 1);
 	}
 	if (n > 0) {
 		*len = (size_t)n;
@@ -88,15 +89,7 @@ static void influx_write(struct handler_env *env, struct http_req *req, const ch
 		return;
 	}
 	rc = ingest_lp_parse(env->lp, body, len, prec, now, &lim, &res);
-	if (rc < 0) {
-		http_respond_error(req, 500, "Internal server error.", NULL);
-		return;
-	}
-	if (rc != 0) {
-		http_respond_error(req, rc, res.detail, NULL);
-		return;
-	}
-	ingest_submit(env, req, &res, source, source_len);
+	ingest_submit(env, req, rc, &res, source, source_len);
 }
 
 void influx_write_v1(struct handler_env *env, struct http_req *req)
@@ -138,13 +131,5 @@ void remote_write_on_body(struct handler_env *env, struct http_req *req)
 		return;
 	rc = ingest_prom_parse(env->prom, req->body, req->body_len, env->cfg->max_body_bytes, &lim,
 			       &res);
-	if (rc < 0) {
-		http_respond_error(req, 500, "Internal server error.", NULL);
-		return;
-	}
-	if (rc != 0) {
-		http_respond_error(req, rc, res.detail, NULL);
-		return;
-	}
-	ingest_submit(env, req, &res, source, source_len);
+	ingest_submit(env, req, rc, &res, source, source_len);
 }

@@ -625,31 +625,24 @@ static int input_ready(struct loader *ld, const struct load_batch *b)
 	return input_open_next(ld, &ld->in);
 }
 
-/* fill_batch for line protocol: b with up to --batch data lines. */
-static int fill_lines(struct loader *ld, struct load_batch *b)
+/* The next record (or line-protocol line) of the open input into b: 1 added, 0 the input
+ * ended, -1 error (printed). */
+static int add_next(struct loader *ld, struct input *in, struct load_batch *b)
 {
-	struct input *in = &ld->in;
 	struct load_lp_line l;
-	int rc;
+	struct load_record rec;
+	int rc = ld->o->line_protocol ? input_lp_line(ld, in, &l) : input_record(ld, in, &rec);
 
-	while (!load_batch_full(b)) {
-		rc = input_ready(ld, b);
-		if (rc != 0)
-			return rc < 0 ? -1 : 0;
-		rc = input_lp_line(ld, in, &l);
-		if (rc < 0)
-			return -1;
-		if (rc == 0) {
-			input_close(in);
-			continue;
-		}
-		b->file = in->name;
-		if (load_batch_add_line(b, l.text, l.len, l.line, l.spans) < 0) {
-			say(ld, "out of memory");
-			return -1;
-		}
+	if (rc <= 0)
+		return rc;
+	b->file = in->name;
+	rc = ld->o->line_protocol ? load_batch_add_line(b, l.text, l.len, l.line, l.spans)
+				  : load_batch_add(b, &rec);
+	if (rc < 0) {
+		say(ld, "out of memory");
+		return -1;
 	}
-	return 0;
+	return 1;
 }
 
 /* The client's fill hook: b with up to --batch records (or lines); a batch never spans two
@@ -659,28 +652,18 @@ static int fill_batch(void *arg, struct load_batch *b)
 {
 	struct loader *ld = arg;
 	struct input *in = &ld->in;
-	struct load_record rec;
 	int rc;
 
 	load_batch_reset(b, NULL);
-	if (ld->o->line_protocol)
-		return fill_lines(ld, b);
 	while (!load_batch_full(b)) {
 		rc = input_ready(ld, b);
 		if (rc != 0)
 			return rc < 0 ? -1 : 0;
-		rc = input_record(ld, in, &rec);
+		rc = add_next(ld, in, b);
 		if (rc < 0)
 			return -1;
-		if (rc == 0) {
+		if (rc == 0)
 			input_close(in);
-			continue;
-		}
-		b->file = in->name;
-		if (load_batch_add(b, &rec) < 0) {
-			say(ld, "out of memory");
-			return -1;
-		}
 	}
 	return 0;
 }

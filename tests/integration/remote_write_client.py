@@ -151,6 +151,8 @@ expect("remote_write: archived data source -> 409", post(ok_body, source=ARCHIVE
 expect("remote_write: no data source -> 400", post(ok_body, source=None), 400)
 expect("remote_write: the data source in X-Temporis-Data-Source -> 204",
        post(ok_body, source=None, headers={"X-Temporis-Data-Source": SOURCE}), 204)
+expect("remote_write: an X-Temporis-Data-Source longer than any name -> 400",
+       post(ok_body, source=None, headers={"X-Temporis-Data-Source": "s" * 300}), 400)
 expect("remote_write: no token -> 401", post(ok_body, token=None), 401)
 expect("remote_write: a wrong token -> 401", post(ok_body, token="ts_wrong"), 401)
 expect("remote_write: Content-Encoding gzip -> 415", post(ok_body, headers={"Content-Encoding": "gzip"}), 415)

@@ -26,12 +26,15 @@ bool ingest_body(struct handler_env *env, struct http_req *req, const char **bod
 /* The limits a body's packed records must fit: records per request, one ring entry. */
 struct ingest_limits ingest_limits_of(const struct handler_env *env);
 /*
- * Store res's records in the account's data source called source: 404 when there is
- * none, 409 when archived, 507 while the disk is full, else 204 once committed (at
- * once for no records), 503 when there is no room in time. Answers req in all cases.
+ * Answer a body a decoder returned rc for (ingest_parse, ingest_lp_parse,
+ * ingest_prom_parse): 500 when it ran out of memory (rc < 0), its status and detail when
+ * it refused the body; else store res's records in the account's data source called
+ * source: 404 when there is none, 409 when archived, 507 while the disk is full, else
+ * 204 once committed (at once for no records), 503 when there is no room in time.
+ * Answers req in all cases.
  */
-void ingest_submit(struct handler_env *env, struct http_req *req, const struct ingest_result *res,
-		   const char *source, size_t source_len);
+void ingest_submit(struct handler_env *env, struct http_req *req, int rc,
+		   const struct ingest_result *res, const char *source, size_t source_len);
 
 /* The writer moved the lane's committed position: answer what committed, use the room. */
 void ingest_on_commit(struct handler_env *env);
