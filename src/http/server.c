@@ -67,7 +67,7 @@ struct http_conn {
 	LIST_ENTRY(http_conn) link;
 	TAILQ_ENTRY(http_conn) wait_link; /* in srv->waiting while waiting is true */
 	bool waiting;                    /* idle, or its head not yet complete */
-	bool arrived_with_data;          /* its first bytes were there at accept: not idle */
+	bool arrived_with_data;          /* request bytes here before its read: not idle */
 	struct http_server *srv;
 	struct bufferevent *bev;
 	struct event *timer;             /* idle, request deadline, write stall, linger */
@@ -731,6 +731,25 @@ fail:
 	return NULL;
 }
 
+/* Close the oldest connection with nothing handed over, to let a new client in.
+ * One whose request bytes have arrived since (a burst of accepts runs before any
+ * read) is passed over and kept: it is about to be served, not idle. Returns
+ * whether a connection was closed. */
+static bool make_room(struct http_server *s)
+{
+	struct http_conn *c;
+
+	while ((c = TAILQ_FIRST(&s->waiting)) != NULL) {
+		if (!has_data(bufferevent_getfd(c->bev))) {
+			conn_free(c);
+			return true;
+		}
+		wait_leave(c);
+		c->arrived_with_data = true;     /* back in line once read */
+	}
+	return false;
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		      int socklen, void *arg)
 {
@@ -739,10 +758,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	bool refuse = s->lim.max_connections > 0 && s->nactive >= s->lim.max_connections;
 	struct http_conn *c;
 
-	if (refuse && !TAILQ_EMPTY(&s->waiting)) {
-		conn_free(TAILQ_FIRST(&s->waiting));  /* the oldest with nothing handed over */
+	if (refuse && make_room(s))
 		refuse = false;
-	}
 	if (refuse && s->npassive >= linger_slots(s)) {
 		close_fd(fd);
 		return;
