@@ -339,13 +339,18 @@ def main():
                          "(default %s)" % (RECOVERY_MINUTES, SUSTAINED_MINUTES))
     ap.add_argument("--window-s", type=int, default=SUSTAINED_WINDOW_S,
                     help="--sustained: reporting window (default %(default)s s)")
+    ap.add_argument("--reads", action="store_true",
+                    help="read capacity: reads/s of one series' window with --readers "
+                         "concurrent readers, alone and during TSBS ingest (reads.py)")
+    ap.add_argument("--readers", help="--reads: reader counts, comma-separated (default %s)"
+                    % "1,4,16,64,128")
     ap.add_argument("--gen-lib", help="tsbs_gen.so (scripts/bench/run builds it)")
     ap.add_argument("--profile", metavar="DIR",
                     help="instead of the table: perf record -g the workers and the writer under "
                          "batch-1000/16-connection load (then again with DWARF call graphs for "
                          "inclusive times); perf.data files go to DIR")
     a = ap.parse_args()
-    if a.workload != "default" or a.disk or a.recovery or a.sustained:
+    if a.workload != "default" or a.disk or a.recovery or a.sustained or a.reads:
         return tsbs_main(ap, a)
     if a.peers and (a.series != DEFAULT_SERIES or a.sources != 1):
         ap.error("--series and --sources are for temporisd only: not with --peers")

@@ -609,7 +609,10 @@ def main(a):
     traverse(tmp)
     t0 = time.time()
     try:
-        if a.recovery:
+        if a.reads:
+            import reads     # it imports this module's shared pieces
+            rc = reads.reads_workload(a, tmp, gen)
+        elif a.recovery:
             rc = recovery_workload(a, tmp, gen)
         elif a.sustained:
             rc = sustained_workload(a, tmp, gen)

@@ -5,6 +5,7 @@
 #include "temporis/base/jsonutil.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,12 @@
 
 #define DOUBLE_DIGITS_MIN 15 /* %.15g is exact for most decimal input */
 #define DOUBLE_DIGITS_MAX 17 /* %.17g always round-trips */
-#define DOUBLE_TEXT_MAX 40
+#define HEX_DIGITS "0123456789abcdef"
+#define ESCAPE_MAX 6          /* bytes of the longest escape, \u00XX */
+#define JSON_CONTROL_END 0x20 /* JSON strings must escape the bytes below this */
+#define ASCII_DEL 0x7f        /* DEL, escaped as well */
+#define NIBBLE_BITS 4
+#define NIBBLE_MASK 0xf
 
 int ju_add(struct json_object *o, const char *key, struct json_object *val)
 {
@@ -97,18 +103,66 @@ struct json_object *ju_parse(const char *text, size_t len)
 	return obj;
 }
 
+size_t ju_double_text(double d, char *out)
+{
+	size_t n;
+
+	if (!isfinite(d)) {
+		memcpy(out, "null", sizeof("null"));
+		return sizeof("null") - 1;
+	}
+	for (int prec = DOUBLE_DIGITS_MIN; prec <= DOUBLE_DIGITS_MAX; prec++) {
+		snprintf(out, JU_DOUBLE_TEXT_MAX, "%.*g", prec, d);
+		if (strtod(out, NULL) == d)
+			break;
+	}
+	n = strlen(out);
+	if (strpbrk(out, ".e") == NULL) {
+		memcpy(out + n, ".0", sizeof(".0"));
+		n += sizeof(".0") - 1;
+	}
+	return n;
+}
+
 struct json_object *ju_double(double d)
 {
-	char text[DOUBLE_TEXT_MAX];
+	char text[JU_DOUBLE_TEXT_MAX];
 
 	if (!isfinite(d))
 		return json_object_new_double(d);
-	for (int prec = DOUBLE_DIGITS_MIN; prec <= DOUBLE_DIGITS_MAX; prec++) {
-		snprintf(text, sizeof(text), "%.*g", prec, d);
-		if (strtod(text, NULL) == d)
-			break;
-	}
-	if (strpbrk(text, ".e") == NULL)
-		strcat(text, ".0");
+	ju_double_text(d, text);
 	return json_object_new_double_s(d, text);
+}
+
+int ju_write_string(struct buf *out, const char *s, size_t len)
+{
+	char *o;
+
+	/* worst case every byte becomes \u00XX, plus the quotes */
+	if (out->failed || len > (SIZE_MAX - 2) / ESCAPE_MAX ||
+	    buf_reserve(out, len * ESCAPE_MAX + 2, 0) < 0) {
+		out->failed = true;
+		return -1;
+	}
+	o = out->data + out->len;
+	*o++ = '"';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\') {
+			*o++ = '\\';
+			*o++ = (char)c;
+		} else if (c < JSON_CONTROL_END || c == ASCII_DEL) {
+			*o++ = '\\';
+			*o++ = 'u';
+			*o++ = '0';
+			*o++ = '0';
+			*o++ = HEX_DIGITS[c >> NIBBLE_BITS];
+			*o++ = HEX_DIGITS[c & NIBBLE_MASK];
+		} else {
+			*o++ = (char)c;
+		}
+	}
+	*o++ = '"';
+	out->len = (size_t)(o - out->data);
+	return 0;
 }

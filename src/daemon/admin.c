@@ -248,7 +248,12 @@ static void srv_unlock(void)
 
 static int send_reply(int fd, json *reply)
 {
-	const char *text = json_object_to_json_string_ext(reply, JSON_OUT_FLAGS);
+	const char *text;
+
+	if (json_object_is_type(reply, json_type_string))   /* a body (admin_body_reply) */
+		return proto_write_frame(fd, json_object_get_string(reply),
+					 (size_t)json_object_get_string_len(reply));
+	text = json_object_to_json_string_ext(reply, JSON_OUT_FLAGS);
 
 	if (text == NULL)
 		return -1;

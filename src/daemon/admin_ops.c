@@ -30,7 +30,6 @@
 
 #define ADMIN_ERR_MAX 512
 #define ENCODE_INITIAL_CAP (64u << 10)
-#define INT64_TEXT_MAX 24                /* "-9223372036854775808" and a NUL */
 
 #define MSG_INTERNAL "Internal error."
 #define MSG_NAME_RULE                                                                              \
@@ -559,21 +558,33 @@ static json *op_backup(struct admin_ctx *ctx, json *req)
 
 /* ------------------------------------------------------------------ reads */
 
-static int record_item(const struct rec *r, void *arg)
-{
-	struct list_acc *acc = arg;
-	json *o = json_object_new_object();
-	int rc = -1;
+/* The records answer as text: built once here, relayed unparsed by the worker. */
+struct records_text {
+	struct buf out;
+	size_t n;
+};
 
-	if (o != NULL) {
-		rc = ju_add_int(o, "timestamp", r->ts);
-		rc = rc ? rc : ju_add_strn(o, "name", r->name, r->name_len);
-		rc = rc ? rc
-		        : ju_add(o, "value", r->type == REC_INT ? json_object_new_int64(r->v.i)
-		                                                : ju_double(r->v.d));
+#define TEXT(lit) (lit), sizeof(lit) - 1
+
+static int record_text(const struct rec *r, void *arg)
+{
+	struct records_text *t = arg;
+	char num[JU_DOUBLE_TEXT_MAX];
+	size_t len;
+
+	if (t->n++ > 0)
+		buf_append(&t->out, TEXT(","));
+	buf_printf(&t->out, "{\"timestamp\":%" PRId64 ",\"name\":", r->ts);
+	ju_write_string(&t->out, r->name, r->name_len);
+	buf_append(&t->out, TEXT(",\"value\":"));
+	if (r->type == REC_INT)
+		buf_printf(&t->out, "%" PRId64 "}", r->v.i);
+	else {
+		len = ju_double_text(r->v.d, num);
+		buf_append(&t->out, num, len);
+		buf_append(&t->out, TEXT("}"));
 	}
-	list_push(acc, o, rc);
-	return acc->failed ? 1 : 0;
+	return t->out.failed ? 1 : 0;
 }
 
 /* Archived sources stay readable; another account's source is simply not found. */
@@ -591,38 +602,32 @@ static json *find_readable(struct admin_ctx *ctx, const char *account, const cha
 
 static json *op_records(struct admin_ctx *ctx, json *req)
 {
-	struct list_acc acc = {0};
+	struct records_text t = {0};
 	struct records_query q;
 	struct catalog_source src;
 	const char *account, *source, *detail;
 	json *reply = NULL;
 	bool more = false;
 	int64_t first, last, next_ts = 0;
-	char cursor[INT64_TEXT_MAX];
-	int rc;
 
 	if ((detail = records_query_from_op(req, &q, &account, &source)) != NULL)
 		return admin_error(ADMIN_BAD_REQUEST, detail);
 	if ((reply = find_readable(ctx, account, source, &src)) != NULL)
 		return reply;
-	acc.arr = json_object_new_array();
-	if (acc.arr == NULL)
-		return internal_error();
+	buf_append(&t.out, TEXT("{\"records\":["));
 	if (records_query_range(&q, &first, &last) &&
 	    store_scan(ctx->store, src.id, q.series, q.series_len, first, last, q.limit,
-	               record_item, &acc, &more, &next_ts) < 0)
-		acc.failed = true;
-	reply = list_reply("records", &acc);
-	if (json_object_object_get_ex(reply, "error", NULL))
-		return reply;
-	if (more) {
-		snprintf(cursor, sizeof(cursor), "%" PRId64, next_ts);
-		rc = ju_add_str(reply, "next_cursor", cursor);
-	} else {
-		/* JSON null: the last page (ju_add takes NULL for a failed constructor) */
-		rc = json_object_object_add(reply, "next_cursor", NULL);
+	               record_text, &t, &more, &next_ts) < 0) {
+		buf_free(&t.out);
+		return internal_error();
 	}
-	return finish(reply, rc);
+	if (more)
+		buf_printf(&t.out, "],\"next_cursor\":\"%" PRId64 "\"}", next_ts);
+	else
+		buf_append(&t.out, TEXT("],\"next_cursor\":null}"));   /* the last page */
+	reply = t.out.failed ? internal_error() : admin_body_reply(200, t.out.data, t.out.len);
+	buf_free(&t.out);
+	return reply != NULL ? reply : internal_error();
 }
 
 static int series_item(const char *name, size_t name_len, int64_t first, int64_t last, void *arg)

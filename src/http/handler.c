@@ -19,6 +19,7 @@ int handler_env_init(struct handler_env *env, struct event_base *base, const str
 	env->index = index;
 	env->stats = &shm->hdr->worker_stats[index];
 	env->writer_wake = writer_wake;
+	TAILQ_INIT(&env->calls);
 	env->parser = ingest_parser_new();
 	env->lp = ingest_lp_new();
 	env->prom = ingest_prom_new();

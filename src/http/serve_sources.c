@@ -41,7 +41,7 @@ static void strip_account(struct json_object *obj)
 		json_object_object_del(obj, "account");
 }
 
-/* The writer's answer as it is: series and records. */
+/* The writer's answer as it is: the series. */
 static void reply_as_is(struct handler_env *env, struct http_req *req, struct json_object *reply)
 {
 	respond_json(req, 200, reply);
@@ -270,6 +270,7 @@ void source_records(struct handler_env *env, struct http_req *req)
 	if (!source_visible(env, req))
 		return;
 	/* answers 500 itself when the op is NULL */
-	writer_ask(env, req, records_query_to_op(&q, ctx->account_name, ctx->name, ctx->name_len),
-		   reply_as_is);
+	writer_ask_body(env, req,
+			records_query_to_op(&q, ctx->account_name, ctx->name, ctx->name_len),
+			JSON_TYPE);
 }

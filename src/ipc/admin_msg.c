@@ -7,9 +7,11 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "temporis/base/jsonutil.h"
+#include "temporis/ipc/proto.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -27,6 +29,33 @@ static const struct {
 	[ADMIN_BUSY] = { "busy", 503 },
 };
 #define NCODES (sizeof(codes) / sizeof(codes[0]))
+
+struct json_object *admin_body_reply(int status, const char *body, size_t len)
+{
+	struct json_object *o;
+	char *text;
+
+	if (status < 100 || status > 599 || len > PROTO_MAX_FRAME - PROTO_BODY_HDR_LEN)
+		return NULL;
+	text = malloc(PROTO_BODY_HDR_LEN + len);
+	if (text == NULL)
+		return NULL;
+	text[0] = PROTO_BODY_MARK;
+	text[1] = (char)('0' + status / 100);
+	text[2] = (char)('0' + status / 10 % 10);
+	text[3] = (char)('0' + status % 10);
+	memcpy(text + PROTO_BODY_HDR_LEN, body, len);
+	o = json_object_new_string_len(text, (int)(PROTO_BODY_HDR_LEN + len));
+	free(text);
+	return o;
+}
+
+bool admin_reply_is_body(const char *frame, size_t len)
+{
+	return len >= PROTO_BODY_HDR_LEN && frame[0] == PROTO_BODY_MARK &&
+	       frame[1] >= '1' && frame[1] <= '5' && frame[2] >= '0' && frame[2] <= '9' &&
+	       frame[3] >= '0' && frame[3] <= '9';
+}
 
 struct json_object *admin_error(enum admin_code code, const char *msg)
 {

@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "temporis/base/buf.h"
+#include "temporis/base/jsonutil.h"
 #include "temporis/tools/load_batch.h"
 
 #define BYTES_PER_RECORD_GUESS 64  /* initial capacity (also per line); the buffer grows */
@@ -26,44 +27,8 @@
  * bottleneck, and JSON with repeated keys compresses well at any level. */
 #define GZIP_LEVEL Z_BEST_SPEED
 #define HEX_DIGITS "0123456789abcdef"
-#define ESCAPE_MAX 6          /* bytes of the longest escape, \u00XX */
-#define JSON_CONTROL_END 0x20 /* JSON strings must escape the bytes below this */
-#define ASCII_DEL 0x7f        /* DEL, escaped as well */
 #define NIBBLE_BITS 4
 #define NIBBLE_MASK 0xf
-
-int load_json_string(struct buf *out, const char *s, size_t len)
-{
-	char *o;
-
-	/* worst case every byte becomes \u00XX, plus the quotes */
-	if (out->failed || len > (SIZE_MAX - 2) / ESCAPE_MAX ||
-	    buf_reserve(out, len * ESCAPE_MAX + 2, 0) < 0) {
-		out->failed = true;
-		return -1;
-	}
-	o = out->data + out->len;
-	*o++ = '"';
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\') {
-			*o++ = '\\';
-			*o++ = (char)c;
-		} else if (c < JSON_CONTROL_END || c == ASCII_DEL) {
-			*o++ = '\\';
-			*o++ = 'u';
-			*o++ = '0';
-			*o++ = '0';
-			*o++ = HEX_DIGITS[c >> NIBBLE_BITS];
-			*o++ = HEX_DIGITS[c & NIBBLE_MASK];
-		} else {
-			*o++ = (char)c;
-		}
-	}
-	*o++ = '"';
-	out->len = (size_t)(o - out->data);
-	return 0;
-}
 
 size_t load_value_format(const struct load_value *v, char *buf)
 {
@@ -95,7 +60,7 @@ int load_batch_init(struct load_batch *b, const char *source, size_t max_records
 	    buf_reserve(&b->body, max_records * BYTES_PER_RECORD_GUESS, BYTES_PER_RECORD_GUESS) < 0)
 		goto fail;
 	if (buf_append(&b->head, body_head, sizeof(body_head) - 1) < 0 ||
-	    load_json_string(&b->head, source, strlen(source)) < 0 ||
+	    ju_write_string(&b->head, source, strlen(source)) < 0 ||
 	    buf_append(&b->head, body_records, sizeof(body_records) - 1) < 0 ||
 	    buf_reserve(&b->body, b->head.len, 0) < 0)
 		goto fail;
@@ -161,7 +126,7 @@ int load_batch_add(struct load_batch *b, const struct load_record *rec)
 	vn = load_value_format(&rec->value, num);
 	if (buf_printf(&b->body, "%s{\"timestamp\":%" PRId64 ",\"name\":", b->count ? "," : "",
 	               rec->timestamp) < 0 ||
-	    load_json_string(&b->body, rec->name, rec->name_len) < 0 ||
+	    ju_write_string(&b->body, rec->name, rec->name_len) < 0 ||
 	    buf_append(&b->body, record_value, sizeof(record_value) - 1) < 0 ||
 	    buf_append(&b->body, num, vn) < 0 || buf_append(&b->body, "}", 1) < 0)
 		return -1;

@@ -30,6 +30,7 @@
 #include "temporis/base/clock.h"
 #include "temporis/daemon/admin.h"
 #include "temporis/daemon/admin_ops.h"
+#include "temporis/ipc/admin_msg.h"
 #include "temporis/ipc/proto.h"
 #include "temporis/data/store_batch.h"
 
@@ -97,6 +98,23 @@ static int teardown(void **state)
 
 /* ------------------------------------------------------------------ helpers */
 
+/* A body reply (the records) as the object its text holds; any other reply as it is. */
+static struct json_object *body_decoded(struct json_object *reply)
+{
+	const char *text = json_object_get_string(reply);
+	size_t len = (size_t)json_object_get_string_len(reply);
+	struct json_object *obj;
+
+	if (!json_object_is_type(reply, json_type_string))
+		return reply;
+	assert_true(admin_reply_is_body(text, len));
+	assert_memory_equal(text + 1, "200", 3);
+	obj = json_tokener_parse(text + PROTO_BODY_HDR_LEN);
+	assert_non_null(obj);
+	json_object_put(reply);
+	return obj;
+}
+
 /* Run the request given as JSON text; the caller puts the reply. */
 static struct json_object *run(struct fixture *f, const char *text)
 {
@@ -107,7 +125,7 @@ static struct json_object *run(struct fixture *f, const char *text)
 	reply = admin_execute(&f->ctx, req);
 	json_object_put(req);
 	assert_non_null(reply);
-	return reply;
+	return body_decoded(reply);
 }
 
 static const char *str_of(struct json_object *o, const char *key)

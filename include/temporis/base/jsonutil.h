@@ -12,6 +12,8 @@
 
 #include <json-c/json.h>
 
+#include "temporis/base/buf.h"
+
 /* Add val under key, taking ownership of val even on failure (NULL = a failed
  * constructor). 0 or -1. */
 int ju_add(struct json_object *o, const char *key, struct json_object *val);
@@ -37,5 +39,14 @@ struct json_object *ju_parse(const char *text, size_t len);
  * recognisably a double ("42.0", "-0.0"), so a reader never mistakes it for an int.
  */
 struct json_object *ju_double(double d);
+
+/* JSON text written straight into a buffer, for answers too large to build as objects. */
+#define JU_DOUBLE_TEXT_MAX 40
+/* ju_double's text into out (JU_DOUBLE_TEXT_MAX bytes, NUL-terminated); its length.
+ * A non-finite double, which JSON cannot hold, is "null". */
+size_t ju_double_text(double d, char *out);
+/* Append s[0..len) as a JSON string literal (quotes and escapes included). 0, or -1
+ * when memory runs out (out->failed is then set). */
+int ju_write_string(struct buf *out, const char *s, size_t len);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "temporis/base/buf.h"
 #include "temporis/base/config.h"
@@ -23,6 +24,7 @@ struct ingest_parser;
 struct ingest_lp;
 struct ingest_prom;
 struct ack_wait;
+struct writer_call;
 struct route;
 
 struct handler_env {
@@ -37,7 +39,10 @@ struct handler_env {
 	struct ingest_lp *lp;            /* InfluxDB line protocol */
 	struct ingest_prom *prom;        /* Prometheus remote_write */
 	struct event *timer;             /* the worker's; fires ingest_on_timer */
-	unsigned writer_calls;           /* writer_call.c's connections to the writer now */
+	/* writer_call.c's: its connections to the writer now, and the calls waiting for one */
+	unsigned writer_calls;
+	TAILQ_HEAD(writer_call_queue, writer_call) calls;
+	unsigned calls_waiting;
 
 	/* Catalog snapshot, refreshed from shared memory before it is read. */
 	uint64_t cat_gen;

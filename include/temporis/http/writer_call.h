@@ -23,4 +23,11 @@ typedef void writer_reply_fn(struct handler_env *env, struct http_req *req,
 void writer_ask(struct handler_env *env, struct http_req *req, struct json_object *op,
 		writer_reply_fn *on_reply);
 
+/*
+ * Ask an op that answers with a body (admin_body_reply): the body is relayed unparsed,
+ * with the writer's status, as content_type. Error replies and failures as writer_ask.
+ */
+void writer_ask_body(struct handler_env *env, struct http_req *req, struct json_object *op,
+		     const char *content_type);
+
 #endif

@@ -38,6 +38,15 @@ enum admin_code {
 
 /* {"error": msg, "code": name of code}; NULL when out of memory. */
 struct json_object *admin_error(enum admin_code code, const char *msg);
+/*
+ * A reply that is the HTTP response body itself, body[0..len) with this status (100..599),
+ * framed as proto.h says: the worker relays it without parsing, so a large answer is
+ * formatted once, as text, by the writer. A string object; NULL when out of memory.
+ */
+struct json_object *admin_body_reply(int status, const char *body, size_t len);
+/* Whether a reply is a body (admin_body_reply) rather than a JSON object. */
+bool admin_reply_is_body(const char *frame, size_t len);
+
 /* The code of an error reply (ADMIN_FAILED when it names none we know). */
 enum admin_code admin_reply_code(struct json_object *reply);
 /* The HTTP status a worker answers for an error of this code. */

@@ -62,9 +62,6 @@ uint64_t load_batch_body_line(const struct load_batch *b, uint64_t k);
  * allocation failure. */
 int load_batch_finish(struct load_batch *b);
 
-/* Append a JSON string literal for s[0..len) (quotes and escapes included) to out. 0, or -1
- * when memory runs out (out->failed is then set). */
-int load_json_string(struct buf *out, const char *s, size_t len);
 /* Format a value as JSON: integers as integers, doubles with %.17g and always a '.' or an
  * exponent so the server keeps them doubles. buf must hold LOAD_NUM_MAX bytes. */
 #define LOAD_NUM_MAX 40
