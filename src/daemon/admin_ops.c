@@ -24,6 +24,7 @@
 #include "temporis/base/clock.h"
 #include "temporis/base/jsonutil.h"
 #include "temporis/base/log.h"
+#include "temporis/data/downsample.h"
 #include "temporis/data/record.h"
 #include "temporis/data/store_read.h"
 #include "temporis/ipc/admin_msg.h"
@@ -559,23 +560,6 @@ static json *op_backup(struct admin_ctx *ctx, json *req)
 
 /* ------------------------------------------------------------------ reads */
 
-static int record_item(const struct rec *r, void *arg)
-{
-	struct list_acc *acc = arg;
-	json *o = json_object_new_object();
-	int rc = -1;
-
-	if (o != NULL) {
-		rc = ju_add_int(o, "timestamp", r->ts);
-		rc = rc ? rc : ju_add_strn(o, "name", r->name, r->name_len);
-		rc = rc ? rc
-		        : ju_add(o, "value", r->type == REC_INT ? json_object_new_int64(r->v.i)
-		                                                : ju_double(r->v.d));
-	}
-	list_push(acc, o, rc);
-	return acc->failed ? 1 : 0;
-}
-
 /* Archived sources stay readable; another account's source is simply not found. */
 static json *find_readable(struct admin_ctx *ctx, const char *account, const char *name,
                            struct catalog_source *src)
@@ -589,6 +573,127 @@ static json *find_readable(struct admin_ctx *ctx, const char *account, const cha
 	return admin_error(ADMIN_NOT_FOUND, MSG_SOURCE_NOT_FOUND);
 }
 
+/*
+ * A downsampled read, fed by store_scan: one struct ds_bucket open at a time, one reply
+ * object per finished bucket, nothing allocated per record. The scan is stopped by the
+ * first record of bucket limit + 1, whose bucket start is then the next cursor: that
+ * bucket is whole on the next page, so pages of buckets give what one big page would.
+ */
+struct bucket_walk {
+	struct list_acc *acc;
+	const struct records_query *q;
+	struct ds_bucket b;
+	bool open;                       /* b holds at least one record */
+	uint32_t given;                  /* buckets in the reply */
+	bool more;
+	int64_t next_cursor;             /* the start of the first bucket not given */
+};
+
+static json *value_json(const struct rec *v)
+{
+	return v->type == REC_INT ? json_object_new_int64(v->v.i) : ju_double(v->v.d);
+}
+
+/* One record of the reply: {"timestamp", "name", "value"}, the shape of a raw one. */
+static void record_push(struct list_acc *acc, int64_t ts, const char *name, size_t name_len,
+                        const struct rec *v)
+{
+	json *o = json_object_new_object();
+	int rc = -1;
+
+	if (o != NULL) {
+		rc = ju_add_int(o, "timestamp", ts);
+		rc = rc ? rc : ju_add_strn(o, "name", name, name_len);
+		rc = rc ? rc : ju_add(o, "value", value_json(v));
+	}
+	list_push(acc, o, rc);
+}
+
+static int record_item(const struct rec *r, void *arg)
+{
+	struct list_acc *acc = arg;
+
+	record_push(acc, r->ts, r->name, r->name_len, r);
+	return acc->failed ? 1 : 0;
+}
+
+static void bucket_give(struct bucket_walk *w)
+{
+	struct rec v;
+
+	ds_bucket_value(&w->b, w->q->agg, &v);
+	record_push(w->acc, w->b.start, w->q->series, w->q->series_len, &v);
+	w->given++;
+	w->open = false;
+}
+
+static int bucket_item(const struct rec *r, void *arg)
+{
+	struct bucket_walk *w = arg;
+	int64_t start = ds_bucket_start(r->ts, w->q->step);
+
+	if (w->open && start == w->b.start) {
+		ds_bucket_add(&w->b, w->q->agg, r);
+		return 0;
+	}
+	if (w->open)
+		bucket_give(w);
+	if (w->acc->failed)
+		return 1;
+	if (w->given == w->q->limit) {
+		w->more = true;
+		w->next_cursor = start;
+		return 1;
+	}
+	ds_bucket_begin(&w->b, w->q->agg, start, r);
+	w->open = true;
+	return 0;
+}
+
+/*
+ * The buckets of [first, last]. store_scan counts records against its limit: a scan
+ * that stops there mid-bucket goes on from where it stopped, so only the bucket limit
+ * ends the walk. 0 or -1.
+ */
+static int scan_buckets(struct admin_ctx *ctx, uint32_t source_id,
+                        const struct records_query *q, int64_t first, int64_t last,
+                        struct bucket_walk *w)
+{
+	bool more = true;
+	int64_t next = first;
+
+	while (more && !w->more && !w->acc->failed) {
+		if (store_scan(ctx->store, source_id, q->series, q->series_len, next, last,
+		               UINT32_MAX, bucket_item, w, &more, &next) < 0)
+			return -1;
+	}
+	if (w->open && !w->acc->failed)
+		bucket_give(w);
+	return 0;
+}
+
+/* The page's records, and whether (and where) more remain. */
+static void records_page(struct admin_ctx *ctx, uint32_t source_id, const struct records_query *q,
+                         struct list_acc *acc, bool *more, int64_t *next_cursor)
+{
+	struct bucket_walk w = { .acc = acc, .q = q };
+	int64_t first, last;
+
+	*more = false;
+	if (!records_query_range(q, &first, &last))
+		return;
+	if (q->agg == DS_NONE) {
+		if (store_scan(ctx->store, source_id, q->series, q->series_len, first, last,
+		               q->limit, record_item, acc, more, next_cursor) < 0)
+			acc->failed = true;
+		return;
+	}
+	if (scan_buckets(ctx, source_id, q, first, last, &w) < 0)
+		acc->failed = true;
+	*more = w.more;
+	*next_cursor = w.next_cursor;
+}
+
 static json *op_records(struct admin_ctx *ctx, json *req)
 {
 	struct list_acc acc = {0};
@@ -597,7 +702,7 @@ static json *op_records(struct admin_ctx *ctx, json *req)
 	const char *account, *source, *detail;
 	json *reply = NULL;
 	bool more = false;
-	int64_t first, last, next_ts = 0;
+	int64_t next_ts = 0;
 	char cursor[INT64_TEXT_MAX];
 	int rc;
 
@@ -608,10 +713,7 @@ static json *op_records(struct admin_ctx *ctx, json *req)
 	acc.arr = json_object_new_array();
 	if (acc.arr == NULL)
 		return internal_error();
-	if (records_query_range(&q, &first, &last) &&
-	    store_scan(ctx->store, src.id, q.series, q.series_len, first, last, q.limit,
-	               record_item, &acc, &more, &next_ts) < 0)
-		acc.failed = true;
+	records_page(ctx, src.id, &q, &acc, &more, &next_ts);
 	reply = list_reply("records", &acc);
 	if (json_object_object_get_ex(reply, "error", NULL))
 		return reply;
