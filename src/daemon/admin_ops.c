@@ -24,6 +24,7 @@
 #include "temporis/base/clock.h"
 #include "temporis/base/jsonutil.h"
 #include "temporis/base/log.h"
+#include "temporis/data/downsample.h"
 #include "temporis/data/record.h"
 #include "temporis/data/store_read.h"
 #include "temporis/ipc/admin_msg.h"
@@ -558,35 +559,6 @@ static json *op_backup(struct admin_ctx *ctx, json *req)
 
 /* ------------------------------------------------------------------ reads */
 
-/* The records answer as text: built once here, relayed unparsed by the worker. */
-struct records_text {
-	struct buf out;
-	size_t n;
-};
-
-#define TEXT(lit) (lit), sizeof(lit) - 1
-
-static int record_text(const struct rec *r, void *arg)
-{
-	struct records_text *t = arg;
-	char num[JU_DOUBLE_TEXT_MAX];
-	size_t len;
-
-	if (t->n++ > 0)
-		buf_append(&t->out, TEXT(","));
-	buf_printf(&t->out, "{\"timestamp\":%" PRId64 ",\"name\":", r->ts);
-	ju_write_string(&t->out, r->name, r->name_len);
-	buf_append(&t->out, TEXT(",\"value\":"));
-	if (r->type == REC_INT)
-		buf_printf(&t->out, "%" PRId64 "}", r->v.i);
-	else {
-		len = ju_double_text(r->v.d, num);
-		buf_append(&t->out, num, len);
-		buf_append(&t->out, TEXT("}"));
-	}
-	return t->out.failed ? 1 : 0;
-}
-
 /* Archived sources stay readable; another account's source is simply not found. */
 static json *find_readable(struct admin_ctx *ctx, const char *account, const char *name,
                            struct catalog_source *src)
@@ -600,6 +572,134 @@ static json *find_readable(struct admin_ctx *ctx, const char *account, const cha
 	return admin_error(ADMIN_NOT_FOUND, MSG_SOURCE_NOT_FOUND);
 }
 
+/* The records answer as text: built once here, relayed unparsed by the worker. */
+struct records_text {
+	struct buf out;
+	size_t n;
+};
+
+#define TEXT(lit) (lit), sizeof(lit) - 1
+
+/* One record of the reply: {"timestamp", "name", "value"}, raw or a bucket. */
+static void record_push(struct records_text *t, int64_t ts, const char *name, size_t name_len,
+                        const struct rec *v)
+{
+	char num[JU_DOUBLE_TEXT_MAX];
+	size_t len;
+
+	if (t->n++ > 0)
+		buf_append(&t->out, TEXT(","));
+	buf_printf(&t->out, "{\"timestamp\":%" PRId64 ",\"name\":", ts);
+	ju_write_string(&t->out, name, name_len);
+	buf_append(&t->out, TEXT(",\"value\":"));
+	if (v->type == REC_INT) {
+		buf_printf(&t->out, "%" PRId64 "}", v->v.i);
+	} else {
+		len = ju_double_text(v->v.d, num);
+		buf_append(&t->out, num, len);
+		buf_append(&t->out, TEXT("}"));
+	}
+}
+
+static int record_item(const struct rec *r, void *arg)
+{
+	struct records_text *t = arg;
+
+	record_push(t, r->ts, r->name, r->name_len, r);
+	return t->out.failed ? 1 : 0;
+}
+
+/*
+ * A downsampled read, fed by store_scan: one struct ds_bucket open at a time, one reply
+ * record per finished bucket, nothing allocated per record. The scan is stopped by the
+ * first record of bucket limit + 1, whose bucket start is then the next cursor: that
+ * bucket is whole on the next page, so pages of buckets give what one big page would.
+ */
+struct bucket_walk {
+	struct records_text *t;
+	const struct records_query *q;
+	struct ds_bucket b;
+	bool open;                       /* b holds at least one record */
+	uint32_t given;                  /* buckets in the reply */
+	bool more;
+	int64_t next_cursor;             /* the start of the first bucket not given */
+};
+
+static void bucket_give(struct bucket_walk *w)
+{
+	struct rec v;
+
+	ds_bucket_value(&w->b, w->q->agg, &v);
+	record_push(w->t, w->b.start, w->q->series, w->q->series_len, &v);
+	w->given++;
+	w->open = false;
+}
+
+static int bucket_item(const struct rec *r, void *arg)
+{
+	struct bucket_walk *w = arg;
+	int64_t start = ds_bucket_start(r->ts, w->q->step);
+
+	if (w->open && start == w->b.start) {
+		ds_bucket_add(&w->b, w->q->agg, r);
+		return 0;
+	}
+	if (w->open)
+		bucket_give(w);
+	if (w->t->out.failed)
+		return 1;
+	if (w->given == w->q->limit) {
+		w->more = true;
+		w->next_cursor = start;
+		return 1;
+	}
+	ds_bucket_begin(&w->b, w->q->agg, start, r);
+	w->open = true;
+	return 0;
+}
+
+/*
+ * The buckets of [first, last]. store_scan counts records against its limit: a scan
+ * that stops there mid-bucket goes on from where it stopped, so only the bucket limit
+ * ends the walk. 0 or -1.
+ */
+static int scan_buckets(struct admin_ctx *ctx, uint32_t source_id,
+                        const struct records_query *q, int64_t first, int64_t last,
+                        struct bucket_walk *w)
+{
+	bool more = true;
+	int64_t next = first;
+
+	while (more && !w->more && !w->t->out.failed) {
+		if (store_scan(ctx->store, source_id, q->series, q->series_len, next, last,
+		               UINT32_MAX, bucket_item, w, &more, &next) < 0)
+			return -1;
+	}
+	if (w->open && !w->t->out.failed)
+		bucket_give(w);
+	return 0;
+}
+
+/* The page's records into t, and whether (and where) more remain. 0 or -1. */
+static int records_page(struct admin_ctx *ctx, uint32_t source_id, const struct records_query *q,
+                        struct records_text *t, bool *more, int64_t *next_cursor)
+{
+	struct bucket_walk w = { .t = t, .q = q };
+	int64_t first, last;
+
+	*more = false;
+	if (!records_query_range(q, &first, &last))
+		return 0;
+	if (q->agg == DS_NONE)
+		return store_scan(ctx->store, source_id, q->series, q->series_len, first, last,
+		                  q->limit, record_item, t, more, next_cursor);
+	if (scan_buckets(ctx, source_id, q, first, last, &w) < 0)
+		return -1;
+	*more = w.more;
+	*next_cursor = w.next_cursor;
+	return 0;
+}
+
 static json *op_records(struct admin_ctx *ctx, json *req)
 {
 	struct records_text t = {0};
@@ -608,16 +708,14 @@ static json *op_records(struct admin_ctx *ctx, json *req)
 	const char *account, *source, *detail;
 	json *reply = NULL;
 	bool more = false;
-	int64_t first, last, next_ts = 0;
+	int64_t next_ts = 0;
 
 	if ((detail = records_query_from_op(req, &q, &account, &source)) != NULL)
 		return admin_error(ADMIN_BAD_REQUEST, detail);
 	if ((reply = find_readable(ctx, account, source, &src)) != NULL)
 		return reply;
 	buf_append(&t.out, TEXT("{\"records\":["));
-	if (records_query_range(&q, &first, &last) &&
-	    store_scan(ctx->store, src.id, q.series, q.series_len, first, last, q.limit,
-	               record_text, &t, &more, &next_ts) < 0) {
+	if (records_page(ctx, src.id, &q, &t, &more, &next_ts) < 0) {
 		buf_free(&t.out);
 		return internal_error();
 	}

@@ -233,6 +233,8 @@ static const struct {
 	{ "end", RQ_END },
 	{ "limit", RQ_LIMIT },
 	{ "cursor", RQ_CURSOR },
+	{ "step", RQ_STEP },
+	{ "agg", RQ_AGG },
 };
 
 /* NULL when the query is valid, else the 422 detail. */
@@ -254,7 +256,7 @@ static const char *records_query_parse(const struct http_req *req, struct record
 		if (detail != NULL)
 			return detail;
 	}
-	return NULL;
+	return records_query_check(q);
 }
 
 void source_records(struct handler_env *env, struct http_req *req)

@@ -91,6 +91,15 @@ int admin_code_status(enum admin_code code)
 #define DETAIL_END "end must be an integer."
 #define DETAIL_LIMIT "limit must be an integer between 1 and " STR(RECORDS_LIMIT_MAX) "."
 #define DETAIL_CURSOR "cursor is invalid."
+#define DETAIL_STEP                                                                        \
+	"step must be an integer number of seconds between 1 and " STR(RECORDS_STEP_MAX_TEXT) \
+	" (1000 years)."
+#define DETAIL_AGG "agg must be one of " DS_AGG_NAMES "."
+#define DETAIL_STEP_ALONE "step needs agg, one of " DS_AGG_NAMES "."
+#define DETAIL_AGG_ALONE "agg needs step, the seconds per bucket."
+/* RECORDS_STEP_MAX as the digits a client reads (INT64_C would show in STR()). */
+#define RECORDS_STEP_MAX_TEXT 31557600000
+_Static_assert(RECORDS_STEP_MAX == RECORDS_STEP_MAX_TEXT, "the step detail names the limit");
 
 void records_query_init(struct records_query *q)
 {
@@ -158,8 +167,26 @@ const char *records_query_set(struct records_query *q, enum records_field field,
 			return DETAIL_CURSOR;
 		q->has_cursor = true;
 		return NULL;
+	case RQ_STEP:
+		if (strict_int64(text, len, &v) < 0 || v < 1 || v > RECORDS_STEP_MAX)
+			return DETAIL_STEP;
+		q->step = v;
+		return NULL;
+	case RQ_AGG:
+		if (ds_agg_parse(text, len, &q->agg) < 0)
+			return DETAIL_AGG;
+		return NULL;
 	}
 	return "invalid query.";
+}
+
+const char *records_query_check(const struct records_query *q)
+{
+	if (q->step != 0 && q->agg == DS_NONE)
+		return DETAIL_STEP_ALONE;
+	if (q->agg != DS_NONE && q->step == 0)
+		return DETAIL_AGG_ALONE;
+	return NULL;
 }
 
 bool records_query_range(const struct records_query *q, int64_t *first, int64_t *last)
@@ -194,6 +221,10 @@ struct json_object *records_query_to_op(const struct records_query *q, const cha
 		rc = ju_add_int(op, "end", q->end);
 	if (rc == 0)
 		rc = ju_add_int(op, "limit", q->limit);
+	if (rc == 0 && q->step != 0)
+		rc = ju_add_int(op, "step", q->step);
+	if (rc == 0 && q->agg != DS_NONE)
+		rc = ju_add_str(op, "agg", ds_agg_name(q->agg));
 	if (rc == 0 && q->has_cursor) {
 		snprintf(cursor, sizeof(cursor), "%" PRId64, q->cursor);
 		rc = ju_add_str(op, "cursor", cursor);
@@ -267,7 +298,12 @@ const char *records_query_from_op(struct json_object *req, struct records_query 
 		return detail;
 	if ((detail = member_int(req, "start", q, RQ_START, DETAIL_START)) != NULL ||
 	    (detail = member_int(req, "end", q, RQ_END, DETAIL_END)) != NULL ||
-	    (detail = member_int(req, "limit", q, RQ_LIMIT, DETAIL_LIMIT)) != NULL)
+	    (detail = member_int(req, "limit", q, RQ_LIMIT, DETAIL_LIMIT)) != NULL ||
+	    (detail = member_int(req, "step", q, RQ_STEP, DETAIL_STEP)) != NULL)
 		return detail;
-	return NULL;
+	if (member_str(req, "agg", &s, &len) < 0)
+		return DETAIL_AGG;
+	if (s != NULL && (detail = records_query_set(q, RQ_AGG, s, len)) != NULL)
+		return detail;
+	return records_query_check(q);
 }

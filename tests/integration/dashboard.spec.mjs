@@ -1,7 +1,8 @@
 // dashboard.spec.mjs - drives the web dashboard of a running temporisd in headless Chromium
 // (Debian's /usr/bin/chromium through playwright-core): sign in, create a data source in the
 // UI, ingest through the API, chart a series and check the plotted points against what was
-// sent, archive in the UI and see ingest refused. Run by test_dashboard.sh, which starts the
+// sent, archive in the UI and see ingest refused; then several dense series in one chart,
+// read downsampled (at most two points per pixel), the series filter and auto-refresh. Run by test_dashboard.sh, which starts the
 // server and passes: TEMPORIS_URL, TEMPORIS_TOKEN, PLAYWRIGHT_PREFIX (npm --prefix holding
 // playwright-core), SHOTS_DIR (screenshots). Prints "PASS name" / "FAIL name: why" lines.
 
@@ -31,8 +32,18 @@ const STEP_S = 60;
 const LOAD = Array.from({ length: 60 }, (_, i) =>
   ({ timestamp: T0 + i * STEP_S, name: 'load_mw', value: Math.round((50 + 20 * Math.sin(i / 6) + 0.3 * i) * 100) / 100 }));
 const TEMP = [-3, 0, 7, 12, 4].map((v, i) => ({ timestamp: T0 + i * 3600, name: 'temp_c', value: v }));
-const DENSE_N = 12000;                 /* more than one page of 10000: the page follows next_cursor */
+const DENSE_N = 12000;                 /* more than two per pixel of the chart: read downsampled */
 const DENSE = Array.from({ length: DENSE_N }, (_, i) => ({ timestamp: T0 + i, name: 'dense', value: i % 100 }));
+/* A second source: three series of 20,000 points a second each, two plotted together. */
+const PLANT = 'plant_sensors';
+const T1 = T0 + 10 * 86400;
+const PLANT_N = 20000;
+const PLANT_SERIES = {
+  flow_rate: (i) => Math.round((40 + 15 * Math.sin(i / 900) + 3 * Math.sin(i / 37)) * 1000) / 1000,
+  pressure_kpa: (i) => Math.round((101 + 8 * Math.cos(i / 1500) + (i % 50) / 25) * 100) / 100,
+  pump_rpm: (i) => 1400 + Math.round(200 * Math.sin(i / 2500)) + (i % 7),
+};
+const POINTS_PER_PIXEL = 2;
 const INVALID_NAME = 'Invalid name: use 1-48 characters, start with a lowercase letter, then lowercase letters, ' +
   'digits or underscores.';
 
@@ -94,11 +105,11 @@ async function expectText(sel, want) {
   });
 }
 
-async function ingest(records) {
+async function ingest(records, source = SOURCE) {
   const resp = await fetch(BASE + '/v1/data_sources/ingest', {
     method: 'POST',
     headers: { Authorization: 'Bearer ' + TOKEN, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ data_source: SOURCE, records }),
+    body: JSON.stringify({ data_source: source, records }),
   });
   const body = await resp.text();
   return { status: resp.status, body };
@@ -109,14 +120,63 @@ function toInput(ts) {
   return new Date(ts * 1000).toISOString().slice(0, 19).replace(/:00$/, '');
 }
 
-/* The plotted rows as [x_ms, y], read from the Dygraph instance itself. */
+/* The plotted rows as [x_ms, y1, y2, ...], read from the Dygraph instance itself. */
 function plottedRows() {
   return page.evaluate(() => {
     const g = window.temporisDashboard.chart();
     if (!g) return null;
     const rows = [];
-    for (let i = 0; i < g.numRows(); i++) rows.push([g.getValue(i, 0), g.getValue(i, 1)]);
+    for (let i = 0; i < g.numRows(); i++) {
+      const row = [];
+      for (let c = 0; c < g.numColumns(); c++) row.push(g.getValue(i, c));
+      rows.push(row);
+    }
     return rows;
+  });
+}
+
+/* Tick exactly the named series in the list (as a user would, one click each). */
+async function choose(names) {
+  await page.fill('#series-search', '');
+  await eventually(async () => check(await page.locator('#series-list li').count() > 0, 'no series listed'));
+  for (const li of await page.locator('#series-list li').all()) {
+    const name = await li.getAttribute('data-name');
+    const want = names.includes(name);
+    const box = li.locator('input[type="checkbox"]');
+    if (await box.isChecked() !== want) await box.setChecked(want);
+  }
+}
+
+const listedSeries = () => page.locator('#series-list li').evaluateAll(
+  (lis) => lis.map((li) => li.dataset.name));
+const visibleSeries = () => page.locator('#series-list li').evaluateAll(
+  (lis) => lis.filter((li) => !li.hidden).map((li) => li.dataset.name));
+const statOf = (series, cls) => `#stats tr[data-name="${series}"] .${cls}`;
+
+/* The buckets the API answers for points [[ts, v]] over [start, end): [[bucket, value]]. */
+function modelBuckets(points, start, end, step, agg) {
+  const groups = new Map();
+  for (const [ts, v] of points) {
+    if (ts < start || ts >= end) continue;
+    const b = Math.floor(ts / step) * step;
+    if (!groups.has(b)) groups.set(b, []);
+    groups.get(b).push(v);
+  }
+  return [...groups.keys()].sort((a, b) => a - b).map((b) => {
+    const vs = groups.get(b);
+    if (agg === 'avg') return [b, vs.reduce((a, v) => a + v, 0) / vs.length];
+    return [b, agg === 'min' ? Math.min(...vs) : Math.max(...vs)];
+  });
+}
+
+const close = (a, b) => a === b || Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
+
+/* Column col of the chart holds exactly want ([[ts, v]]), at the rows of those timestamps. */
+function checkColumn(rows, col, want, label) {
+  const got = rows.filter((r) => r[col] !== null).map((r) => [r[0] / 1000, r[col]]);
+  check(got.length === want.length, `${label}: ${got.length} points drawn, expected ${want.length}`);
+  want.forEach(([ts, v], i) => {
+    check(got[i][0] === ts && close(got[i][1], v), `${label} point ${i}: drawn [${got[i]}], expected [${ts},${v}]`);
   });
 }
 
@@ -203,10 +263,10 @@ async function run() {
   await step('the chart plots exactly the points sent, with legend and stats', async () => {
     await page.click(`.source-item[data-name="${SOURCE}"]`);
     await eventually(async () => {
-      const names = await page.locator('#series option').allInnerTexts();
-      check(names.join(',') === 'dense,load_mw,temp_c', 'series options: ' + names.join(','));
+      const names = await listedSeries();
+      check(names.join(',') === 'dense,load_mw,temp_c', 'series listed: ' + names.join(','));
     });
-    await page.selectOption('#series', 'load_mw');
+    await choose(['load_mw']);
     await expectPlotted(LOAD);
     const k = 17;
     await page.evaluate((row) => window.temporisDashboard.chart().setSelection(row), k);
@@ -216,10 +276,10 @@ async function run() {
         `legend "${legend}" lacks load_mw: ${LOAD[k].value}`);
     });
     const values = LOAD.map((r) => r.value);
-    await expectText('#stat-count', String(LOAD.length));
-    await expectText('#stat-min', String(Math.min(...values)));
-    await expectText('#stat-max', String(Math.max(...values)));
-    await expectText('#stat-last', String(values[values.length - 1]));
+    await expectText(statOf('load_mw', 'stat-count'), String(LOAD.length));
+    await expectText(statOf('load_mw', 'stat-min'), String(Math.min(...values)));
+    await expectText(statOf('load_mw', 'stat-max'), String(Math.max(...values)));
+    await expectText(statOf('load_mw', 'stat-last'), String(values[values.length - 1]));
   });
 
   await step('a custom range plots only what lies in [start, end)', async () => {
@@ -232,17 +292,26 @@ async function run() {
 
   await step('another series plots too (temp_c, integers)', async () => {
     await page.selectOption('#range', 'all');
-    await page.selectOption('#series', 'temp_c');
+    await choose(['temp_c']);
     await expectPlotted(TEMP);
   });
 
-  await step('a series longer than one page is fetched by following next_cursor', async () => {
-    await page.selectOption('#series', 'dense');
-    await expectPlotted(DENSE);
+  await step('a dense series is read downsampled: avg buckets, at most 2 points per pixel', async () => {
+    await choose(['dense']);
+    const f = await eventually(async () => {
+      const got = await page.evaluate(() => window.temporisDashboard.fetched());
+      check(got && got.series.length === 1 && got.series[0].name === 'dense', 'fetched: ' + JSON.stringify(got));
+      return got;
+    });
+    const s0 = f.series[0];
+    check(s0.step > 1 && s0.agg === 'avg', 'not downsampled: ' + JSON.stringify(f));
+    check(s0.points <= POINTS_PER_PIXEL * f.width, `${s0.points} points for a chart ${f.width} px wide`);
+    const rows = await plottedRows();
+    checkColumn(rows, 1, modelBuckets(DENSE.map((r) => [r.timestamp, r.value]), f.start, f.end, s0.step, 'avg'), 'dense');
   });
 
   await step('archiving in the UI marks the source archived and ingest gets 409', async () => {
-    await page.selectOption('#series', 'load_mw');
+    await choose(['load_mw']);
     await expectPlotted(LOAD);
     await expectText('#archive-toggle', 'Archive');
     await page.click('#archive-toggle');
@@ -257,8 +326,8 @@ async function run() {
 
   await step('an archived source stays readable in the UI', async () => {
     await page.click(`.source-item[data-name="${SOURCE}"]`);
-    await eventually(async () => check(await page.inputValue('#series') === 'dense', 'series not reloaded'));
-    await page.selectOption('#series', 'load_mw');
+    await eventually(async () => check((await listedSeries()).length === 3, 'series not reloaded'));
+    check(await page.locator('#series-list li[data-name="load_mw"] input').isChecked(), 'load_mw no longer chosen');
     await expectPlotted(LOAD);
   });
 
@@ -289,12 +358,108 @@ async function run() {
     check(await page.evaluate(() => sessionStorage.length) === 0, 'sessionStorage not cleared');
   });
 
-  await step('final view: the chart of load_mw over the whole series', async () => {
+  await step('a second source of 3 series x 20,000 points is accepted (204)', async () => {
+    const r = await fetch(BASE + '/v1/data_sources', {
+      method: 'POST', headers: { Authorization: 'Bearer ' + TOKEN }, body: JSON.stringify({ name: PLANT }) });
+    check(r.status === 201, 'create ' + PLANT + ': ' + r.status);
+    for (const [name, fn] of Object.entries(PLANT_SERIES)) {
+      const got = await ingest(Array.from({ length: PLANT_N }, (_, i) => ({ timestamp: T1 + i, name, value: fn(i) })), PLANT);
+      check(got.status === 204, `ingest of ${name}: ${got.status} ${got.body}`);
+    }
+  });
+
+  const plantPoints = (name) => Array.from({ length: PLANT_N }, (_, i) => [T1 + i, PLANT_SERIES[name](i)]);
+
+  /* Two series in one chart: each fetched downsampled, both drawn with the API's buckets. */
+  async function expectTwoDownsampled(agg) {
+    const f = await eventually(async () => {
+      const got = await page.evaluate(() => window.temporisDashboard.fetched());
+      check(got && got.series.map((x) => x.name + ':' + x.agg).join(',') === `flow_rate:${agg},pressure_kpa:${agg}`,
+        'fetched: ' + JSON.stringify(got));
+      return got;
+    });
+    for (const s of f.series) {
+      check(s.step > 1, `${s.name} not downsampled: ${JSON.stringify(s)}`);
+      check(s.points <= POINTS_PER_PIXEL * f.width && s.points > f.width / 2,
+        `${s.name}: ${s.points} points for a chart ${f.width} px wide`);
+    }
+    const labels = await page.evaluate(() => window.temporisDashboard.chart().getLabels());
+    check(labels.join(',') === 'Time,flow_rate,pressure_kpa', 'chart labels: ' + labels.join(','));
+    const rows = await plottedRows();
+    f.series.forEach((s, i) => checkColumn(rows, i + 1,
+      modelBuckets(plantPoints(s.name), f.start, f.end, s.step, agg), s.name));
+    return f;
+  }
+
+  await step('two series in one chart, each read downsampled to at most 2 points per pixel', async () => {
     await signIn(TOKEN, false);
     await eventually(async () => check(await visible('#app-view'), 'app view not shown'));
+    await eventually(async () => check(await page.locator(`.source-item[data-name="${PLANT}"]`).count() === 1, PLANT + ' not listed'));
+    await page.click(`.source-item[data-name="${PLANT}"]`);
+    await eventually(async () => check((await listedSeries()).join(',') === 'flow_rate,pressure_kpa,pump_rpm',
+      'series listed: ' + (await listedSeries()).join(',')));
+    await page.selectOption('#range', 'all');
+    await choose(['flow_rate', 'pressure_kpa']);
+    const f = await expectTwoDownsampled('avg');
+    await eventually(async () => {
+      const status = await text('#chart-status');
+      const total = f.series.reduce((n, s) => n + s.points, 0);
+      check(status.startsWith(total + ' points in 2 series'), 'chart status: ' + status);
+    });
+    await page.evaluate(() => { const g = window.temporisDashboard.chart(); g.setSelection(Math.floor(g.numRows() / 2)); });
+    await eventually(async () => {
+      const legend = await text('#legend');
+      check(legend.includes('flow_rate') && legend.includes('pressure_kpa'), 'legend: ' + legend);
+    });
+    await expectText(statOf('pressure_kpa', 'stat-count'), String(f.series[1].points));
+    console.log('INFO chart ' + f.width + ' px wide: ' + f.series.map((s) => `${s.name} ${s.points} points (${s.agg} of ${s.step} s)`).join(', '));
+    console.log('screenshot: ' + await screenshot('downsampled-multi-series'));
+  });
+
+  await step('"Maximum per bucket" re-reads both series with agg=max', async () => {
+    await page.selectOption('#agg', 'max');
+    await expectTwoDownsampled('max');
+    await page.selectOption('#agg', 'avg');
+    await expectTwoDownsampled('avg');
+  });
+
+  await step('the search box filters the series list; the chart keeps its series', async () => {
+    await page.fill('#series-search', 'PRESS');
+    await eventually(async () => check((await visibleSeries()).join(',') === 'pressure_kpa', 'shown: ' + (await visibleSeries()).join(',')));
+    await page.fill('#series-search', 'rat');
+    await eventually(async () => check((await visibleSeries()).join(',') === 'flow_rate', 'shown: ' + (await visibleSeries()).join(',')));
+    await page.fill('#series-search', 'no_such');
+    await eventually(async () => check((await visibleSeries()).length === 0 && await visible('#series-nomatch'),
+      'shown: ' + (await visibleSeries()).join(',')));
+    const labels = await page.evaluate(() => window.temporisDashboard.chart().getLabels());
+    check(labels.length === 3, 'the filter changed the chart: ' + labels.join(','));
+    await page.fill('#series-search', '');
+    await eventually(async () => check((await visibleSeries()).length === 3 && !await visible('#series-nomatch'), 'filter not cleared'));
+  });
+
+  await step('auto-refresh every 5 s re-reads the chart: a new point appears', async () => {
+    const before = await page.evaluate(() => window.temporisDashboard.refreshes());
+    await page.selectOption('#auto-refresh', '5');
+    const ts = T1 + 2 * PLANT_N;          /* far past the rest: alone in its bucket */
+    const got = await ingest([{ timestamp: ts, name: 'flow_rate', value: 999.5 }], PLANT);
+    check(got.status === 204, 'ingest: ' + got.status + ' ' + got.body);
+    await eventually(async () => {
+      const rows = await plottedRows();
+      const last = rows && rows[rows.length - 1];
+      const f = await page.evaluate(() => window.temporisDashboard.fetched());
+      check(last && last[1] === 999.5 && f && f.end === ts + 1 && last[0] / 1000 === Math.floor(ts / f.series[0].step) * f.series[0].step,
+        'last row ' + JSON.stringify(last) + ' of ' + JSON.stringify(f));
+      check(f.series.every((s) => s.points <= POINTS_PER_PIXEL * f.width), 'too many points: ' + JSON.stringify(f));
+    }, 15000);
+    const after = await page.evaluate(() => window.temporisDashboard.refreshes());
+    check(after > before, `refresh rounds ${before} -> ${after}`);
+    await page.selectOption('#auto-refresh', '0');
+  });
+
+  await step('final view: the chart of load_mw over the whole series', async () => {
     await page.click(`.source-item[data-name="${SOURCE}"]`);
-    await eventually(async () => check(await page.inputValue('#series') === 'dense', 'series not loaded'));
-    await page.selectOption('#series', 'load_mw');
+    await eventually(async () => check((await listedSeries()).length === 3, 'series not loaded'));
+    await choose(['load_mw']);
     await expectPlotted(LOAD);
     await page.evaluate(() => window.temporisDashboard.chart().setSelection(40));
     console.log('screenshot: ' + await screenshot('dashboard-final'));

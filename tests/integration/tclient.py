@@ -5,6 +5,7 @@ Each subcommand talks to the running server at $TEMPORIS_URL with `requests` and
 prints one line per check: "PASS name" or "FAIL name: expected ..., got ...".
 Exit status is 1 if any check failed. Also writes model/body files for the shell.
 """
+import fractions
 import gzip
 import json
 import math
@@ -359,6 +360,195 @@ def cmd_readapi(token, source):
     check("read api: limit=1 accepted", r.status_code == 200 and len(r.json()["records"]) == 1,
           "got %d %r" % (r.status_code, r.text[:200]))
 
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+AGGS = ("avg", "min", "max", "last", "count")
+
+
+def bucket_of(ts, step):
+    """floor(ts / step) * step, the lowest bucket clamped to INT64_MIN (the API's rule)."""
+    return max(ts // step * step, INT64_MIN)
+
+
+def model_buckets(points, step, agg):
+    """points: [(ts, value)] ascending. The expected [(bucket, value)] of a downsampled read.
+    Python compares int and float exactly, as the server does; ties keep the earlier."""
+    groups = {}
+    for ts, v in points:
+        groups.setdefault(bucket_of(ts, step), []).append(v)
+    out = []
+    for b in sorted(groups):
+        vs = groups[b]
+        if agg == "count":
+            val = len(vs)
+        elif agg == "avg":
+            val = float(sum(fractions.Fraction(v) for v in vs) / len(vs))
+        elif agg == "last":
+            val = vs[-1]
+        else:
+            val = vs[0]
+            for v in vs[1:]:
+                if (v < val) if agg == "min" else (v > val):
+                    val = v
+        out.append((b, val))
+    return out
+
+
+def read_buckets(sess, token, source, limit=None, **params):
+    """Follow next_cursor with the same query. Returns (records, pages, error or None)."""
+    out, cursor, pages = [], None, 0
+    while True:
+        r = read_page(sess, token, source, limit=limit, cursor=cursor, **params)
+        pages += 1
+        if r.status_code != 200:
+            return out, pages, "page %d: status %d %r" % (pages, r.status_code, r.text[:200])
+        j = r.json()
+        if set(j) != {"records", "next_cursor"}:
+            return out, pages, "page %d: keys %r" % (pages, sorted(j))
+        if limit is not None and len(j["records"]) > limit:
+            return out, pages, "page %d: %d buckets > limit %d" % (pages, len(j["records"]), limit)
+        out.extend(j["records"])
+        cursor = j["next_cursor"]
+        if cursor is None:
+            return out, pages, None
+        if pages > 10000:
+            return out, pages, "more than 10000 pages"
+
+
+def same_buckets(got, want, name):
+    """got: records of the reply; want: [(bucket, value)]. avg within 1e-12, else exact."""
+    if [r.get("name") for r in got] != [name] * len(got):
+        return "names %r" % sorted(set(r.get("name") for r in got))
+    if [r["timestamp"] for r in got] != [b for b, _ in want]:
+        return "timestamps %r, expected %r" % ([r["timestamp"] for r in got][:12], [b for b, _ in want][:12])
+    for r, (b, v) in zip(got, want):
+        g = r["value"]
+        if isinstance(v, float) and isinstance(g, float) and not same_value(g, v):
+            if not math.isclose(g, v, rel_tol=1e-12):
+                return "bucket %d: %r, expected %r" % (b, g, v)
+        elif not same_value(g, v):
+            return "bucket %d: %r (%s), expected %r (%s)" % (b, g, type(g).__name__, v, type(v).__name__)
+    return None
+
+
+def cmd_downsample(token, source):
+    """step/agg: every aggregate on ints, doubles and both, negative timestamps and a bucket
+    boundary; pages of buckets equal one big page; each refusal with its detail."""
+    sess = requests.Session()
+    big = 9007199254740993               # 2^53 + 1: no double holds it
+    series = {
+        "ds_int": [(-25, 4), (-21, -9), (-20, 5), (-11, 5), (-10, 0), (-1, -3), (0, 7),
+                   (9, 8), (10, 2), (19, 2), (35, -1)],
+        "ds_dbl": [(-7, 0.25), (-1, -1.5), (0, 2.5), (4, 1e300), (5, 1e300), (9, -0.0),
+                   (10, 3.75)],
+        "ds_mix": [(0, 3), (1, 2.5), (2, 7), (3, 7.0), (10, big), (11, 9007199254740992.0),
+                   (20, 1.5), (21, 1)],
+        "ds_edge": [(INT64_MIN, 1), (INT64_MIN + 1, 2), (INT64_MAX - 1, 3), (INT64_MAX, 4)],
+    }
+    for name, pts in series.items():
+        r = post(sess, token, source, [rec(t, name, v) for t, v in pts])
+        check("downsample: seed %s 204" % name, r.status_code == 204, "got %d %r" % (r.status_code, r.text[:200]))
+    for name, pts in series.items():
+        for step in (10, 1, 7):
+            for agg in AGGS:
+                r = read_page(sess, token, source, name=name, step=step, agg=agg, limit=10000)
+                label = "downsample: %s step=%d agg=%s" % (name, step, agg)
+                if r.status_code != 200:
+                    bad(label, "status %d %r" % (r.status_code, r.text[:200]))
+                    continue
+                j = r.json()
+                err = same_buckets(j["records"], model_buckets(pts, step, agg), name)
+                if err is None and j["next_cursor"] is not None:
+                    err = "next_cursor %r on the only page" % j["next_cursor"]
+                if err:
+                    bad(label, err)
+                else:
+                    ok(label)
+
+    def values(agg, **params):
+        r = read_page(sess, token, source, agg=agg, **params)
+        return [(x["timestamp"], x["value"]) for x in r.json()["records"]] if r.status_code == 200 else r.text
+
+    got = values("min", name="ds_mix", step=10)
+    check("downsample: min/max of int and double compare as numbers, the winner keeps its type",
+          got == [(0, 2.5), (10, 9007199254740992.0), (20, 1)] and isinstance(got[0][1], float) and
+          isinstance(got[2][1], int) and values("max", name="ds_mix", step=10) == [(0, 7), (10, big), (20, 1.5)] and
+          isinstance(values("max", name="ds_mix", step=10)[0][1], int), "min %r" % (got,))
+    got = values("last", name="ds_mix", step=10)
+    check("downsample: last keeps the stored type (7.0 after 7 answers 7.0)",
+          got[0] == (0, 7.0) and isinstance(got[0][1], float), "got %r" % (got,))
+    got = values("count", name="ds_int", step=10)
+    check("downsample: buckets floor negative timestamps, empty ones omitted (-25 -> -30, no 20)",
+          got == [(-30, 2), (-20, 2), (-10, 2), (0, 2), (10, 2), (30, 1)], "got %r" % (got,))
+    got = values("count", name="ds_int", step=10, start=-21, end=10)
+    check("downsample: start mid-bucket answers the bucket's start; end stays exclusive",
+          got == [(-30, 1), (-20, 2), (-10, 2), (0, 2)], "got %r" % (got,))
+    got = values("count", name="ds_edge", step=10)
+    check("downsample: the lowest bucket starts at INT64_MIN, the highest holds INT64_MAX",
+          got == [(INT64_MIN, 2), (INT64_MAX // 10 * 10, 2)], "got %r" % (got,))
+    got = values("avg", name="ds_int", step=1000)
+    check("downsample: avg of integers answers a double",
+          got == [(-1000, 1 / 3), (0, 3.6)] and all(isinstance(v, float) for _, v in got),
+          "got %r" % (got,))
+
+    # paging: limit counts buckets, the cursor resumes at the next bucket
+    pts = [(-5000 + 7 * i, (i * 37) % 101 - 50) for i in range(3000)]
+    for lo in range(0, len(pts), 1000):
+        r = post(sess, token, source, [rec(t, "ds_page", v) for t, v in pts[lo:lo + 1000]])
+        check("downsample: seed ds_page %d 204" % lo, r.status_code == 204, "got %d" % r.status_code)
+    for agg in AGGS:
+        whole = read_page(sess, token, source, name="ds_page", step=60, agg=agg, limit=10000).json()
+        paged, pages, err = read_buckets(sess, token, source, name="ds_page", step=60, agg=agg, limit=7)
+        want = model_buckets(pts, 60, agg)
+        check("downsample: %s in pages of 7 buckets equals one big page and the model" % agg,
+              not err and paged == whole["records"] and whole["next_cursor"] is None and
+              pages == (len(want) + 6) // 7 and same_buckets(paged, want, "ds_page") is None,
+              "err %r pages %d of %d buckets, same %r" % (err, pages, len(want), paged == whole["records"]))
+    r = read_page(sess, token, source, name="ds_page", step=60, agg="count", limit=3, start=-4990)
+    j = r.json() if r.status_code == 200 else {}
+    check("downsample: next_cursor is the start of the first bucket not given",
+          [x["timestamp"] for x in j.get("records", [])] == [-5040, -4980, -4920] and
+          j.get("next_cursor") == "-4860", "got %d %r" % (r.status_code, r.text[:300]))
+    paged, pages, err = read_buckets(sess, token, source, name="ds_page", step=60, agg="count",
+                                     limit=5, start=-4990, end=15000)
+    check("downsample: pages keep the start/end range",
+          not err and paged == read_page(sess, token, source, name="ds_page", step=60, agg="count",
+                                         start=-4990, end=15000).json()["records"],
+          "err %r" % (err,))
+    got = values("count", name="ds_page", step=1000000, start=0)
+    check("downsample: one bucket may hold many points (2285 in one)", got == [(0, 2285)],
+          "got %r" % (got,))
+
+    def q_err(label, detail, **params):
+        r = sess.get(records_url(source, name="ds_int", **params), headers=auth(token), timeout=TIMEOUT)
+        try:
+            j = r.json()
+        except ValueError:
+            j = None
+        check("downsample 422: %s" % label,
+              r.status_code == 422 and j == {"detail": detail} and
+              r.headers.get("Content-Type", "").split(";")[0].strip() == "application/json",
+              "expected 422 %r, got %d %r" % (detail, r.status_code, r.text[:200]))
+
+    step_msg = "step must be an integer number of seconds between 1 and 31557600000 (1000 years)."
+    agg_msg = "agg must be one of avg, min, max, last, count."
+    q_err("step without agg", "step needs agg, one of avg, min, max, last, count.", step=10)
+    q_err("agg without step", "agg needs step, the seconds per bucket.", agg="avg")
+    q_err("step=0", step_msg, step=0, agg="avg")
+    q_err("step=-10", step_msg, step=-10, agg="avg")
+    q_err("step=1.5", step_msg, step="1.5", agg="avg")
+    q_err("step=abc", step_msg, step="abc", agg="avg")
+    q_err("step= (empty)", step_msg, step="", agg="avg")
+    q_err("step=31557600001", step_msg, step=31557600001, agg="avg")
+    q_err("step=2^63", step_msg, step=1 << 63, agg="avg")
+    q_err("agg=median", agg_msg, step=10, agg="median")
+    q_err("agg=AVG (names are lowercase)", agg_msg, step=10, agg="AVG")
+    q_err("agg= (empty)", agg_msg, step=10, agg="")
+    q_err("step=0 without agg: the value first", step_msg, step=0)
+    r = read_page(sess, token, source, name="ds_int", step=31557600000, agg="count")
+    got = [(x["timestamp"], x["value"]) for x in r.json()["records"]] if r.status_code == 200 else r.text
+    check("downsample: step=31557600000 (the largest) accepted",
+          got == [(-31557600000, 6), (0, 5)], "got %d %r" % (r.status_code, got))
+
 
 def cmd_genbody(source, name, n, out):
     n = int(n)
@@ -498,7 +688,7 @@ COMMANDS = {
     "upsert": cmd_upsert, "numbers": cmd_numbers, "concurrent": cmd_concurrent,
     "keepalive": cmd_keepalive, "readapi": cmd_readapi, "genbody": cmd_genbody,
     "gzbody": cmd_gzbody, "verify_seq": cmd_verify_seq, "verify_gz": cmd_verify_gz,
-    "expect_series": cmd_expect_series,
+    "expect_series": cmd_expect_series, "downsample": cmd_downsample,
 }
 
 

@@ -2,8 +2,9 @@
 # test_api.sh - the public HTTP API of a real temporisd against SPEC sections 3-4:
 # every row of the ingest error table (status, detail, Content-Type), upserts,
 # pagination, isolation, archive, restart, large and concurrent ingest, keep-alive,
-# exact numbers. Phase A runs with default limits, phase B (after a restart on the
-# same data dir) with max_body_bytes = 64K and max_records_per_request = 1000.
+# exact numbers, downsampled reads (step/agg). Phase A runs with default limits, phase B
+# (after a restart on the same data dir) with max_body_bytes = 64K and
+# max_records_per_request = 1000.
 
 # shellcheck source=lib.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
@@ -383,6 +384,7 @@ run_py "upsert" upsert "$TOKEN" "$SRC"
 run_py "dupkey" dupkey "$TOKEN" "$SRC"
 run_py "numbers" numbers "$TOKEN" "$SRC"
 run_py "readapi" readapi "$TOKEN" "$SRC"
+run_py "downsample" downsample "$TOKEN" "$SRC"
 run_py "history" history "$TOKEN" "$SRC" "$TMP/model.json"
 section_big
 run_py "concurrent" concurrent "$TOKEN" "$SRC" 8 6 250

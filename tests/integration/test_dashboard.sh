@@ -2,7 +2,8 @@
 # test_dashboard.sh - the web dashboard served at / by a real temporisd: static file serving
 # with curl (types, caching headers, HEAD, 304, traversal refused, 405), then the page end to
 # end in headless Chromium (dashboard.spec.mjs): sign in, create a source, ingest, chart,
-# archive. Screenshots go to $top_builddir/tests/dashboard-shots/ (paths printed).
+# archive; two of three dense series in one chart, read downsampled, the series filter and
+# auto-refresh. Screenshots go to $top_builddir/tests/dashboard-shots/ (paths printed).
 #
 # Needs Debian's chromium and libjs-dygraphs (scripts/deps), node >= 18 with npm, and
 # playwright-core from npm, installed on first run into $top_builddir/tests/node (a cache:
@@ -14,7 +15,7 @@ set -euo pipefail
 readonly PLAYWRIGHT_VERSION=1.58.2   # the last playwright-core release that supports node 18
 readonly CHROMIUM=/usr/bin/chromium
 readonly JS_ROOT=/usr/share/javascript
-readonly SPEC_TIMEOUT_S=75
+readonly SPEC_TIMEOUT_S=150
 readonly SKIP=77
 
 IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

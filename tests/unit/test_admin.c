@@ -30,6 +30,7 @@
 #include "temporis/base/clock.h"
 #include "temporis/daemon/admin.h"
 #include "temporis/daemon/admin_ops.h"
+#include "temporis/data/downsample.h"
 #include "temporis/ipc/admin_msg.h"
 #include "temporis/ipc/proto.h"
 #include "temporis/data/store_batch.h"
@@ -695,6 +696,214 @@ static void test_series_lists_first_and_last_timestamps(void **state)
 	json_object_put(reply);
 }
 
+/* ------------------------------------------------------------------ downsampled reads */
+
+#define STEP_DETAIL "step must be an integer number of seconds between 1 and 31557600000 (1000 years)."
+#define AGG_DETAIL "agg must be one of avg, min, max, last, count."
+
+static void test_records_query_step_and_agg_by_the_same_rules(void **state)
+{
+	struct records_query q, back;
+	struct json_object *op;
+	const char *account, *source;
+
+	records_query_init(&q);
+	assert_int_equal(q.step, 0);
+	assert_int_equal(q.agg, DS_NONE);
+	assert_null(records_query_check(&q));
+	assert_null(records_query_set(&q, RQ_SERIES, "s", 1));
+	assert_string_equal(records_query_set(&q, RQ_STEP, "0", 1), STEP_DETAIL);
+	assert_string_equal(records_query_set(&q, RQ_STEP, "-1", 2), STEP_DETAIL);
+	assert_string_equal(records_query_set(&q, RQ_STEP, "+5", 2), STEP_DETAIL);
+	assert_string_equal(records_query_set(&q, RQ_STEP, "1e3", 3), STEP_DETAIL);
+	assert_string_equal(records_query_set(&q, RQ_STEP, "", 0), STEP_DETAIL);
+	assert_string_equal(records_query_set(&q, RQ_STEP, "31557600001", 11), STEP_DETAIL);
+	assert_int_equal(q.step, 0);
+	assert_null(records_query_set(&q, RQ_STEP, "31557600000", 11));
+	assert_int_equal(q.step, RECORDS_STEP_MAX);
+	assert_string_equal(records_query_check(&q), "step needs agg, one of avg, min, max, last, count.");
+	assert_string_equal(records_query_set(&q, RQ_AGG, "AVG", 3), AGG_DETAIL);
+	assert_string_equal(records_query_set(&q, RQ_AGG, "av", 2), AGG_DETAIL);
+	assert_string_equal(records_query_set(&q, RQ_AGG, "avgx", 4), AGG_DETAIL);
+	assert_string_equal(records_query_set(&q, RQ_AGG, "", 0), AGG_DETAIL);
+	assert_null(records_query_set(&q, RQ_STEP, "60", 2));
+	assert_null(records_query_set(&q, RQ_AGG, "last", 4));
+	assert_int_equal(q.agg, DS_LAST);
+	assert_null(records_query_check(&q));
+
+	/* what the worker sends, the writer reads back the same */
+	op = records_query_to_op(&q, "acme", "m", 1);
+	assert_non_null(op);
+	assert_null(records_query_from_op(op, &back, &account, &source));
+	assert_int_equal(back.step, 60);
+	assert_int_equal(back.agg, DS_LAST);
+	json_object_put(op);
+
+	records_query_init(&q);
+	assert_null(records_query_set(&q, RQ_AGG, "count", 5));
+	assert_string_equal(records_query_check(&q), "agg needs step, the seconds per bucket.");
+}
+
+static void test_records_op_refuses_bad_step_and_agg(void **state)
+{
+	struct fixture *f = *state;
+	const char *base =
+	    "{\"op\":\"records\",\"account\":\"acme\",\"source\":\"m\",\"series\":\"s\"";
+	char req[256];
+
+	make_account(f, "acme", NULL, 0);
+	make_source(f, "acme", "m");
+	snprintf(req, sizeof(req), "%s,\"step\":10,\"agg\":\"max\"}", base);
+	run_ok(f, req);
+	snprintf(req, sizeof(req), "%s,\"step\":10}", base);
+	expect_error(f, req, "bad_request", "step needs agg, one of avg, min, max, last, count.");
+	snprintf(req, sizeof(req), "%s,\"agg\":\"min\"}", base);
+	expect_error(f, req, "bad_request", "agg needs step, the seconds per bucket.");
+	snprintf(req, sizeof(req), "%s,\"step\":0,\"agg\":\"min\"}", base);
+	expect_error(f, req, "bad_request", STEP_DETAIL);
+	snprintf(req, sizeof(req), "%s,\"step\":\"10\",\"agg\":\"min\"}", base);
+	expect_error(f, req, "bad_request", STEP_DETAIL);
+	snprintf(req, sizeof(req), "%s,\"step\":1.5,\"agg\":\"min\"}", base);
+	expect_error(f, req, "bad_request", STEP_DETAIL);
+	snprintf(req, sizeof(req), "%s,\"step\":18446744073709551615,\"agg\":\"min\"}", base);
+	expect_error(f, req, "bad_request", STEP_DETAIL);
+	snprintf(req, sizeof(req), "%s,\"step\":10,\"agg\":\"median\"}", base);
+	expect_error(f, req, "bad_request", AGG_DETAIL);
+	snprintf(req, sizeof(req), "%s,\"step\":10,\"agg\":3}", base);
+	expect_error(f, req, "bad_request", AGG_DETAIL);
+}
+
+/* Buckets of 10 s over -25..35: [-30) 2, [-20) 2, [-10) 2, [0) 3, [30) 1; 20 is empty. */
+static void commit_bucket_series(struct fixture *f)
+{
+	const int64_t ts[] = {-25, -21, -20, -11, -10, -1, 0, 5, 9, 35};
+	struct rec recs[10];
+
+	make_account(f, "acme", NULL, 0);
+	make_source(f, "acme", "m");
+	for (size_t i = 0; i < 10; i++)
+		recs[i] = i == 7 ? dbl_rec("s", ts[i], 2.5) : int_rec("s", ts[i], (int64_t)i);
+	commit_recs(f, source_id(f, "acme", "m"), recs, 10);
+}
+
+static void test_records_downsampled_buckets_keep_types(void **state)
+{
+	struct fixture *f = *state;
+	const int64_t starts[] = {-30, -20, -10, 0, 30};
+	struct json_object *reply, *list, *v;
+	const char *req = "{\"op\":\"records\",\"account\":\"acme\",\"source\":\"m\",\"series\":\"s\","
+	                  "\"step\":10,\"agg\":\"%s\"}";
+	char text[256];
+
+	commit_bucket_series(f);
+	snprintf(text, sizeof(text), req, "max");
+	reply = run(f, text);
+	assert_ok(reply);
+	list = arr_of(reply, "records");
+	assert_int_equal(json_object_array_length(list), 5);
+	for (size_t i = 0; i < 5; i++) {
+		v = json_object_array_get_idx(list, i);
+		assert_int_equal(json_object_object_length(v), 3);
+		assert_int_equal(int_of(v, "timestamp"), starts[i]);
+		assert_string_equal(str_of(v, "name"), "s");
+	}
+	/* bucket 0 holds 6, 2.5, 8: max is the int 8 */
+	v = json_object_object_get(json_object_array_get_idx(list, 3), "value");
+	assert_true(json_object_is_type(v, json_type_int));
+	assert_int_equal(json_object_get_int64(v), 8);
+	json_object_put(reply);
+
+	snprintf(text, sizeof(text), req, "min");
+	reply = run(f, text);
+	v = json_object_object_get(json_object_array_get_idx(arr_of(reply, "records"), 3), "value");
+	assert_true(json_object_is_type(v, json_type_double));
+	assert_string_equal(plain(v), "2.5");
+	json_object_put(reply);
+
+	snprintf(text, sizeof(text), req, "avg");
+	reply = run(f, text);
+	v = json_object_object_get(json_object_array_get_idx(arr_of(reply, "records"), 0), "value");
+	assert_true(json_object_is_type(v, json_type_double));
+	assert_string_equal(plain(v), "0.5");
+	json_object_put(reply);
+
+	snprintf(text, sizeof(text), req, "count");
+	reply = run(f, text);
+	v = json_object_object_get(json_object_array_get_idx(arr_of(reply, "records"), 3), "value");
+	assert_true(json_object_is_type(v, json_type_int));
+	assert_int_equal(json_object_get_int64(v), 3);
+	json_object_put(reply);
+}
+
+static void test_records_downsampled_limit_counts_buckets(void **state)
+{
+	struct fixture *f = *state;
+	const char *req = "{\"op\":\"records\",\"account\":\"acme\",\"source\":\"m\",\"series\":\"s\","
+	                  "\"step\":10,\"agg\":\"count\",\"limit\":2%s%s%s}";
+	const int64_t starts[] = {-30, -20, -10, 0, 30}, counts[] = {2, 2, 2, 3, 1};
+	struct json_object *reply, *list, *cur;
+	char text[256], cursor[32] = "";
+	size_t seen = 0;
+
+	commit_bucket_series(f);
+	for (int pages = 0; pages < 3; pages++) {
+		snprintf(text, sizeof(text), req, cursor[0] ? ",\"cursor\":\"" : "", cursor,
+		         cursor[0] ? "\"" : "");
+		reply = run(f, text);
+		assert_ok(reply);
+		list = arr_of(reply, "records");
+		assert_int_equal(json_object_array_length(list), pages < 2 ? 2 : 1);
+		for (size_t i = 0; i < json_object_array_length(list); i++, seen++) {
+			assert_int_equal(int_of(json_object_array_get_idx(list, i), "timestamp"),
+			                 starts[seen]);
+			assert_int_equal(int_of(json_object_array_get_idx(list, i), "value"), counts[seen]);
+		}
+		cur = json_object_object_get(reply, "next_cursor");
+		if (pages < 2) {
+			/* the next bucket's start, however far into it its first record is */
+			assert_string_equal(json_object_get_string(cur), pages == 0 ? "-10" : "30");
+			snprintf(cursor, sizeof(cursor), "%s", json_object_get_string(cur));
+		} else {
+			assert_null(cur);
+		}
+		json_object_put(reply);
+	}
+	assert_int_equal(seen, 5);
+}
+
+static void test_bucket_start_floors_and_value_cmp_is_exact(void **state)
+{
+	struct rec a = {.type = REC_INT}, b = {.type = REC_DOUBLE};
+
+	assert_int_equal(ds_bucket_start(0, 10), 0);
+	assert_int_equal(ds_bucket_start(9, 10), 0);
+	assert_int_equal(ds_bucket_start(10, 10), 10);
+	assert_int_equal(ds_bucket_start(-1, 10), -10);
+	assert_int_equal(ds_bucket_start(-10, 10), -10);
+	assert_int_equal(ds_bucket_start(-11, 10), -20);
+	assert_int_equal(ds_bucket_start(INT64_MAX, 10), INT64_MAX / 10 * 10);
+	assert_int_equal(ds_bucket_start(INT64_MIN, 10), INT64_MIN); /* -...810 is below it */
+	assert_int_equal(ds_bucket_start(INT64_MIN, 1), INT64_MIN);
+	assert_int_equal(ds_bucket_start(INT64_MIN, 2), INT64_MIN);  /* a multiple itself */
+	assert_int_equal(ds_bucket_start(INT64_MIN + 7, 10), INT64_MIN);
+	assert_int_equal(ds_bucket_start(INT64_MIN + 9, 10), INT64_MIN + 8); /* -...800 */
+	a.v.i = (INT64_C(1) << 53) + 1;
+	b.v.d = 9007199254740992.0;   /* 2^53: (double)a rounds to it */
+	assert_int_equal(ds_value_cmp(&a, &b), 1);
+	assert_int_equal(ds_value_cmp(&b, &a), -1);
+	a.v.i = INT64_MAX;
+	b.v.d = 9223372036854775808.0;
+	assert_int_equal(ds_value_cmp(&a, &b), -1);
+	a.v.i = INT64_MIN;
+	b.v.d = -9223372036854775808.0;
+	assert_int_equal(ds_value_cmp(&a, &b), 0);
+	a.v.i = 7;
+	b.v.d = 7.0;
+	assert_int_equal(ds_value_cmp(&a, &b), 0);
+	b.v.d = 7.5;
+	assert_int_equal(ds_value_cmp(&a, &b), -1);
+}
+
 /* ------------------------------------------------------------------ status, backup */
 
 static void test_status_reports_shared_counters(void **state)
@@ -1011,6 +1220,11 @@ int main(void)
 	    T(test_records_keep_ints_and_doubles_exact),
 	    T(test_records_paginate_with_cursor),
 	    T(test_records_argument_errors),
+	    T(test_records_query_step_and_agg_by_the_same_rules),
+	    T(test_records_op_refuses_bad_step_and_agg),
+	    T(test_records_downsampled_buckets_keep_types),
+	    T(test_records_downsampled_limit_counts_buckets),
+	    T(test_bucket_start_floors_and_value_cmp_is_exact),
 	    T(test_series_lists_first_and_last_timestamps),
 	    T(test_status_reports_shared_counters),
 	    T(test_backup_writes_a_checkpoint),

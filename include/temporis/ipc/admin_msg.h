@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "temporis/data/downsample.h"
 #include "temporis/data/record.h"
 
 struct json_object;
@@ -56,6 +57,9 @@ int admin_code_status(enum admin_code code);
 
 #define RECORDS_LIMIT_DEFAULT 1000
 #define RECORDS_LIMIT_MAX 10000
+/* The widest bucket of a downsampled read: 1000 Julian years of seconds. Wider asks no
+ * question a chart needs, and keeps step far from the int64 edges. */
+#define RECORDS_STEP_MAX INT64_C(31557600000)
 
 struct records_query {
 	char series[REC_NAME_MAX + 1];   /* NUL-terminated; series_len bytes */
@@ -64,21 +68,29 @@ struct records_query {
 	int64_t start;                   /* inclusive */
 	int64_t end;                     /* exclusive */
 	int64_t cursor;                  /* the timestamp to resume from: replaces start */
-	uint32_t limit;                  /* 1..RECORDS_LIMIT_MAX */
+	uint32_t limit;                  /* 1..RECORDS_LIMIT_MAX: records, or buckets */
+	int64_t step;                    /* seconds per bucket, 1..RECORDS_STEP_MAX; 0: raw */
+	enum ds_agg agg;                 /* with step; DS_NONE: raw */
 };
 
 /* The query's fields: every one is set from text by the same rules on both sides. */
-enum records_field { RQ_SERIES, RQ_START, RQ_END, RQ_LIMIT, RQ_CURSOR };
+enum records_field { RQ_SERIES, RQ_START, RQ_END, RQ_LIMIT, RQ_CURSOR, RQ_STEP, RQ_AGG };
 
 /* Defaults: the whole time range, RECORDS_LIMIT_DEFAULT records. */
 void records_query_init(struct records_query *q);
 /*
  * Set one field from its text (a URL query value or an op member): integers are
  * strict decimal int64 (an optional '-', digits, nothing else), limit is
- * 1..RECORDS_LIMIT_MAX. NULL when set, else the 422 detail ("limit must be ...").
+ * 1..RECORDS_LIMIT_MAX, step 1..RECORDS_STEP_MAX, agg exactly one of DS_AGG_NAMES.
+ * NULL when set, else the 422 detail ("limit must be ...").
  */
 const char *records_query_set(struct records_query *q, enum records_field field,
 			      const char *text, size_t len);
+/*
+ * The rules between fields, once all are set: step and agg come together (a
+ * downsampled read) or not at all. NULL when they hold, else the 422 detail.
+ */
+const char *records_query_check(const struct records_query *q);
 /*
  * The range to scan, both bounds inclusive: from the cursor if set, else start,
  * to end - 1, or through INT64_MAX when end was not given (so a record at
