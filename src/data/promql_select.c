@@ -140,15 +140,19 @@ static int refuse_collisions(struct pq_loader *ld, struct pq_series *s, size_t n
 {
 	qsort(s, n, sizeof(*s), series_cmp);
 	for (size_t i = 1; i < n; i++) {
-		if (pq_lset_cmp(s[i - 1].ls, s[i].ls) != 0)
+		const struct pq_series *a = &s[i - 1], *b = &s[i];
+
+		if (pq_lset_cmp(a->ls, b->ls) != 0)
 			continue;
+		if (memcmp(a->name, b->name, a->name_len < b->name_len ? a->name_len : b->name_len) > 0) {
+			a = &s[i];   /* name them in byte order, whatever order qsort left */
+			b = &s[i - 1];
+		}
 		pq_fail(ld->err, PROMQL_EXECUTION,
 			"the stored series \"%.*s\" and \"%.*s\" read as the same labels; "
 			"select only one of them",
-			(int)(s[i - 1].name_len < NAME_SHOWN_MAX ? s[i - 1].name_len : NAME_SHOWN_MAX),
-			s[i - 1].name,
-			(int)(s[i].name_len < NAME_SHOWN_MAX ? s[i].name_len : NAME_SHOWN_MAX),
-			s[i].name);
+			(int)(a->name_len < NAME_SHOWN_MAX ? a->name_len : NAME_SHOWN_MAX), a->name,
+			(int)(b->name_len < NAME_SHOWN_MAX ? b->name_len : NAME_SHOWN_MAX), b->name);
 		return -1;
 	}
 	return 0;

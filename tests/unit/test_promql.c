@@ -388,11 +388,380 @@ static void test_over_time_uses_kahan_summation(void **state)
 		     "-242833611528216130000000000000000000000000000000000000000000000000000000000000000000");
 }
 
-static void test_range_query_placeholder(void **state)
+/* ---- aggregations ---- */
+
+static void test_aggregations_by_and_without(void **state)
 {
 	(void)state;
-	expect_range("g{instance=\"b\"}", 0, 30, 15,
-		     MAT("{\"metric\":{\"__name__\":\"g\",\"instance\":\"b\"},\"values\":[[0,\"4\"],[15,\"4\"],[30,\"9\"]]}"));
+	expect_one("sum(c)", 60, "{}", "200");
+	expect_instant("sum by (job) (c)", 60,
+		       VEC(S("{\"job\":\"api\"}", 60, "60") "," S("{\"job\":\"web\"}", 60, "140")));
+	expect_instant("sum(c) without (instance)", 60,
+		       VEC(S("{\"job\":\"api\"}", 60, "60") "," S("{\"job\":\"web\"}", 60, "140")));
+	expect_instant("avg(c) by (job)", 60,
+		       VEC(S("{\"job\":\"api\"}", 60, "30") "," S("{\"job\":\"web\"}", 60, "140")));
+	expect_one("min(c)", 60, "{}", "20");
+	expect_instant("max by (instance) (c)", 60,
+		       VEC(S("{\"instance\":\"a\"}", 60, "140") "," S("{\"instance\":\"b\"}", 60, "20")));
+	expect_one("count(c)", 60, "{}", "3");
+	expect_one("count by (__name__) (c)", 60, "{\"__name__\":\"c\"}", "3");
+	/* by a label nobody has: one group without it */
+	expect_one("sum by (zone) (c)", 60, "{}", "200");
+}
+
+static void test_topk_keeps_labels_in_prometheus_order(void **state)
+{
+	(void)state;
+	expect_instant("topk(2, c)", 60,
+		       VEC(S("{\"__name__\":\"c\",\"instance\":\"a\",\"job\":\"web\"}", 60, "140") ","
+			   S("{\"__name__\":\"c\",\"instance\":\"a\",\"job\":\"api\"}", 60, "40")));
+	expect_instant("topk by (job) (1, c)", 60,
+		       VEC(S("{\"__name__\":\"c\",\"instance\":\"a\",\"job\":\"api\"}", 60, "40") ","
+			   S("{\"__name__\":\"c\",\"instance\":\"a\",\"job\":\"web\"}", 60, "140")));
+	expect_empty("topk(0, c)", 60);
+	expect_error("topk(NaN, c)", 60, 422, "execution", "Scalar value NaN overflows int64");
+}
+
+/* ---- operators ---- */
+
+static void test_scalar_and_vector_operators(void **state)
+{
+	(void)state;
+	expect_one("c{instance=\"b\"} * 2", 60, API_B, "40");
+	expect_one("2 - c{instance=\"b\"}", 60, API_B, "-18");
+	expect_one("c{instance=\"b\"} % 7", 60, API_B, "6");
+	expect_one("c{instance=\"b\"} ^ 2", 60, API_B, "400");
+	expect_one("c{instance=\"b\"} / 0", 60, API_B, "+Inf");
+	expect_one("-c{instance=\"b\"}", 60, API_B, "-20");
+	expect_one("+c{instance=\"b\"}", 60, "{\"__name__\":\"c\",\"instance\":\"b\",\"job\":\"api\"}", "20");
+	/* Filtering comparisons keep the name and the vector's value, on either side. */
+	expect_instant("30 < c", 60,
+		       VEC(S("{\"__name__\":\"c\",\"instance\":\"a\",\"job\":\"api\"}", 60, "40") ","
+			   S("{\"__name__\":\"c\",\"instance\":\"a\",\"job\":\"web\"}", 60, "140")));
+	expect_instant("c > bool 20", 60,
+		       VEC(S(API_A, 60, "1") "," S(WEB_A, 60, "1") "," S(API_B, 60, "0")));
+	expect_instant("1 > bool 2", 60, "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[60,\"0\"]}}");
+	expect_instant("(1 + 2) * 3", 60, "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[60,\"9\"]}}");
+}
+
+static const struct mem_series twins[] = {
+	{"a{x=\"1\"}", 2, {0, 30}, {1, 2}},
+	{"b{x=\"1\"}", 2, {0, 30}, {1, 2}},
+};
+
+static void test_same_labelset_after_dropping_the_name_fails(void **state)
+{
+	(void)state;
+	use(twins, 2);
+	expect_error("{x=\"1\"} * 2", 30, 422, "execution",
+		     "vector cannot contain metrics with the same labelset");
+	expect_error("rate({x=\"1\"}[1m])", 30, 422, "execution",
+		     "vector cannot contain metrics with the same labelset");
+	/* Filtering keeps the names apart. */
+	expect_instant("{x=\"1\"} > 1", 30,
+		       VEC(S("{\"__name__\":\"a\",\"x\":\"1\"}", 30, "2") ","
+			   S("{\"__name__\":\"b\",\"x\":\"1\"}", 30, "2")));
+}
+
+static void test_offset_moves_the_window_back(void **state)
+{
+	(void)state;
+	expect_one("c{instance=\"b\"} offset 30s", 60, "{\"__name__\":\"c\",\"instance\":\"b\",\"job\":\"api\"}", "3");
+	expect_one("rate(c{instance=\"b\"}[30s] offset 15s)", 60, API_B, "0.26666666666666666");
+	expect_one("increase(c{job=\"web\"}[1m] offset 30s)", 60, WEB_A, "25");
+	expect_one("c{instance=\"b\"} offset -30s", 30, "{\"__name__\":\"c\",\"instance\":\"b\",\"job\":\"api\"}", "20");
+}
+
+/* ---- range queries ---- */
+
+static void test_range_query_steps_from_start(void **state)
+{
+	(void)state;
+	expect_range("g{instance=\"a\"}", 7, 67, 20,
+		     MAT("{\"metric\":{\"__name__\":\"g\",\"instance\":\"a\"},\"values\":"
+			 "[[7,\"1\"],[27,\"5\"],[47,\"8\"],[67,\"3\"]]}"));
+	/* The end need not be a step: the last step is the last one <= end. */
+	expect_range("sum(c)", 0, 70, 30,
+		     MAT("{\"metric\":{},\"values\":[[0,\"105\"],[30,\"143\"],[60,\"200\"]]}"));
+	expect_range("1 + 1", 0, 30, 15,
+		     MAT("{\"metric\":{},\"values\":[[0,\"2\"],[15,\"2\"],[30,\"2\"]]}"));
+	/* Series sorted by labels; a series only has the steps where it has a value. */
+	expect_range("g", 30, 400, 300,
+		     MAT("{\"metric\":{\"__name__\":\"g\",\"instance\":\"a\"},\"values\":[[30,\"2\"],[330,\"3\"]]},"
+			 "{\"metric\":{\"__name__\":\"g\",\"instance\":\"b\"},\"values\":[[30,\"9\"],[330,\"9\"]]}"));
+}
+
+static void expect_range_error(const char *q, int64_t start, int64_t end, int64_t step,
+			       const char *msg)
+{
+	int st = 0;
+	struct json_object *b = promql_query_range(&store, &limits, q, strlen(q), start * MS,
+						   end * MS, step * MS, &st);
+
+	expect_body_error(b, st, 400, "bad_data", msg);
+}
+
+static void test_range_query_refusals(void **state)
+{
+	int st;
+	char *body;
+
+	(void)state;
+	expect_range_error("1", 0, 11001, 1,
+			   "exceeded maximum resolution of 11,000 points per timeseries. Try "
+			   "decreasing the query resolution (?step=XX)");
+	body = range("1", 0, 11000, 1, &st);
+	assert_int_equal(st, 200);
+	free(body);
+	expect_range_error("1", 10, 0, 1,
+			   "invalid parameter \"end\": end timestamp must not be before start time");
+	expect_range_error("1", 0, 10, 0,
+			   "invalid parameter \"step\": zero or negative query resolution step "
+			   "widths are not accepted. Try a positive integer");
+	expect_range_error("c[5m]", 0, 10, 1,
+			   "invalid parameter \"query\": invalid expression type \"range vector\" "
+			   "for range query, must be Scalar or instant Vector");
+	expect_range_error("c +", 0, 10, 1,
+			   "invalid parameter \"query\": 1:4: parse error: unexpected end of input");
+}
+
+/* rate over a range query: the same label set from two names at different steps is
+ * still one matrix with a label set twice, which Prometheus refuses. */
+static const struct mem_series relay[] = {
+	{"a{x=\"1\"}", 3, {0, 15, 30}, {1, 2, 3}},
+	{"b{x=\"1\"}", 3, {500, 515, 530}, {1, 2, 3}},
+};
+
+static void test_range_query_function_output_checked_over_all_steps(void **state)
+{
+	int st = 0;
+	struct json_object *b;
+	const char *q = "rate({x=\"1\"}[1m])";
+
+	(void)state;
+	use(relay, 2);
+	b = promql_query_range(&store, &limits, q, strlen(q), 0, 600 * MS, 30 * MS, &st);
+	expect_body_error(b, st, 422, "execution", "vector cannot contain metrics with the same labelset");
+}
+
+/* ---- names, metadata, limits ---- */
+
+static const struct mem_series clash[] = {
+	{"cpu_load", 1, {60}, {1}},
+	{"cpu.load", 1, {60}, {2}},
+};
+
+static void test_json_api_names_and_collisions(void **state)
+{
+	(void)state;
+	expect_one("cpu_load", 60, "{\"__name__\":\"cpu_load\"}", "0.25");
+	expect_one("host_1_disk", 60, "{\"__name__\":\"host_1_disk\"}", "7");
+	expect_one("_9lives", 60, "{\"__name__\":\"_9lives\"}", "9");
+	use(clash, 2);
+	expect_error("cpu_load", 60, 422, "execution",
+		     "the stored series \"cpu.load\" and \"cpu_load\" read as the same labels; "
+		     "select only one of them");
+	/* Outside the window neither is selected: no conflict. */
+	expect_empty("cpu_load", 30);
+}
+
+/* The body as text; *st (set by the call that made b) must be want_status. */
+static char *meta_text(struct json_object *b, const int *st, int want_status)
+{
+	int got;
+	char *text = body_text(b, *st, &got);
+
+	assert_int_equal(got, want_status);
+	return text;
+}
+
+static void test_series_labels_and_label_values(void **state)
+{
+	const char *m[] = {"c{job=\"api\"}", "g{instance=\"b\"}", "{job=~\".*\"}"};
+	size_t ml[] = {strlen(m[0]), strlen(m[1]), strlen(m[2])};
+	struct json_object *b;
+	int st = 0;
+	char *t;
+
+	(void)state;
+	t = meta_text(promql_series(&store, &limits, m, ml, 2, INT64_MIN, INT64_MAX, &st), &st, 200);
+	assert_string_equal(t, "{\"status\":\"success\",\"data\":[{\"__name__\":\"c\",\"instance\":\"a\",\"job\":\"api\"},"
+			       "{\"__name__\":\"c\",\"instance\":\"b\",\"job\":\"api\"},{\"__name__\":\"g\",\"instance\":\"b\"}]}");
+	free(t);
+	t = meta_text(promql_labels(&store, &limits, NULL, NULL, 0, INT64_MIN, INT64_MAX, &st), &st, 200);
+	assert_string_equal(t, "{\"status\":\"success\",\"data\":[\"__name__\",\"instance\",\"job\"]}");
+	free(t);
+	t = meta_text(promql_label_values(&store, &limits, "__name__", 8, NULL, NULL, 0, INT64_MIN,
+					  INT64_MAX, &st), &st, 200);
+	assert_string_equal(t, "{\"status\":\"success\",\"data\":[\"_9lives\",\"c\",\"cpu_load\",\"g\",\"host_1_disk\"]}");
+	free(t);
+	t = meta_text(promql_label_values(&store, &limits, "job", 3, m, ml, 1, INT64_MIN, INT64_MAX,
+					  &st), &st, 200);
+	assert_string_equal(t, "{\"status\":\"success\",\"data\":[\"api\"]}");
+	free(t);
+	/* Bounded by first/last times: nothing has a point after 60s; g{b} ends at 30s. */
+	t = meta_text(promql_labels(&store, &limits, NULL, NULL, 0, 61 * MS, INT64_MAX, &st), &st, 200);
+	assert_string_equal(t, "{\"status\":\"success\",\"data\":[]}");
+	free(t);
+	t = meta_text(promql_series(&store, &limits, m + 1, ml + 1, 1, 31 * MS, 100 * MS, &st), &st, 200);
+	assert_string_equal(t, "{\"status\":\"success\",\"data\":[]}");
+	free(t);
+	b = promql_series(&store, &limits, NULL, NULL, 0, INT64_MIN, INT64_MAX, &st);
+	expect_body_error(b, st, 400, "bad_data", "no match[] parameter provided");
+	b = promql_series(&store, &limits, m + 2, ml + 2, 1, INT64_MIN, INT64_MAX, &st);
+	expect_body_error(b, st, 400, "bad_data",
+			  "invalid parameter \"match[]\": 1:1: parse error: vector selector must "
+			  "contain at least one non-empty matcher");
+	b = promql_label_values(&store, &limits, "a-b", 3, NULL, NULL, 0, INT64_MIN, INT64_MAX, &st);
+	expect_body_error(b, st, 400, "bad_data", "invalid label name: \"a-b\"");
+}
+
+static void test_limits_fail_while_loading(void **state)
+{
+	(void)state;
+	limits.max_series = 2;
+	expect_error("c", 60, 422, "execution",
+		     "the query selects more than 2 series (the limit max_series): narrow the "
+		     "selector or the time range");
+	assert_int_equal(mem.points_calls, 0);
+	limits.max_series = BIG_LIMIT;
+	limits.max_points = 4;
+	expect_error("g{instance=\"a\"}", 60, 422, "execution",
+		     "the query loads more than 4 samples (the limit max_points): narrow the "
+		     "selector or the time range");
+	limits.max_points = 5;
+	expect_one("g{instance=\"a\"}", 60, "{\"__name__\":\"g\",\"instance\":\"a\"}", "3");
+	/* A series with no point in the window is never read. */
+	mem.points_calls = 0;
+	expect_empty("host_1_disk", 30);
+	assert_int_equal(mem.points_calls, 0);
+	mem.fail = 1;
+	expect_error("c", 60, 500, "internal", "storage error listing the series");
+}
+
+/* ---- formatting, parameters, names ---- */
+
+static void expect_float(double v, const char *text)
+{
+	char got[PQ_FLOAT_MAX];
+
+	pq_format_float(got, sizeof(got), v);
+	assert_string_equal(got, text);
+}
+
+static void test_values_formatted_as_go_does(void **state)
+{
+	char got[PQ_FLOAT_MAX];
+
+	(void)state;
+	expect_float(0.1, "0.1");
+	expect_float(1e21, "1000000000000000000000");
+	expect_float(1e-7, "0.0000001");
+	expect_float(123.456, "123.456");
+	expect_float(-2.5, "-2.5");
+	expect_float(0, "0");
+	expect_float(-0.0, "-0");
+	expect_float(1.0 / 3, "0.3333333333333333");
+	expect_float(NAN, "NaN");
+	expect_float(INFINITY, "+Inf");
+	expect_float(-INFINITY, "-Inf");
+	pq_format_float(got, sizeof(got), 5e-324);
+	assert_int_equal(strlen(got), 2 + 323 + 1);
+	assert_string_equal(got + strlen(got) - 2, "05");
+	pq_format_float(got, sizeof(got), 1.7976931348623157e308);
+	assert_int_equal(strlen(got), 309);
+	assert_memory_equal(got, "17976931348623157", 17);
+	expect_instant("0.5", 1718841600,
+		       "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[1718841600,\"0.5\"]}}");
+}
+
+static void test_timestamps_in_seconds_with_milliseconds(void **state)
+{
+	int st = 0;
+	struct json_object *b = promql_query_instant(&store, &limits, "1", 1, 1718841600500, &st);
+	char *t = body_text(b, st, &st);
+
+	(void)state;
+	assert_string_equal(t, "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[1718841600.5,\"1\"]}}");
+	free(t);
+	b = pq_json_time(-1230);
+	assert_string_equal(json_object_to_json_string(b), "-1.23");
+	json_object_put(b);
+	b = pq_json_time(1718841600007);
+	assert_string_equal(json_object_to_json_string(b), "1718841600.007");
+	json_object_put(b);
+}
+
+static int64_t time_of(const char *s)
+{
+	int64_t ms = 0;
+
+	assert_int_equal(promql_parse_time(s, strlen(s), &ms), 0);
+	return ms;
+}
+
+static int64_t duration_of(const char *s)
+{
+	int64_t ms = 0;
+
+	assert_int_equal(promql_parse_duration(s, strlen(s), &ms), 0);
+	return ms;
+}
+
+static void test_time_and_duration_parameters(void **state)
+{
+	int64_t ms;
+
+	(void)state;
+	assert_int_equal(time_of("1718841600"), 1718841600000);
+	assert_int_equal(time_of("1718841600.5"), 1718841600500);
+	assert_int_equal(time_of("0.0015"), 2);
+	assert_int_equal(time_of("-1.5"), -1500);
+	assert_int_equal(time_of("2024-06-20T00:00:00Z"), 1718841600000);
+	assert_int_equal(time_of("2024-06-20T02:00:00.5+02:00"), 1718841600500);
+	assert_int_equal(time_of("1969-12-31T23:59:59.999Z"), -1);
+	assert_int_equal(promql_parse_time("yesterday", 9, &ms), -1);
+	assert_int_equal(promql_parse_time("2024-02-30T00:00:00Z", 20, &ms), -1);
+	assert_int_equal(promql_parse_time("", 0, &ms), -1);
+	assert_int_equal(duration_of("5m"), 300000);
+	assert_int_equal(duration_of("1h30m"), 5400000);
+	assert_int_equal(duration_of("1.5"), 1500);
+	assert_int_equal(duration_of("15"), 15000);
+	assert_int_equal(duration_of("100ms"), 100);
+	assert_int_equal(promql_parse_duration("5x", 2, &ms), -1);
+	assert_int_equal(promql_parse_duration("30m1h", 5, &ms), -1);
+	assert_int_equal(promql_parse_duration("", 0, &ms), -1);
+}
+
+static void expect_labels(const char *name, const char *want)
+{
+	struct series_labels sl = {0};
+	char got[512];
+	size_t len = 0;
+
+	assert_int_equal(series_labels_parse(&sl, name, strlen(name)), 0);
+	for (size_t i = 0; i < sl.n; i++)
+		len += (size_t)snprintf(got + len, sizeof(got) - len, "%s%s=%s", i ? "|" : "",
+					sl.v[i].name, sl.v[i].value);
+	assert_string_equal(got, want);
+	series_labels_free(&sl);
+}
+
+static void test_series_names_read_back_as_labels(void **state)
+{
+	(void)state;
+	expect_labels("up", "__name__=up");
+	expect_labels("a:b{Z=\"1\",y=\"x\\\\y\\\"z\\nw\"}", "Z=1|__name__=a:b|y=x\\y\"z\nw");
+	expect_labels("m{b=\"1\",a=\"2\"}", "__name__=m|a=2|b=1");
+	expect_labels("m{a=\"\"}", "__name__=m");
+	expect_labels("m{}", "__name__=m");
+	expect_labels("m{__name__=\"x\"}", "__name__=m___name____x__");
+	expect_labels("m{a=\"1\",a=\"2\"}", "__name__=m_a__1__a__2__");
+	expect_labels("m{a=\"\\t\"}", "__name__=m_a___t__");
+	expect_labels("cpu.load", "__name__=cpu_load");
+	expect_labels("host-1/disk", "__name__=host_1_disk");
+	expect_labels("9lives", "__name__=_9lives");
+	expect_labels("m{a=\"1\"", "__name__=m_a__1_");
 }
 
 int main(void)
@@ -408,7 +777,21 @@ int main(void)
 		T(test_rate_increase_delta_irate),
 		T(test_over_time_functions),
 		T(test_over_time_uses_kahan_summation),
-		T(test_range_query_placeholder),
+		T(test_aggregations_by_and_without),
+		T(test_topk_keeps_labels_in_prometheus_order),
+		T(test_scalar_and_vector_operators),
+		T(test_same_labelset_after_dropping_the_name_fails),
+		T(test_offset_moves_the_window_back),
+		T(test_range_query_steps_from_start),
+		T(test_range_query_refusals),
+		T(test_range_query_function_output_checked_over_all_steps),
+		T(test_json_api_names_and_collisions),
+		T(test_series_labels_and_label_values),
+		T(test_limits_fail_while_loading),
+		T(test_values_formatted_as_go_does),
+		T(test_timestamps_in_seconds_with_milliseconds),
+		T(test_time_and_duration_parameters),
+		T(test_series_names_read_back_as_labels),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
