@@ -260,6 +260,11 @@ static int parse_matcher(struct parser *p, struct pq_matcher *m)
 		return -1;
 	}
 	m->value = p->cur.str;
+	if (strlen(m->value) != p->cur.str_len) {
+		/* Stored values never hold a NUL; C string matching would stop at it. */
+		error_at(p, p->cur.pos, "a label matcher's value must not contain a NUL byte");
+		return -1;
+	}
 	next(p);
 	if (m->type == M_RE || m->type == M_NRE)
 		return compile_regex(p, m, pos);

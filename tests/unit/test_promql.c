@@ -295,6 +295,7 @@ static void test_parse_refusals_name_the_construct(void **state)
 	expect_bad("c[5x]", "1:3: parse error: bad number or duration syntax: \"5x\"");
 	expect_bad("c{job=\"a}", "1:7: parse error: unterminated quoted string: '\"'");
 	expect_bad("c}", "1:2: parse error: unexpected \"}\"");
+	expect_bad("c{job=\"a\\x00\"}", "1:7: parse error: a label matcher's value must not contain a NUL byte");
 	expect_bad("-c[1m]", "1:1: parse error: unary expression only allowed on expressions of type scalar or instant vector, got \"range vector\"");
 }
 
