@@ -129,6 +129,14 @@ const struct cfg_key cfg_key_table[] = {
 	  .min = 0, .max = 1024 * GIB, .unit = "bytes", .applies = CFG_APPLY_RESTART,
 	  .doc = "free space on data_dir's filesystem below which ingest answers 507",
 	  CFG_FIELD(min_free_disk) },
+	{ .name = "query_max_series", .type = CFG_TYPE_INT, .default_text = "50000",
+	  .min = 1, .max = 100000000, .unit = "series", .applies = CFG_APPLY_RESTART,
+	  .doc = "series one Prometheus API query may select, else 422",
+	  CFG_FIELD(query_max_series) },
+	{ .name = "query_max_points", .type = CFG_TYPE_INT, .default_text = "20000000",
+	  .min = 1, .max = 1000000000, .unit = "points", .applies = CFG_APPLY_RESTART,
+	  .doc = "points one Prometheus API query may load, else 422",
+	  CFG_FIELD(query_max_points) },
 };
 
 const size_t cfg_key_count = sizeof(cfg_key_table) / sizeof(cfg_key_table[0]);

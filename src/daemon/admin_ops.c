@@ -1,9 +1,9 @@
 /*
  * admin_ops.c - every op of the admin socket, run by the writer: accounts, tokens and
  * data sources (each change published to shared memory before the reply), status,
- * backup, and the records and series reads the workers forward. Owns the buffer the
- * catalog is encoded into before it is published. A reply is the op's object, or
- * {"error": message, "code": code} (admin_msg.h).
+ * backup, and the reads the workers forward (records, series, the Prometheus API).
+ * Owns the buffer the catalog is encoded into before it is published. A reply is the
+ * op's object, or {"error": message, "code": code} (admin_msg.h).
  */
 #include "temporis/daemon/admin_ops.h"
 
@@ -24,6 +24,7 @@
 #include "temporis/base/clock.h"
 #include "temporis/base/jsonutil.h"
 #include "temporis/base/log.h"
+#include "temporis/daemon/admin_prom.h"
 #include "temporis/data/downsample.h"
 #include "temporis/data/record.h"
 #include "temporis/data/store_read.h"
@@ -763,6 +764,22 @@ static json *op_series(struct admin_ctx *ctx, json *req)
 	return list_reply("series", &acc);
 }
 
+/* One call of the Prometheus API on a source of the account (admin_prom.h). */
+static json *op_prom(struct admin_ctx *ctx, json *req)
+{
+	struct catalog_source src;
+	const char *account, *source;
+	json *reply = NULL;
+
+	if (arg_str(req, "account", true, &account, &reply) < 0 ||
+	    arg_str(req, "source", true, &source, &reply) < 0)
+		return reply;
+	if ((reply = find_readable(ctx, account, source, &src)) != NULL)
+		return reply;
+	reply = admin_prom_run(ctx->store, src.id, ctx->cfg, req);
+	return reply != NULL ? reply : internal_error();
+}
+
 /* ------------------------------------------------------------------ dispatch */
 
 typedef json *(*admin_op_fn)(struct admin_ctx *ctx, json *req);
@@ -785,6 +802,7 @@ static const struct {
     {"backup", op_backup},
     {"records", op_records},
     {"series", op_series},
+    {"prom", op_prom},
 };
 
 json *admin_execute(struct admin_ctx *ctx, json *req)

@@ -16,6 +16,7 @@
 #include "temporis/http/handler.h"
 #include "temporis/http/serve_ingest.h"
 #include "temporis/http/serve_metrics.h"
+#include "temporis/http/serve_prom.h"
 #include "temporis/http/serve_sources.h"
 #include "temporis/http/serve_static.h"
 #include "temporis/http/serve_write.h"
@@ -132,6 +133,12 @@ static const struct route routes[] = {
 	{ .id = ROUTE_REMOTE_WRITE, .method = HTTP_POST, .pattern = "/api/v1/write",
 	  .auth = ROUTE_AUTH_FIELD, .label = METRIC_ROUTE_REMOTE_WRITE,
 	  .on_head = remote_write_on_head, .on_body = remote_write_on_body },
+	{ .id = ROUTE_PROM_API, .method = HTTP_GET, .pattern = "/prometheus/{name}/api/v1/*",
+	  .auth = ROUTE_AUTH_FIELD, .error_key = PROM_ERROR_KEY, .label = METRIC_ROUTE_PROM_QUERY,
+	  .on_body = prom_api },
+	{ .id = ROUTE_PROM_API, .method = HTTP_POST, .pattern = "/prometheus/{name}/api/v1/*",
+	  .auth = ROUTE_AUTH_FIELD, .error_key = PROM_ERROR_KEY, .label = METRIC_ROUTE_PROM_QUERY,
+	  .on_body = prom_api },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

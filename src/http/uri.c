@@ -83,7 +83,7 @@ bool uri_match(const char *pattern, const char *path, char *name, size_t cap, si
 	return true;
 }
 
-long uri_query_param(const char *query, const char *key, char *buf, size_t cap)
+long uri_query_param_nth(const char *query, const char *key, size_t nth, char *buf, size_t cap)
 {
 	size_t klen = strlen(key);
 
@@ -93,7 +93,8 @@ long uri_query_param(const char *query, const char *key, char *buf, size_t cap)
 		char decoded[URI_NAME_MAX + 1];
 		long dlen = uri_decode(query, name, true, decoded, sizeof(decoded));
 
-		if (dlen >= 0 && (size_t)dlen == klen && memcmp(decoded, key, klen) == 0) {
+		if (dlen >= 0 && (size_t)dlen == klen && memcmp(decoded, key, klen) == 0 &&
+		    nth-- == 0) {
 			const char *v = name < pair ? query + name + 1 : query + pair;
 			size_t vlen = (size_t)(query + pair - v);
 			long r = uri_decode(v, vlen, true, buf, cap);
@@ -105,4 +106,9 @@ long uri_query_param(const char *query, const char *key, char *buf, size_t cap)
 			query++;
 	}
 	return -1;
+}
+
+long uri_query_param(const char *query, const char *key, char *buf, size_t cap)
+{
+	return uri_query_param_nth(query, key, 0, buf, cap);
 }

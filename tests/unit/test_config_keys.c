@@ -57,6 +57,8 @@ static void test_bad_value_texts_are_generated_from_the_ranges(void **state)
 		{ "web_lib_root", "expected a path shorter than 4096 bytes" },
 		/* keys added since, through the table alone (commit_timeout_ms, header_timeout_s above) */
 		{ "min_free_disk", "expected a size from 0 to 1024G (suffix K, M or G)" },
+		{ "query_max_series", "expected an integer 1-100000000" },
+		{ "query_max_points", "expected an integer 1-1000000000" },
 	};
 	char text[CFG_EXPECT_MAX];
 

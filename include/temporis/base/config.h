@@ -42,6 +42,8 @@ struct cfg {
 	char web_root[CFG_PATH_MAX];      /* the dashboard's files, served at / and /static/ */
 	char web_lib_root[CFG_PATH_MAX];  /* Debian's shared JavaScript, served at /javascript/ */
 	uint64_t min_free_disk;           /* bytes free on data_dir's filesystem below which ingest answers 507 */
+	uint32_t query_max_series;        /* a Prometheus API query's bounds (else 422) */
+	uint32_t query_max_points;
 	/* Not a key: temporisd --accept-data-loss, for one start on a damaged commit log. */
 	bool accept_data_loss;
 };

@@ -1,7 +1,7 @@
 /*
  * admin_ops.h - the operations of the admin socket, run in the writer, the only
  * process that holds RocksDB: accounts, tokens and data sources, status, backup, and
- * the records and series reads the workers forward. Catalog changes are published to
+ * the records, series and Prometheus API reads the workers forward. Catalog changes are published to
  * shared memory before the reply, so they are in force for the very next request on
  * every worker.
  */

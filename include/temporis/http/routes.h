@@ -33,6 +33,7 @@ enum route_id {
 	ROUTE_INFLUX_WRITE,              /* POST /write (1.x), /api/v2/write (2.x): line protocol */
 	ROUTE_INFLUX_PING,               /* GET  /ping: what InfluxDB clients probe */
 	ROUTE_REMOTE_WRITE,              /* POST /api/v1/write: Prometheus remote_write */
+	ROUTE_PROM_API,                  /* GET|POST /prometheus/{name}/api/v1/...: queries */
 };
 
 /* How a row's requests prove their account. */

@@ -33,5 +33,8 @@ bool uri_match(const char *pattern, const char *path, char *name, size_t cap, si
  * -2 if malformed or longer than cap-1.
  */
 long uri_query_param(const char *query, const char *key, char *buf, size_t cap);
+/* The same for the occurrence nth (0 is the first) of a key that may repeat
+ * ("match[]=a&match[]=b"). */
+long uri_query_param_nth(const char *query, const char *key, size_t nth, char *buf, size_t cap);
 
 #endif
