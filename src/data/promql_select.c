@@ -138,7 +138,8 @@ static int series_cmp(const void *a, const void *b)
 /* Sorted by labels; two neighbours with one label set are one series twice. */
 static int refuse_collisions(struct pq_loader *ld, struct pq_series *s, size_t n)
 {
-	qsort(s, n, sizeof(*s), series_cmp);
+	if (n > 1)
+		qsort(s, n, sizeof(*s), series_cmp);
 	for (size_t i = 1; i < n; i++) {
 		const struct pq_series *a = &s[i - 1], *b = &s[i];
 
