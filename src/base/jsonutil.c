@@ -12,7 +12,6 @@
 
 #define DOUBLE_DIGITS_MIN 15 /* %.15g is exact for most decimal input */
 #define DOUBLE_DIGITS_MAX 17 /* %.17g always round-trips */
-#define DOUBLE_TEXT_MAX 40
 
 int ju_add(struct json_object *o, const char *key, struct json_object *val)
 {
@@ -97,18 +96,34 @@ struct json_object *ju_parse(const char *text, size_t len)
 	return obj;
 }
 
-struct json_object *ju_double(double d)
+/*
+ * The fewest significant digits that read back as d: any decimal of at most 15
+ * digits survives a trip through a double (DBL_DIG), so %.15g already is the shortest
+ * when one that short exists, and %.17g always reads back.
+ */
+size_t ju_double_text(double d, char text[JU_DOUBLE_TEXT_MAX])
 {
-	char text[DOUBLE_TEXT_MAX];
+	size_t n;
 
-	if (!isfinite(d))
-		return json_object_new_double(d);
 	for (int prec = DOUBLE_DIGITS_MIN; prec <= DOUBLE_DIGITS_MAX; prec++) {
-		snprintf(text, sizeof(text), "%.*g", prec, d);
+		snprintf(text, JU_DOUBLE_TEXT_MAX, "%.*g", prec, d);
 		if (strtod(text, NULL) == d)
 			break;
 	}
-	if (strpbrk(text, ".e") == NULL)
-		strcat(text, ".0");
+	n = strlen(text);
+	if (isfinite(d) && strpbrk(text, ".e") == NULL) {
+		memcpy(text + n, ".0", sizeof(".0"));
+		n += strlen(".0");
+	}
+	return n;
+}
+
+struct json_object *ju_double(double d)
+{
+	char text[JU_DOUBLE_TEXT_MAX];
+
+	if (!isfinite(d))
+		return json_object_new_double(d);
+	ju_double_text(d, text);
 	return json_object_new_double_s(d, text);
 }

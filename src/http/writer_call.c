@@ -4,11 +4,14 @@
  * RocksDB has one owner, the writer, so every read is a question to it: one short
  * connection per request, in the worker's loop. Each call owns its bufferevent and
  * frees itself once answered, failed or timed out; the request points to it
- * (req_ctx.pending) until then, and a client that leaves only unhooks itself.
+ * (req_ctx.pending) until then, and a client that leaves only unhooks itself. A
+ * call started with writer_call_start answers a callback instead of a request: the
+ * export's pages, asked one after another for a response that is already streaming.
  */
 #include "temporis/http/writer_call.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -36,13 +39,17 @@ struct writer_call {
 	struct http_req *req;          /* NULL once the client went away */
 	struct bufferevent *bev;
 	writer_reply_fn *on_reply;
+	writer_done_fn *done;          /* writer_call_start's: instead of req and on_reply */
+	void *done_arg;
+	bool counted;                  /* holds one of env->writer_calls (writer_ask's) */
 };
 
 static void call_free(struct writer_call *c)
 {
 	if (c->bev)
 		bufferevent_free(c->bev);
-	c->env->writer_calls--;
+	if (c->counted)
+		c->env->writer_calls--;
 	free(c);
 }
 
@@ -77,13 +84,18 @@ static void call_fail(struct writer_call *c)
 {
 	struct http_req *req = call_take_req(c);
 
+	if (c->done != NULL) {
+		c->done(c->done_arg, NULL);
+		call_free(c);
+		return;
+	}
 	if (req != NULL)
 		http_respond_error(req, 503, "Server is busy, retry later.", RETRY_AFTER);
 	call_free(c);
 }
 
 /* The writer's error codes carry their HTTP status; a failure never shows its text. */
-static void respond_error_reply(struct http_req *req, struct json_object *reply)
+void writer_respond_error(struct http_req *req, struct json_object *reply)
 {
 	int status = admin_code_status(admin_reply_code(reply));
 	const char *msg = ju_str(reply, "error");
@@ -103,7 +115,7 @@ static void call_reply(struct writer_call *c, struct json_object *reply)
 	if (req == NULL)
 		return;
 	if (json_object_object_get_ex(reply, "error", NULL))
-		respond_error_reply(req, reply);
+		writer_respond_error(req, reply);
 	else
 		c->on_reply(c->env, req, reply);
 }
@@ -142,7 +154,10 @@ static void on_call_read(struct bufferevent *bev, void *arg)
 		call_fail(c);
 		return;
 	}
-	call_reply(c, reply);
+	if (c->done != NULL)
+		c->done(c->done_arg, reply);
+	else
+		call_reply(c, reply);
 	json_object_put(reply);
 	call_free(c);
 }
@@ -205,7 +220,7 @@ void writer_ask(struct handler_env *env, struct http_req *req, struct json_objec
 		http_respond_error(req, 503, "Server is busy, retry later.", RETRY_AFTER);
 		return;
 	}
-	*c = (struct writer_call){ .env = env, .req = req, .on_reply = on_reply };
+	*c = (struct writer_call){ .env = env, .req = req, .on_reply = on_reply, .counted = true };
 	env->writer_calls++;
 	if (call_send(c, op) < 0) {
 		log_error("cannot reach the writer at %s: %s", env->cfg->admin_socket,
@@ -219,4 +234,44 @@ void writer_ask(struct handler_env *env, struct http_req *req, struct json_objec
 	json_object_put(op);
 	ctx->pending = c;
 	ctx->forget = call_forget;
+}
+
+bool writer_slot_take(struct handler_env *env)
+{
+	if (env->writer_calls >= calls_max(env))
+		return false;
+	env->writer_calls++;
+	return true;
+}
+
+void writer_slot_release(struct handler_env *env)
+{
+	env->writer_calls--;
+}
+
+struct writer_call *writer_call_start(struct handler_env *env, struct json_object *op,
+				      writer_done_fn *done, void *arg)
+{
+	struct writer_call *c = op != NULL ? calloc(1, sizeof(*c)) : NULL;
+
+	if (c == NULL) {
+		json_object_put(op);
+		return NULL;
+	}
+	*c = (struct writer_call){ .env = env, .done = done, .done_arg = arg };
+	if (call_send(c, op) < 0) {
+		log_error("cannot reach the writer at %s: %s", env->cfg->admin_socket,
+			  strerror(errno));
+		json_object_put(op);
+		call_free(c);
+		return NULL;
+	}
+	json_object_put(op);
+	return c;
+}
+
+void writer_call_cancel(struct writer_call *c)
+{
+	if (c != NULL)
+		call_free(c);
 }

@@ -37,5 +37,9 @@ struct json_object *ju_parse(const char *text, size_t len);
  * recognisably a double ("42.0", "-0.0"), so a reader never mistakes it for an int.
  */
 struct json_object *ju_double(double d);
+/* The same text into text (NUL-terminated); its length. Finite doubles only get the
+ * ".0"; every format that writes numbers (the export's too) uses this one. */
+#define JU_DOUBLE_TEXT_MAX 40
+size_t ju_double_text(double d, char text[JU_DOUBLE_TEXT_MAX]);
 
 #endif

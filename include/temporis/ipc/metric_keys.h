@@ -12,7 +12,8 @@
 	X(INGEST, "ingest") X(SOURCES, "sources") X(SOURCE, "source")              \
 	X(SERIES, "series") X(RECORDS, "records") X(ARCHIVE, "archive")            \
 	X(HEALTHZ, "healthz") X(METRICS, "metrics") X(INFLUX, "influx_write")          \
-	X(PING, "ping") X(REMOTE_WRITE, "remote_write") X(OTHER, "other")
+	X(PING, "ping") X(REMOTE_WRITE, "remote_write") X(EXPORT, "export")             \
+	X(OTHER, "other")
 
 enum metric_route {
 #define METRIC_ROUTE_ENUM(id, label) METRIC_ROUTE_##id,
