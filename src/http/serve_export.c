@@ -27,12 +27,13 @@
 #include "temporis/ipc/admin_msg.h"
 
 /*
- * Records per page, by measurement (README): 1 M records of ~5,000 series exported as
- * NDJSON took 2.9 s at 1,000, 2.3 s at 5,000, 2.2 s at 10,000 and 2.2 s at 50,000
- * records a page, while the worker's peak RSS grew with the page (about 9, 12, 16
- * and 45 MB): 5,000 is where more stopped paying.
+ * Records per page, by measurement (1 M records of 4,000 series as NDJSON, one worker,
+ * release build, 2 shared cores): 16-17 s at 1,000 a page, 5.9-6.0 s at 5,000, 4.0-5.0 s
+ * at 20,000, with the worker's peak RSS 19.2, 19.2 and 22.8 MB. Each page costs the writer
+ * a walk of the heads' series besides its records, so small pages are slow; a page of
+ * 20,000 costs a few MB.
  */
-#define EXPORT_PAGE_RECORDS 5000
+#define EXPORT_PAGE_RECORDS 20000
 #define EXPORT_OUT_INITIAL (256 * 1024)
 #define QUERY_VALUE_MAX (REC_NAME_MAX + 1)
 #define INT64_TEXT_MAX 24

@@ -109,9 +109,6 @@ for fmt in ndjson csv line; do
 	that "$fmt: exported, imported and exported again, byte for byte the same" \
 		'[ "$R_STATUS" = 200 ] && cmp -s "$TMP/big.out.$fmt" "$TMP/again.$fmt"'
 done
-export_to from_line "format=ndjson" "$TMP/line_as.ndjson"
-that "the line-protocol round trip keeps every name, type and value (as NDJSON)" \
-	'cmp -s "$TMP/big.out.ndjson" "$TMP/line_as.ndjson"'
 
 # ---- memory: the worker's peak for 100 times the records -----------------------------------
 
