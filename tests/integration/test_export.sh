@@ -117,7 +117,7 @@ export_to small "format=ndjson" "$TMP/small.out"
 small_hwm=$(hwm_kb)
 that "the 10 k export holds every record" '[ "$(wc -l <"$TMP/small.out")" = $((SMALL_SERIES * SMALL_POINTS)) ]'
 echo "# worker peak RSS: $small_hwm kB exporting 10 k records, $big_hwm kB exporting $RECORDS"
-if grep -aq AddressSanitizer "$TEMPORISD"; then
+if grep -aq __asan_init "$TEMPORISD"; then
 	# ASan's quarantine holds freed memory back (up to 256 MB): RSS then grows with
 	# what was ever allocated, not with what is held.
 	echo "# sanitizer build: peak RSS reported, not compared"
