@@ -103,6 +103,11 @@ struct json_object *ju_parse(const char *text, size_t len)
 	return obj;
 }
 
+/*
+ * The fewest significant digits that read back as d: any decimal of at most 15
+ * digits survives a trip through a double (DBL_DIG), so %.15g already is the shortest
+ * when one that short exists, and %.17g always reads back.
+ */
 size_t ju_double_text(double d, char *out)
 {
 	size_t n;

@@ -35,7 +35,8 @@
 #include "temporis/ipc/proto.h"
 
 /* Concurrent connection threads: ADMIN_MAX_CONNS (admin_msg.h). The reads (records,
- * series, prom), which only workers send, run at most ADMIN_WORKER_CONNS at once: a second
+ * series, prom, export), which only workers send, run at most ADMIN_WORKER_CONNS at
+ * once: a second
  * guard, after the workers' own share, for the connections kept for temporisctl. */
 #define ADMIN_READS_MAX ADMIN_WORKER_CONNS
 #define MSG_BUSY "Server is busy, retry later."
@@ -278,7 +279,7 @@ static bool is_read(json *req)
 	const char *op = ju_str(req, "op");
 
 	return op != NULL && (strcmp(op, "records") == 0 || strcmp(op, "series") == 0 ||
-			      strcmp(op, "prom") == 0);
+			      strcmp(op, "prom") == 0 || strcmp(op, "export") == 0);
 }
 
 static bool read_begin(void)

@@ -340,6 +340,8 @@ static int series_edges(rocksdb_iterator_t *it, const char *name, size_t len, in
 struct series_walk {
 	store_series_cb cb;
 	void *arg;
+	const char *from;              /* the first name given, or a lower one ("" for all) */
+	size_t from_len;
 	struct head_series *hs;        /* the heads' series, in name order */
 	size_t nhs, next;
 	bool stop;
@@ -403,6 +405,8 @@ static int series_iter(struct store *st, rocksdb_column_family_handle_t *cf,
 		       struct series_walk *w)
 {
 	uint8_t lo[1] = { CODEC_KEY_INDEX }, hi[1] = { CODEC_KEY_INDEX + 1 };
+	uint8_t from[CODEC_KEY_MAX];
+	size_t from_len = codec_index_key(from, w->from, w->from_len);
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
 	rocksdb_iterator_t *idx = NULL, *rec = NULL;
 	int rc = -1;
@@ -416,7 +420,7 @@ static int series_iter(struct store *st, rocksdb_column_family_handle_t *cf,
 	if (idx == NULL || rec == NULL)
 		goto out;
 	rc = 0;
-	for (rocksdb_iter_seek(idx, (const char *)lo, sizeof(lo));
+	for (rocksdb_iter_seek(idx, (const char *)from, from_len);
 	     rc == 0 && !w->stop && rocksdb_iter_valid(idx); rocksdb_iter_next(idx))
 		rc = series_step(idx, rec, w);
 	if (rc == 0 && (store_iter_status(idx, "series") != 0 ||
@@ -439,15 +443,25 @@ out:
 
 int store_series(struct store *st, uint32_t source_id, store_series_cb cb, void *arg)
 {
+	return store_series_from(st, source_id, "", 0, cb, arg);
+}
+
+int store_series_from(struct store *st, uint32_t source_id, const char *from, size_t from_len,
+		      store_series_cb cb, void *arg)
+{
 	rocksdb_column_family_handle_t *cf = store_source_cf(st, source_id);
-	struct series_walk w = { .cb = cb, .arg = arg };
+	struct series_walk w = { .cb = cb, .arg = arg, .from = from, .from_len = from_len };
 	unsigned epoch;
 	int rc = -1;
 
-	if (cf == NULL)
+	if (cf == NULL || from_len > REC_NAME_MAX)
 		return -1;
 	epoch = store_read_begin(st);
 	if (store_heads_series(st, source_id, &w.hs, &w.nhs) == 0) {
+		/* the index is sought to from; the heads' series below it are passed over too */
+		while (w.next < w.nhs &&
+		       name_cmp(w.hs[w.next].name, w.hs[w.next].len, from, from_len) < 0)
+			w.next++;
 		rc = series_iter(st, cf, &w);
 		store_heads_series_free(w.hs, w.nhs);
 	}

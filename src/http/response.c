@@ -100,7 +100,9 @@ int http_response_head(struct buf *out, int status, const char *ctype, size_t le
 	buf_printf(out, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
 	if (ctype)
 		buf_printf(out, "Content-Type: %s\r\n", ctype);
-	if (http_status_has_body(status))
+	if (http_status_has_body(status) && len == HTTP_BODY_CHUNKED)
+		buf_printf(out, "Transfer-Encoding: chunked\r\n");
+	else if (http_status_has_body(status) && len != HTTP_BODY_TO_CLOSE)
 		buf_printf(out, "Content-Length: %zu\r\n", len);
 	if (connection)
 		buf_printf(out, "Connection: %s\r\n", connection);

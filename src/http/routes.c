@@ -14,6 +14,7 @@
 #include "temporis/base/clock.h"
 #include "temporis/base/config.h"
 #include "temporis/http/handler.h"
+#include "temporis/http/serve_export.h"
 #include "temporis/http/serve_ingest.h"
 #include "temporis/http/serve_metrics.h"
 #include "temporis/http/serve_prom.h"
@@ -121,6 +122,9 @@ static const struct route routes[] = {
 	{ .id = ROUTE_SOURCE_RECORDS, .method = HTTP_GET,
 	  .pattern = "/v1/data_sources/{name}/records",
 	  .auth = ROUTE_AUTH_BEARER, .label = METRIC_ROUTE_RECORDS, .on_body = source_records },
+	{ .id = ROUTE_SOURCE_EXPORT, .method = HTTP_GET,
+	  .pattern = "/v1/data_sources/{name}/export",
+	  .auth = ROUTE_AUTH_BEARER, .label = METRIC_ROUTE_EXPORT, .on_body = source_export },
 	/* The field's write protocols: their clients read errors as {"error": ...}. */
 	{ .id = ROUTE_INFLUX_WRITE, .method = HTTP_POST, .pattern = "/write",
 	  .auth = ROUTE_AUTH_FIELD, .error_key = INFLUX_ERROR_KEY, .label = METRIC_ROUTE_INFLUX,

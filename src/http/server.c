@@ -59,6 +59,7 @@ enum conn_state {
 	CONN_BODY,      /* reading the request body */
 	CONN_HANDLER,   /* the handler owns the request; waiting for http_respond */
 	CONN_WRITING,   /* flushing a response */
+	CONN_STREAMING, /* a streamed response's body is being made (http_stream_*) */
 	CONN_LINGER,    /* write side shut; discarding input until EOF or timeout */
 	CONN_CLOSING,   /* close scheduled from a context that must not free */
 };
@@ -84,6 +85,11 @@ struct http_conn {
 	struct http_chunked chunk;       /* where a chunked body's decoding stands */
 	size_t out_mark;                 /* output length at the last stall check */
 	size_t discarded;                /* bytes thrown away while lingering */
+	/* CONN_STREAMING: the producer and whether it waits for the output to drain */
+	struct http_stream_ops stream;
+	void *stream_arg;
+	bool stream_more_due;            /* written since the last on_more: call it */
+	bool stream_unframed;            /* HTTP/1.0: no chunks, the close ends the body */
 };
 
 struct http_server {
@@ -170,10 +176,21 @@ static void wait_leave(struct http_conn *c)
 	c->waiting = false;
 }
 
+/* A stream cut short by the connection: its producer hears of it once. */
+static void stream_close(struct http_conn *c)
+{
+	if (c->state != CONN_STREAMING)
+		return;
+	c->state = CONN_CLOSING;
+	if (c->stream.on_close)
+		c->stream.on_close(&c->req, c->stream_arg);
+}
+
 static void conn_free(struct http_conn *c)
 {
 	struct http_server *s = c->srv;
 
+	stream_close(c);
 	req_abort(c);
 	wait_leave(c);
 	LIST_REMOVE(c, link);
@@ -300,6 +317,113 @@ void http_respond_error(struct http_req *req, int status, const char *detail,
 
 	if (respond_begin(req, status))
 		conn_write_json(req->conn, status, key, detail, extra_headers);
+}
+
+/* ---- streamed responses ------------------------------------------------ */
+
+#define CHUNK_HEAD_MAX 24                /* "%zx\r\n" of any size_t */
+
+int http_stream_start(struct http_req *req, int status, const char *content_type,
+		      const char *extra_headers, const struct http_stream_ops *ops, void *arg)
+{
+	struct http_conn *c = req->conn;
+	bool unframed = req->version_minor == 0;
+
+	if (!respond_begin(req, status))
+		return -1;
+	if (req->method == HTTP_HEAD || !http_status_has_body(status)) {
+		conn_write_response(c, status, content_type, extra_headers, NULL,
+				    unframed ? HTTP_BODY_TO_CLOSE : HTTP_BODY_CHUNKED);
+		return -1;
+	}
+	wait_leave(c);
+	/* HTTP/1.0 has no chunks: the body ends where the connection does. */
+	if (unframed || !c->keep_alive || c->peer_eof || c->srv->stopping)
+		c->must_close = true;
+	if (write_head(bufferevent_get_output(c->bev), c, status, content_type, extra_headers,
+		       unframed ? HTTP_BODY_TO_CLOSE : HTTP_BODY_CHUNKED) < 0) {
+		log_error("http: cannot queue a streamed %d response", status);
+		conn_schedule_close(c);
+		return -1;
+	}
+	c->state = CONN_STREAMING;
+	c->stream = *ops;
+	c->stream_arg = arg;
+	c->stream_more_due = false;
+	c->stream_unframed = unframed;
+	c->out_mark = evbuffer_get_length(bufferevent_get_output(c->bev));
+	/* The write callback now means "below the low watermark", not "all flushed". */
+	bufferevent_setwatermark(c->bev, EV_WRITE, HTTP_STREAM_LOW_WM, 0);
+	conn_read_limit(c, HTTP_READ_HIGH_WM);
+	conn_arm(c, c->srv->lim.idle_timeout_s);
+	return 0;
+}
+
+int http_stream_write(struct http_req *req, const void *data, size_t len)
+{
+	struct http_conn *c = req->conn;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	char head[CHUNK_HEAD_MAX];
+	int n;
+
+	if (c->state != CONN_STREAMING)
+		return -1;
+	if (len == 0)
+		return 0;
+	n = snprintf(head, sizeof(head), "%zx\r\n", len);
+	if ((!c->stream_unframed &&
+	     (n < 0 || (size_t)n >= sizeof(head) || evbuffer_add(out, head, (size_t)n) < 0)) ||
+	    evbuffer_add(out, data, len) < 0 ||
+	    (!c->stream_unframed && evbuffer_add(out, "\r\n", 2) < 0)) {
+		log_error("http: cannot queue %zu bytes of a streamed response", len);
+		http_stream_abort(req);
+		return -1;
+	}
+	c->stream_more_due = true;
+	c->out_mark = evbuffer_get_length(out);
+	return 0;
+}
+
+void http_stream_end(struct http_req *req)
+{
+	static const char last_chunk[] = "0\r\n\r\n";
+	struct http_conn *c = req->conn;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	if (c->state != CONN_STREAMING)
+		return;
+	if (!c->stream_unframed && evbuffer_add(out, last_chunk, strlen(last_chunk)) < 0) {
+		http_stream_abort(req);
+		return;
+	}
+	c->state = CONN_WRITING;
+	c->stream_more_due = false;
+	c->out_mark = evbuffer_get_length(out);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	/* An empty output gets no write callback: finish the response from the loop. */
+	if (c->out_mark == 0)
+		bufferevent_trigger(c->bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+void http_stream_abort(struct http_req *req)
+{
+	struct http_conn *c = req->conn;
+
+	if (c->state != CONN_STREAMING)
+		return;
+	c->stream.on_close = NULL;           /* the producer knows: it is the caller */
+	conn_schedule_close(c);
+}
+
+/* The output drained below the watermark: the producer may add more. */
+static void stream_drained(struct http_conn *c)
+{
+	if (!c->stream_more_due)
+		return;
+	c->stream_more_due = false;
+	conn_arm(c, c->srv->lim.idle_timeout_s);
+	if (c->stream.on_more)
+		c->stream.on_more(&c->req, c->stream_arg);
 }
 
 /* Copy the head out of the input, with the room http_parse_head needs. */
@@ -622,6 +746,10 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct http_conn *c = arg;
 
+	if (c->state == CONN_STREAMING) {
+		stream_drained(c);
+		return;
+	}
 	if (c->state != CONN_WRITING)
 		return;                      /* e.g. a 100 Continue went out */
 	if (c->must_close || c->srv->stopping) {
@@ -638,7 +766,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
 		c->peer_eof = true;
-		/* A half-closed client still gets its response. */
+		/* A half-closed client still gets its response; one that closes while a
+		 * response streams has left (curl does not half-close): stop it now. */
 		if (c->state == CONN_HANDLER || c->state == CONN_WRITING) {
 			c->must_close = true;
 			return;
@@ -660,6 +789,17 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	case CONN_WRITING:
 		len = evbuffer_get_length(bufferevent_get_output(c->bev));
 		if (len < c->out_mark) {
+			c->out_mark = len;
+			conn_arm(c, c->srv->lim.idle_timeout_s);
+		} else {
+			conn_free(c);
+		}
+		break;
+	case CONN_STREAMING:
+		/* Output waiting that the client does not read is a stall, as for any
+		 * response; while the producer works there is no deadline here. */
+		len = evbuffer_get_length(bufferevent_get_output(c->bev));
+		if (!c->stream_more_due || len < c->out_mark) {
 			c->out_mark = len;
 			conn_arm(c, c->srv->lim.idle_timeout_s);
 		} else {

@@ -7,6 +7,8 @@
  * (req_ctx.pending) until then, and a client that leaves only unhooks itself.
  * Beyond this worker's share of the writer's connections a call waits its turn, in
  * order, for at most CALL_WAIT_MS (then 503): many readers at once queue, not fail.
+ * A call started with writer_call_start answers a callback instead of a request: the
+ * export's pages, asked one after another under a slot the export holds for its life.
  */
 #include "temporis/http/writer_call.h"
 
@@ -44,6 +46,9 @@ struct writer_call {
 	struct bufferevent *bev;       /* NULL while it waits for a connection */
 	writer_reply_fn *on_reply;     /* NULL: a body call, answered as body_type */
 	const char *body_type;
+	writer_done_fn *done;          /* writer_call_start's: instead of req and on_reply */
+	void *done_arg;
+	bool counted;                  /* holds one of env->writer_calls (writer_ask's) */
 	struct buf frame;              /* the op, framed, until it is sent */
 	struct event *wait;            /* its CALL_WAIT_MS deadline while it waits */
 	TAILQ_ENTRY(writer_call) link; /* in env->calls while waiting */
@@ -55,7 +60,7 @@ static void calls_start_waiting(struct handler_env *env);
 static void call_free(struct writer_call *c)
 {
 	struct handler_env *env = c->env;
-	bool held = c->bev != NULL;    /* it held one of the share's connections */
+	bool held = c->counted;        /* it held one of the share's connections */
 
 	if (c->bev)
 		bufferevent_free(c->bev);
@@ -115,13 +120,18 @@ static void call_fail(struct writer_call *c)
 {
 	struct http_req *req = call_take_req(c);
 
+	if (c->done != NULL) {
+		c->done(c->done_arg, NULL);
+		call_free(c);
+		return;
+	}
 	if (req != NULL)
 		http_respond_error(req, 503, "Server is busy, retry later.", RETRY_AFTER);
 	call_free(c);
 }
 
 /* The writer's error codes carry their HTTP status; a failure never shows its text. */
-static void respond_error_reply(struct http_req *req, struct json_object *reply)
+void writer_respond_error(struct http_req *req, struct json_object *reply)
 {
 	int status = admin_code_status(admin_reply_code(reply));
 	const char *msg = ju_str(reply, "error");
@@ -141,7 +151,7 @@ static void call_reply(struct writer_call *c, struct json_object *reply)
 	if (req == NULL)
 		return;
 	if (json_object_object_get_ex(reply, "error", NULL))
-		respond_error_reply(req, reply);
+		writer_respond_error(req, reply);
 	else if (c->on_reply != NULL)
 		c->on_reply(c->env, req, reply);
 	else
@@ -198,7 +208,10 @@ static void on_call_read(struct bufferevent *bev, void *arg)
 		call_fail(c);
 		return;
 	}
-	call_reply(c, reply);
+	if (c->done != NULL)
+		c->done(c->done_arg, reply);
+	else
+		call_reply(c, reply);
 	json_object_put(reply);
 	call_free(c);
 }
@@ -230,8 +243,8 @@ static int call_frame(struct writer_call *c, struct json_object *op)
 	return 0;
 }
 
-/* Connect and send; the call then holds one of the share's connections. 0 or -1. */
-static int call_send(struct writer_call *c)
+/* Connect and send; a counted call then holds one of the share's connections. 0 or -1. */
+static int call_send(struct writer_call *c, bool counted)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = WRITER_CALL_TIMEOUT_S };
@@ -245,7 +258,10 @@ static int call_send(struct writer_call *c)
 	c->bev = bufferevent_socket_new(c->env->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL)
 		return -1;
-	c->env->writer_calls++;
+	if (counted) {
+		c->env->writer_calls++;
+		c->counted = true;
+	}
 	bufferevent_setcb(c->bev, on_call_read, NULL, on_call_event, c);
 	if (bufferevent_set_timeouts(c->bev, &tv, &tv) < 0 ||
 	    bufferevent_socket_connect(c->bev, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
@@ -259,7 +275,7 @@ static int call_send(struct writer_call *c)
 /* Send c now; when that fails its client gets 503 and c is freed. */
 static void call_start(struct writer_call *c)
 {
-	if (call_send(c) == 0)
+	if (call_send(c, true) == 0)
 		return;
 	log_error("cannot reach the writer at %s: %s", c->env->cfg->admin_socket,
 		  strerror(errno));
@@ -348,4 +364,46 @@ void writer_ask_body(struct handler_env *env, struct http_req *req, struct json_
 		     const char *content_type)
 {
 	ask(env, req, op, NULL, content_type);
+}
+
+bool writer_slot_take(struct handler_env *env)
+{
+	if (env->writer_calls >= calls_max(env) || !TAILQ_EMPTY(&env->calls))
+		return false;
+	env->writer_calls++;
+	return true;
+}
+
+void writer_slot_release(struct handler_env *env)
+{
+	env->writer_calls--;
+	calls_start_waiting(env);
+}
+
+struct writer_call *writer_call_start(struct handler_env *env, struct json_object *op,
+				      writer_done_fn *done, void *arg)
+{
+	struct writer_call *c = op != NULL ? calloc(1, sizeof(*c)) : NULL;
+	int rc;
+
+	if (c == NULL) {
+		json_object_put(op);
+		return NULL;
+	}
+	*c = (struct writer_call){ .env = env, .done = done, .done_arg = arg };
+	rc = call_frame(c, op);
+	json_object_put(op);
+	if (rc < 0 || call_send(c, false) < 0) {
+		log_error("cannot reach the writer at %s: %s", env->cfg->admin_socket,
+			  strerror(errno));
+		call_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void writer_call_cancel(struct writer_call *c)
+{
+	if (c != NULL)
+		call_free(c);
 }

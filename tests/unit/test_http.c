@@ -58,6 +58,14 @@ struct fixture {
 	int heads, bodies, aborts, late_responds;
 	struct http_req *late_req;
 	size_t pending_at_end, conns_at_end;
+	/* Streamed responses (main thread only). */
+	struct http_req *stream_req;
+	int stream_step, stream_closes, more_after_close;
+	size_t stream_total;             /* /stream-big: bytes to make; 0: forever */
+	size_t stream_made;              /* bytes given to http_stream_write */
+	size_t made_before_read;         /* stream_made when the client started to read */
+	double stream_t0, close_elapsed;
+	volatile int client_reading;     /* set by the client thread */
 };
 
 /* ---- the handler under test ------------------------------------------ */
@@ -79,6 +87,78 @@ static void late_cb(evutil_socket_t fd, short what, void *arg)
 	f->late_responds++;
 	http_respond(f->late_req, 200, "text/plain", NULL, "late", 4);
 	f->late_req = NULL;
+}
+
+/* ---- streamed responses ---- */
+
+#define STREAM_PIECE (64 * 1024)
+static char stream_piece[STREAM_PIECE];
+static double now_s(void);
+
+static const char *const small_chunks[] = { "hello", "chunked", "world!" };
+#define SMALL_CHUNKS (sizeof(small_chunks) / sizeof(small_chunks[0]))
+
+static void stream_more(struct http_req *req, void *arg)
+{
+	struct fixture *f = arg;
+
+	if (f->stream_req == NULL) {
+		f->more_after_close++;
+		return;
+	}
+	if (f->client_reading && f->made_before_read == 0)
+		f->made_before_read = f->stream_made;
+	if (strcmp(req->path, "/stream") == 0) {
+		if ((size_t)f->stream_step == SMALL_CHUNKS) {
+			f->stream_req = NULL;
+			http_stream_end(req);
+			return;
+		}
+		f->stream_made += strlen(small_chunks[f->stream_step]);
+		http_stream_write(req, small_chunks[f->stream_step],
+				  strlen(small_chunks[f->stream_step]));
+		f->stream_step++;
+		return;
+	}
+	if (strcmp(req->path, "/stream-abort") == 0) {
+		if (f->stream_step++ == 0) {
+			http_stream_write(req, "partial", 7);
+			return;
+		}
+		f->stream_req = NULL;
+		http_stream_abort(req);
+		return;
+	}
+	if (f->stream_total > 0 && f->stream_made >= f->stream_total) {
+		f->stream_req = NULL;
+		http_stream_end(req);
+		return;
+	}
+	f->stream_made += STREAM_PIECE;
+	http_stream_write(req, stream_piece, STREAM_PIECE);
+}
+
+static void stream_close_cb(struct http_req *req, void *arg)
+{
+	struct fixture *f = arg;
+
+	f->stream_closes++;
+	f->close_elapsed = now_s() - f->stream_t0;
+	f->stream_req = NULL;
+}
+
+static const struct http_stream_ops stream_ops = {
+	.on_more = stream_more, .on_close = stream_close_cb,
+};
+
+static void stream_begin(struct fixture *f, struct http_req *req)
+{
+	memset(stream_piece, 'x', sizeof(stream_piece));
+	f->stream_t0 = now_s();
+	if (http_stream_start(req, 200, "text/plain", NULL, &stream_ops, f) < 0)
+		return;
+	f->stream_req = req;
+	stream_more(req, f);             /* the first piece right away, as a producer does */
 }
 
 static void on_head(struct http_req *req, void *arg)
@@ -108,6 +188,8 @@ static void on_body(struct http_req *req, void *arg)
 		arm_late(f, req, ASYNC_DELAY_MS);
 	else if (strcmp(req->path, "/hold") == 0)
 		arm_late(f, req, HOLD_DELAY_MS);
+	else if (strncmp(req->path, "/stream", strlen("/stream")) == 0)
+		stream_begin(f, req);
 	else
 		http_respond_error(req, 404, "Not found.", NULL);
 }
@@ -998,6 +1080,223 @@ static void test_adopted_socketpair_is_served_like_an_accepted_client(void **sta
 	free(f);
 }
 
+
+/* ---- streamed responses ---- */
+
+#define STREAM_HEAD "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+#define STREAM_BODY "5\r\nhello\r\n7\r\nchunked\r\n6\r\nworld!\r\n0\r\n\r\n"
+
+/* Read into f->resp[i] until it ends with end (or EOF, or the buffer is full). */
+static void cli_read_until(struct fixture *f, int fd, int i, const char *end)
+{
+	size_t len = 0, elen = strlen(end);
+
+	while (len + 1 < RESP_CAP) {
+		ssize_t n = recv(fd, f->resp[i] + len, 1, 0);
+
+		if (n <= 0) {
+			f->eof[i] = n == 0 ? 1 : -1;
+			break;
+		}
+		len++;
+		if (len >= elen && memcmp(f->resp[i] + len - elen, end, elen) == 0)
+			break;
+	}
+	f->resp[i][len] = '\0';
+	f->resp_len[i] = (long)len;
+}
+
+/* Read and count everything until EOF or an error; the count in resp_len[i]. */
+static void cli_drain(struct fixture *f, int fd, int i)
+{
+	char buf[STREAM_PIECE];
+	long total = 0;
+	ssize_t n;
+
+	f->client_reading = 1;
+	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
+		total += n;
+	f->eof[i] = n == 0 ? 1 : -1;
+	f->resp_len[i] = total;
+}
+
+static void sc_stream_then_keep_alive(struct fixture *f)
+{
+	int fd = cli_connect(f);
+
+	if (fd < 0 || cli_sends(f, fd, "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n") < 0)
+		return;
+	cli_read_until(f, fd, 0, "\r\n0\r\n\r\n");
+	if (cli_sends(f, fd, GET_HELLO) == 0)
+		cli_read_response(f, fd, 1, false);
+	close(fd);
+}
+
+static void test_stream_is_chunked_with_last_chunk_and_keeps_alive(void **state)
+{
+	struct fixture *f = fixture_new();
+
+	fixture_run(f, sc_stream_then_keep_alive);
+	assert_int_equal(f->client_err, 0);
+	assert_string_equal(f->resp[0], STREAM_HEAD STREAM_BODY);
+	assert_string_equal(f->resp[1], HELLO_200);
+	assert_int_equal(f->stream_closes, 0);
+	assert_int_equal(f->pending_at_end, 0);
+	free(f);
+}
+
+static void sc_stream_abort(struct fixture *f)
+{
+	int fd = cli_connect(f);
+
+	if (fd < 0 || cli_sends(f, fd, "GET /stream-abort HTTP/1.1\r\nHost: t\r\n\r\n") < 0)
+		return;
+	cli_read_until(f, fd, 0, "\r\n0\r\n\r\n");
+	close(fd);
+}
+
+static void test_stream_abort_truncates_the_body_and_closes(void **state)
+{
+	struct fixture *f = fixture_new();
+
+	fixture_run(f, sc_stream_abort);
+	assert_int_equal(f->client_err, 0);
+	/* No last chunk: a client cannot take the truncated body for a whole one. */
+	assert_string_equal(f->resp[0], STREAM_HEAD "7\r\npartial\r\n");
+	assert_int_equal(f->eof[0], 1);
+	assert_int_equal(f->stream_closes, 0);
+	assert_int_equal(f->conns_at_end, 0);
+	free(f);
+}
+
+static void sc_stream_head(struct fixture *f)
+{
+	int fd = cli_connect(f);
+
+	if (fd < 0 || cli_sends(f, fd, "HEAD /stream HTTP/1.1\r\nHost: t\r\n\r\n" GET_HELLO) < 0)
+		return;
+	cli_read_response(f, fd, 0, true);
+	cli_read_response(f, fd, 1, false);
+	close(fd);
+}
+
+static void test_stream_to_head_sends_the_head_only(void **state)
+{
+	struct fixture *f = fixture_new();
+
+	fixture_run(f, sc_stream_head);
+	assert_int_equal(f->client_err, 0);
+	assert_string_equal(f->resp[0], STREAM_HEAD);
+	assert_string_equal(f->resp[1], HELLO_200);
+	assert_int_equal(f->stream_step, 0);
+	free(f);
+}
+
+static void sc_stream_http_1_0(struct fixture *f)
+{
+	int fd = cli_connect(f);
+
+	if (fd < 0 || cli_sends(f, fd, "GET /stream HTTP/1.0\r\n\r\n") < 0)
+		return;
+	cli_read_until(f, fd, 0, "\r\n0\r\n\r\n");
+	close(fd);
+}
+
+static void test_stream_to_http_1_0_is_unframed_and_ends_with_the_connection(void **state)
+{
+	struct fixture *f = fixture_new();
+
+	fixture_run(f, sc_stream_http_1_0);
+	assert_int_equal(f->client_err, 0);
+	assert_string_equal(f->resp[0], "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+					"Connection: close\r\n\r\nhellochunkedworld!");
+	assert_int_equal(f->eof[0], 1);
+	free(f);
+}
+
+#define BIG_STREAM (48u * 1024 * 1024)
+#define SLOW_START_MS 300
+/* What may sit in kernel socket buffers on loopback, besides our low watermark. */
+#define KERNEL_BUFFERS_MAX (12u * 1024 * 1024)
+
+static void sc_stream_slow_reader(struct fixture *f)
+{
+	int fd = cli_connect(f);
+
+	if (fd < 0 || cli_sends(f, fd, "GET /stream-big HTTP/1.1\r\nHost: t\r\nConnection: close"
+				"\r\n\r\n") < 0)
+		return;
+	usleep(SLOW_START_MS * 1000);
+	cli_drain(f, fd, 0);
+	close(fd);
+}
+
+static void test_stream_is_made_only_as_fast_as_the_client_reads(void **state)
+{
+	struct fixture *f = fixture_new();
+
+	f->stream_total = BIG_STREAM;
+	f->grace.tv_usec = 200 * 1000;
+	fixture_run(f, sc_stream_slow_reader);
+	assert_int_equal(f->client_err, 0);
+	assert_int_equal(f->stream_made, BIG_STREAM);
+	assert_true(f->resp_len[0] > (long)BIG_STREAM);
+	/* While the client did not read, production stopped at what the buffers hold. */
+	assert_true(f->made_before_read > 0);
+	assert_true(f->made_before_read < KERNEL_BUFFERS_MAX);
+	free(f);
+}
+
+static void sc_stream_leave(struct fixture *f)
+{
+	char buf[STREAM_PIECE];
+	int fd = cli_connect(f);
+
+	if (fd < 0 || cli_sends(f, fd, "GET /stream-forever HTTP/1.1\r\nHost: t\r\n\r\n") < 0)
+		return;
+	for (int i = 0; i < 8; i++)
+		if (recv(fd, buf, sizeof(buf), 0) <= 0)
+			break;
+	close(fd);
+}
+
+static void test_stream_client_that_leaves_stops_the_producer(void **state)
+{
+	struct fixture *f = fixture_new();
+
+	f->grace.tv_usec = 300 * 1000;
+	fixture_run(f, sc_stream_leave);
+	assert_int_equal(f->client_err, 0);
+	assert_int_equal(f->stream_closes, 1);
+	assert_int_equal(f->more_after_close, 0);
+	assert_int_equal(f->pending_at_end, 0);
+	assert_int_equal(f->conns_at_end, 0);
+	free(f);
+}
+
+static void sc_stream_stall(struct fixture *f)
+{
+	int fd = cli_connect(f);
+
+	if (fd < 0 || cli_sends(f, fd, "GET /stream-forever HTTP/1.1\r\nHost: t\r\n\r\n") < 0)
+		return;
+	sleep(4);                        /* read nothing */
+	close(fd);
+}
+
+static void test_stream_to_a_client_that_stops_reading_is_cut(void **state)
+{
+	struct fixture *f = fixture_new();
+
+	f->lim.idle_timeout_s = 1;
+	fixture_run(f, sc_stream_stall);
+	assert_int_equal(f->client_err, 0);
+	assert_int_equal(f->stream_closes, 1);
+	assert_true(f->close_elapsed > 0.9 && f->close_elapsed < 3.5);
+	assert_int_equal(f->conns_at_end, 0);
+	free(f);
+}
+
 static void test_error_body_escapes_json(void **state)
 {
 	char buf[64];
@@ -1038,6 +1337,13 @@ int main(void)
 		cmocka_unit_test(test_stop_accepting_closes_idle_and_finishes_busy),
 		cmocka_unit_test(test_adopted_socketpair_is_served_like_an_accepted_client),
 		cmocka_unit_test(test_error_body_escapes_json),
+		cmocka_unit_test(test_stream_is_chunked_with_last_chunk_and_keeps_alive),
+		cmocka_unit_test(test_stream_abort_truncates_the_body_and_closes),
+		cmocka_unit_test(test_stream_to_head_sends_the_head_only),
+		cmocka_unit_test(test_stream_to_http_1_0_is_unframed_and_ends_with_the_connection),
+		cmocka_unit_test(test_stream_is_made_only_as_fast_as_the_client_reads),
+		cmocka_unit_test(test_stream_client_that_leaves_stops_the_producer),
+		cmocka_unit_test(test_stream_to_a_client_that_stops_reading_is_cut),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -39,11 +39,11 @@ struct json_object *ju_parse(const char *text, size_t len);
  * recognisably a double ("42.0", "-0.0"), so a reader never mistakes it for an int.
  */
 struct json_object *ju_double(double d);
-
 /* JSON text written straight into a buffer, for answers too large to build as objects. */
 #define JU_DOUBLE_TEXT_MAX 40
 /* ju_double's text into out (JU_DOUBLE_TEXT_MAX bytes, NUL-terminated); its length.
- * A non-finite double, which JSON cannot hold, is "null". */
+ * Every format that writes numbers (the records answer, the export) uses this one. A
+ * non-finite double, which JSON cannot hold (nor is one ever stored), is "null". */
 size_t ju_double_text(double d, char *out);
 /* Append s[0..len) as a JSON string literal (quotes and escapes included). 0, or -1
  * when memory runs out (out->failed is then set). */

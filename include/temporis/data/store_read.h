@@ -34,5 +34,9 @@ int store_scan(struct store *st, uint32_t source_id, const char *name, size_t na
 typedef int (*store_series_cb)(const char *name, size_t name_len, int64_t first,
 			       int64_t last, void *arg);
 int store_series(struct store *st, uint32_t source_id, store_series_cb cb, void *arg);
+/* The same from the first series whose name is >= from (bytewise): a cursor over the
+ * series that costs a seek, not a walk from the first. The callback may scan. */
+int store_series_from(struct store *st, uint32_t source_id, const char *from, size_t from_len,
+		      store_series_cb cb, void *arg);
 
 #endif

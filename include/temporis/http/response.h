@@ -22,9 +22,13 @@ const char *http_protocol_detail(int status);
 
 /* Does a response of this status carry a body and a Content-Length? Not 1xx, 204, 304. */
 bool http_status_has_body(int status);
+/* len values of http_response_head for a body of unknown length (a streamed one). */
+#define HTTP_BODY_CHUNKED ((size_t)-1)      /* Transfer-Encoding: chunked (HTTP/1.1) */
+#define HTTP_BODY_TO_CLOSE ((size_t)-2)     /* no length: the body ends with the connection */
+
 /*
  * Append a response head to out: the status line, Content-Type when ctype is set,
- * Content-Length: len when the status has a body, Connection when connection is set
+ * Content-Length: len when the status has a body (or the HTTP_BODY_* above), Connection when connection is set
  * ("close", "keep-alive"), extra (NULL or complete lines), and the blank line.
  * 0, or -1 when memory ran out (out->failed).
  */

@@ -27,6 +27,7 @@ enum route_id {
 	ROUTE_SOURCE_UNARCHIVE,          /* POST /v1/data_sources/{name}/unarchive */
 	ROUTE_SOURCE_SERIES,             /* GET  /v1/data_sources/{name}/series */
 	ROUTE_SOURCE_RECORDS,            /* GET  /v1/data_sources/{name}/records */
+	ROUTE_SOURCE_EXPORT,             /* GET  /v1/data_sources/{name}/export (streamed) */
 	ROUTE_HEALTHZ,                   /* GET  /healthz */
 	ROUTE_METRICS,                   /* GET  /metrics */
 	ROUTE_STATIC,                    /* GET  /, /static/..., /javascript/... (dashboard) */

@@ -75,4 +75,43 @@ void http_respond(struct http_req *req, int status, const char *content_type,
 void http_respond_error(struct http_req *req, int status, const char *detail,
 			const char *extra_headers);
 
+/*
+ * Streaming responses: a body of unknown length, sent as it is made, with
+ * Transfer-Encoding: chunked (to an HTTP/1.0 client: unframed, ending with the
+ * connection). The stream's producer is called back for more only once the
+ * connection's output has drained below HTTP_STREAM_LOW_WM, so a stream holds at most
+ * about that much plus one write in memory however long it runs. A client that
+ * closes its side, a write error, and a client that reads nothing for idle_timeout_s
+ * while output waits all close the connection and end in on_close.
+ */
+#define HTTP_STREAM_LOW_WM (64 * 1024)
+
+struct http_stream_ops {
+	/*
+	 * The output drained below HTTP_STREAM_LOW_WM after an http_stream_write: write
+	 * more, end or abort, now or later (nothing is called again until then).
+	 */
+	void (*on_more)(struct http_req *req, void *arg);
+	/* The connection is going away mid-stream: forget req (no more http_stream_*). */
+	void (*on_close)(struct http_req *req, void *arg);
+};
+
+/*
+ * Answer req with status and start its body: the head goes out now (the handler's
+ * on_respond sees status here). 0: stream with http_stream_write, then
+ * http_stream_end or http_stream_abort. -1: the response is already complete (a HEAD
+ * request) or could not be queued (the connection closes); req must not be used and
+ * no ops are called.
+ */
+int http_stream_start(struct http_req *req, int status, const char *content_type,
+		      const char *extra_headers, const struct http_stream_ops *ops, void *arg);
+/* Queue len bytes as one chunk (nothing for len 0). 0, or -1 when the connection is
+ * lost for it (on_close follows from the loop, never from inside this call). */
+int http_stream_write(struct http_req *req, const void *data, size_t len);
+/* The last chunk (0\r\n\r\n); the connection then goes on as after any response. */
+void http_stream_end(struct http_req *req);
+/* Close the connection mid-stream, so the client sees a truncated body (no last
+ * chunk), never a complete wrong one. on_close is not called. */
+void http_stream_abort(struct http_req *req);
+
 #endif

@@ -109,4 +109,18 @@ struct json_object *records_query_to_op(const struct records_query *q, const cha
 const char *records_query_from_op(struct json_object *req, struct records_query *q,
 				  const char **account, const char **source);
 
+/* ---- the export pages: GET /v1/data_sources/{name}/export ---- */
+
+/*
+ * {"op": "export", "account", "source", optional "series" (one series only),
+ *  "start"/"end" (integers, end exclusive), "after": {"name", "ts"} (the cursor: go on
+ *  in that series from that timestamp), "limit" (records, 1..EXPORT_PAGE_MAX),
+ *  "line": true on a line-protocol export's first page (refuse it, ADMIN_INVALID,
+ *  naming the first series line protocol cannot name)}
+ * -> {"series": [{"name", "points": [ts, value, ts, value, ...]}, ...] in name order,
+ *     each ascending by time, "next": the cursor of the next page, or null: the last}
+ * Ints stay JSON integers, doubles are written with a '.' or an exponent (ju_double).
+ */
+#define EXPORT_PAGE_MAX 100000
+
 #endif

@@ -13,6 +13,7 @@
 	X(SERIES, "series") X(RECORDS, "records") X(ARCHIVE, "archive")            \
 	X(HEALTHZ, "healthz") X(METRICS, "metrics") X(INFLUX, "influx_write")          \
 	X(PING, "ping") X(REMOTE_WRITE, "remote_write") X(PROM_QUERY, "prometheus_api") \
+	X(EXPORT, "export") \
 	X(OTHER, "other")
 
 enum metric_route {
