@@ -5,7 +5,7 @@
  * (admin_ops.h).
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* accept4, pipe2 */
+#define _GNU_SOURCE /* accept4, pipe2, struct ucred */
 #endif
 #include "temporis/daemon/admin.h"
 
@@ -34,7 +34,17 @@
 #include "temporis/ipc/admin_msg.h"
 #include "temporis/ipc/proto.h"
 
-/* Concurrent connection threads: ADMIN_MAX_CONNS (admin_msg.h). The reads (records,
+/*
+ * Connection slots, in two classes: the workers' (a peer whose parent is the writer's
+ * own parent, the master) and everyone else's (temporisctl). The workers' class has
+ * room for twice their share: a worker lets go of a connection when its reply is in,
+ * and the thread serving it leaves its slot a moment later, on the EOF. Without
+ * classes those moments, under many reads, took the operator's slots.
+ */
+#define SIBLING_SLOTS (2 * ADMIN_WORKER_CONNS)
+#define ADMIN_SLOTS (SIBLING_SLOTS + ADMIN_OPERATOR_CONNS)
+
+/* Concurrent connection threads: ADMIN_SLOTS. The reads (records,
  * series, prom, export), which only workers send, run at most ADMIN_WORKER_CONNS at
  * once: a second
  * guard, after the workers' own share, for the connections kept for temporisctl. */
@@ -47,6 +57,8 @@
 #define ADMIN_SOCKET_MODE 0600
 #define ADMIN_BIND_UMASK 0177
 #define MODE_PERM_BITS 0777               /* the rwx bits of st_mode */
+#define PROC_PATH_MAX 32                  /* "/proc/PID/stat" */
+#define PROC_STAT_MAX 512
 #define JSON_OUT_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 #define MSG_INTERNAL "Internal error."
@@ -221,7 +233,7 @@ static struct {
 	pthread_t accept_thread;
 	bool running;
 	unsigned nconns;
-	int conn_fds[ADMIN_MAX_CONNS]; /* -1: free */
+	int conn_fds[ADMIN_SLOTS]; /* -1: free; the workers' class first */
 } srv = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .idle = PTHREAD_COND_INITIALIZER,
@@ -337,13 +349,44 @@ static void conn_serve(struct admin_ctx *ctx, int fd)
 	}
 }
 
-/* Register fd in a free slot; the slot index, or -1 when at the cap. */
-static int claim_slot(int fd)
+/* Whether the peer of fd is a worker: a child of the master, as the writer is. */
+static bool peer_is_sibling(int fd)
 {
-	int slot = -1;
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	char path[PROC_PATH_MAX], stat[PROC_STAT_MAX];
+	const char *paren;
+	long ppid;
+	ssize_t n;
+	int sfd;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || cr.pid == getpid() ||
+	    getppid() == 1)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)cr.pid);
+	sfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (sfd < 0)
+		return false;
+	n = read(sfd, stat, sizeof(stat) - 1);
+	close(sfd);
+	if (n <= 0)
+		return false;
+	stat[n] = '\0';
+	/* "pid (comm) state ppid ...": comm may hold anything, so from its last ')' */
+	paren = strrchr(stat, ')');
+	if (paren == NULL || sscanf(paren + 1, " %*c %ld", &ppid) != 1)
+		return false;
+	return ppid == (long)getppid();
+}
+
+/* Register fd in a free slot of its class; the slot index, or -1 when at the cap. */
+static int claim_slot(int fd, bool sibling)
+{
+	int slot = -1, first = sibling ? 0 : SIBLING_SLOTS;
+	int end = sibling ? SIBLING_SLOTS : ADMIN_SLOTS;
 
 	srv_lock();
-	for (int i = 0; i < ADMIN_MAX_CONNS && slot < 0; i++) {
+	for (int i = first; i < end && slot < 0; i++) {
 		if (srv.conn_fds[i] < 0) {
 			srv.conn_fds[i] = fd;
 			srv.nconns++;
@@ -417,7 +460,7 @@ static int accept_one(void)
 		}
 		return 0;
 	}
-	slot = claim_slot(fd);
+	slot = claim_slot(fd, peer_is_sibling(fd));
 	if (slot < 0) {
 		send_error(fd, ADMIN_BUSY, "too many admin connections; retry later");
 		close(fd);
@@ -493,7 +536,7 @@ int admin_start(struct admin_ctx *ctx, int listen_fd)
 		goto fail;
 	srv.ctx = ctx;
 	srv.listen_fd = listen_fd;
-	for (int i = 0; i < ADMIN_MAX_CONNS; i++)
+	for (int i = 0; i < ADMIN_SLOTS; i++)
 		srv.conn_fds[i] = -1;
 	rc = spawn_accept();
 	if (rc != 0) {
@@ -562,7 +605,7 @@ void admin_stop(void)
 
 	srv_lock();
 	/* Idle connections see EOF at once; a request in progress still gets its reply. */
-	for (int i = 0; i < ADMIN_MAX_CONNS; i++)
+	for (int i = 0; i < ADMIN_SLOTS; i++)
 		if (srv.conn_fds[i] >= 0 && shutdown(srv.conn_fds[i], SHUT_RD) < 0 &&
 		    errno != ENOTCONN)
 			log_warn("admin: cannot shut a connection down: %s", strerror(errno));

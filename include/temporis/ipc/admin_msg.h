@@ -30,12 +30,13 @@ enum admin_code {
 
 /*
  * The admin socket serves the workers' calls and temporisctl. All workers together
- * hold at most ADMIN_WORKER_CONNS connections to it (each its share, answering 503
- * beyond), and the writer serves ADMIN_MAX_CONNS: the difference is always free for
- * the operator, however many clients read.
+ * hold at most ADMIN_WORKER_CONNS connections to it (each its share; a call beyond it
+ * waits its turn). The writer keeps ADMIN_OPERATOR_CONNS connections for everyone
+ * else (temporisctl): the workers' connections have slots of their own, so however
+ * many clients read, the operator always gets in.
  */
 #define ADMIN_WORKER_CONNS 64
-#define ADMIN_MAX_CONNS 80
+#define ADMIN_OPERATOR_CONNS 16
 
 /* {"error": msg, "code": name of code}; NULL when out of memory. */
 struct json_object *admin_error(enum admin_code code, const char *msg);
