@@ -26,6 +26,7 @@ sys.path.insert(0, HERE)
 import gen_bodies  # noqa: E402
 from systems import (CLK_TCK, FORMATS, FULL_CHECK_MAX, OURS, OURS_FSYNC,  # noqa: E402
                      Influx, Temporis, Victoria, cpu_ticks, log, machine, parse_cells)
+import reads  # noqa: E402
 import workloads  # noqa: E402
 
 BODIES = 200
@@ -279,7 +280,7 @@ def tsbs_main(ap, a):
             a.minutes <= 0 or not 0 <= a.resend <= 1:
         ap.error("--records, --days, --duration, --runs, --window-s, --sample and --minutes must "
                  "be positive, --resend in [0, 1]")
-    return workloads.main(a)
+    return workloads.main(a, reads.reads_workload if a.reads else None)
 
 
 def main():

@@ -602,16 +602,16 @@ def sustained_workload(a, tmp, gen):
     return 0 if worst != "MISMATCH" else 1
 
 
-def main(a):
-    """Runs the mode a asks for; a: bench.py's parsed options."""
+def main(a, mode=None):
+    """Runs the mode a asks for, or mode(a, tmp, gen) when given (reads.py's); a:
+    bench.py's parsed options."""
     gen = tsbs.Gen(a.gen_lib)
     tmp = tempfile.mkdtemp(prefix="temporis-bench.")
     traverse(tmp)
     t0 = time.time()
     try:
-        if a.reads:
-            import reads     # it imports this module's shared pieces
-            rc = reads.reads_workload(a, tmp, gen)
+        if mode:
+            rc = mode(a, tmp, gen)
         elif a.recovery:
             rc = recovery_workload(a, tmp, gen)
         elif a.sustained:
