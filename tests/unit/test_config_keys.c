@@ -59,6 +59,8 @@ static void test_bad_value_texts_are_generated_from_the_ranges(void **state)
 		{ "min_free_disk", "expected a size from 0 to 1024G (suffix K, M or G)" },
 		{ "query_max_series", "expected an integer 1-100000000" },
 		{ "query_max_points", "expected an integer 1-1000000000" },
+		{ "default_retention",
+		  "expected a duration with a unit s, m, h, d or w (30d), or 0 or forever" },
 	};
 	char text[CFG_EXPECT_MAX];
 
