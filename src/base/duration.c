@@ -57,7 +57,8 @@ int duration_parse(const char *text, size_t len, int64_t *seconds)
 
 void duration_format(int64_t seconds, char buf[DURATION_TEXT_MAX])
 {
-	for (size_t i = 0; seconds > 0 && i < NUNITS; i++)
+	/* from days down: "7d" and "14d" read as typed, never "1w" */
+	for (size_t i = 1; seconds > 0 && i < NUNITS; i++)
 		if (seconds % units[i].seconds == 0) {
 			snprintf(buf, DURATION_TEXT_MAX, "%lld%c",
 				 (long long)(seconds / units[i].seconds), units[i].unit);

@@ -24,8 +24,8 @@
  */
 int duration_parse(const char *text, size_t len, int64_t *seconds);
 
-/* The shortest text of the largest unit that divides seconds exactly ("30d",
- * "90m", "0"), into buf (DURATION_TEXT_MAX bytes). */
+/* The text of the largest unit, days at most, that divides seconds exactly ("30d",
+ * "14d", "90m"; "0" for none), into buf (DURATION_TEXT_MAX bytes). */
 void duration_format(int64_t seconds, char buf[DURATION_TEXT_MAX]);
 
 #endif
