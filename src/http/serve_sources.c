@@ -41,9 +41,11 @@ static void strip_account(struct json_object *obj)
 		json_object_object_del(obj, "account");
 }
 
-/* The writer's answer as it is: the series. */
-static void reply_as_is(struct handler_env *env, struct http_req *req, struct json_object *reply)
+/* The series, as the writer answers them; its retention_s is for reply_source. */
+static void reply_series(struct handler_env *env, struct http_req *req, struct json_object *reply)
 {
+	if (json_object_is_type(reply, json_type_object))
+		json_object_object_del(reply, "retention_s");
 	respond_json(req, 200, reply);
 }
 
@@ -215,7 +217,7 @@ void source_get(struct handler_env *env, struct http_req *req)
 
 void source_series(struct handler_env *env, struct http_req *req)
 {
-	ask_series(env, req, reply_as_is);
+	ask_series(env, req, reply_series);
 }
 
 /* The "retention" of a PATCH body, or NULL with *status and *detail set. The value
