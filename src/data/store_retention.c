@@ -67,7 +67,9 @@ int store_source_trim(struct store *st, uint32_t source_id, int64_t cutoff, uint
 	/* [0x01, first key of cutoff's partition): only partitions wholly expired */
 	hilen = codec_key_partition_start(hi, codec_partition(cutoff));
 	before = sst_bytes(st, cf);
-	/* Whole files first (no rewrite); then one tombstone over what is left. */
+	/* Whole files first (no rewrite); then one tombstone over what is left. The C
+	 * API's file deletion includes the end key, but hi is a bare partition prefix,
+	 * shorter than any record key: no file holds it. */
 	rocksdb_delete_file_in_range_cf(st->db, cf, (const char *)lo, sizeof(lo),
 					(const char *)hi, hilen, &rerr);
 	if (store_take_rerr(rerr, "delete files in range", err, errlen) != 0)
