@@ -5,6 +5,8 @@
  */
 #include "temporis/base/config.h"
 
+#include "temporis/base/duration.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -137,6 +139,10 @@ const struct cfg_key cfg_key_table[] = {
 	  .min = 1, .max = 1000000000, .unit = "points", .applies = CFG_APPLY_RESTART,
 	  .doc = "points one Prometheus API query may load, else 422",
 	  CFG_FIELD(query_max_points) },
+	{ .name = "default_retention", .type = CFG_TYPE_DURATION, .default_text = "0",
+	  .min = 0, .max = DURATION_MAX_S, .unit = "s", .applies = CFG_APPLY_RESTART,
+	  .doc = "retention of a source created without one; 0 = keep forever",
+	  CFG_FIELD(default_retention_s) },
 };
 
 const size_t cfg_key_count = sizeof(cfg_key_table) / sizeof(cfg_key_table[0]);
@@ -400,6 +406,15 @@ static int parse_number(const struct cfg_key *k, const char *v, uint64_t *n)
 			return 0;
 		}
 		return parse_uint_range(v, k->min, k->max, n);
+	case CFG_TYPE_DURATION: {
+		int64_t secs;
+
+		if (duration_parse(v, strlen(v), &secs) < 0 || (uint64_t)secs < k->min ||
+		    (uint64_t)secs > k->max)
+			return -1;
+		*n = (uint64_t)secs;
+		return 0;
+	}
 	default:
 		return -1;
 	}
@@ -500,6 +515,10 @@ void cfg_key_expect(const struct cfg_key *k, char *buf, size_t len)
 	case CFG_TYPE_USER:
 		append(buf, len, &used, "expected %s or a user name matching "
 		       "[a-z_][a-z0-9_-]{0,%llu}", USER_NONE_LITERAL, max - 1);
+		break;
+	case CFG_TYPE_DURATION:
+		append(buf, len, &used, "expected a duration with a unit s, m, h, d or w (30d), "
+		       "or 0 or forever");
 		break;
 	}
 }

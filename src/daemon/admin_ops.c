@@ -22,10 +22,12 @@
 
 #include "temporis/base/buf.h"
 #include "temporis/base/clock.h"
+#include "temporis/base/duration.h"
 #include "temporis/base/jsonutil.h"
 #include "temporis/base/log.h"
 #include "temporis/daemon/admin_export.h"
 #include "temporis/daemon/admin_prom.h"
+#include "temporis/daemon/retention.h"
 #include "temporis/data/downsample.h"
 #include "temporis/data/record.h"
 #include "temporis/data/store_read.h"
@@ -40,6 +42,9 @@
 	"letters, digits or underscores."
 #define MSG_ACCOUNT_NOT_FOUND "Account not found."
 #define MSG_SOURCE_NOT_FOUND "Data source not found."
+#define MSG_RETENTION_RULE                                                                   \
+	"retention must be a duration: an integer with a unit s, m, h, d or w (30d), "        \
+	"a number of seconds, or 0 or \"forever\" to keep everything; at most 1000 years."
 
 typedef struct json_object json;
 
@@ -181,6 +186,7 @@ static json *source_json(const char *account, const struct catalog_source *s)
 	rc = rc ? rc : ju_add_str(o, "name", s->name);
 	rc = rc ? rc : ju_add_bool(o, "archived", s->archived);
 	rc = rc ? rc : ju_add_int(o, "created_at", s->created_at);
+	rc = rc ? rc : ju_add_int(o, "retention_s", s->retention_s);
 	return finish(o, rc);
 }
 
@@ -360,21 +366,79 @@ static json *op_token_revoke(struct admin_ctx *ctx, json *req)
 	return finish(reply, rc);
 }
 
+/*
+ * The "retention" argument: a duration text (duration.h) or a non-negative integer
+ * of seconds. 1 with *seconds, 0 when absent, -1 with *reply (a 422) when bad.
+ */
+static int arg_retention(json *req, int64_t *seconds, json **reply)
+{
+	json *v = NULL;
+	int64_t n;
+
+	if (!json_object_object_get_ex(req, "retention", &v) || v == NULL)
+		return 0;
+	if (json_object_is_type(v, json_type_string) &&
+	    duration_parse(json_object_get_string(v), (size_t)json_object_get_string_len(v),
+			   seconds) == 0)
+		return 1;
+	if (json_object_is_type(v, json_type_int)) {
+		errno = 0;
+		n = json_object_get_int64(v);
+		if (errno == 0 && n >= 0 && n <= DURATION_MAX_S) {
+			*seconds = n;
+			return 1;
+		}
+	}
+	*reply = admin_error(ADMIN_INVALID, MSG_RETENTION_RULE);
+	return -1;
+}
+
 static json *op_source_create(struct admin_ctx *ctx, json *req)
 {
 	struct catalog_source src;
 	const char *account, *name;
 	enum catalog_rc crc;
+	int64_t retention = ctx->cfg != NULL ? (int64_t)ctx->cfg->default_retention_s : 0;
 	json *reply = NULL;
 
 	if (arg_str(req, "account", true, &account, &reply) < 0 ||
-	    arg_str(req, "name", true, &name, &reply) < 0)
+	    arg_str(req, "name", true, &name, &reply) < 0 ||
+	    arg_retention(req, &retention, &reply) < 0)
 		return reply;
-	crc = catalog_source_create(ctx->catalog, account, name, &src);
+	crc = catalog_source_create_with(ctx->catalog, account, name, retention, &src);
 	if (crc != CAT_OK)
 		return catalog_error(crc, "Data source already exists.", MSG_ACCOUNT_NOT_FOUND);
 	if (admin_publish_catalog(ctx) < 0)
 		return internal_error();
+	if (retention > 0)
+		retention_kick();
+	return source_json(account, &src);
+}
+
+/* {"account", "name", "retention"}: the source's retention from now on. Its expired
+ * records are hidden before the reply, and deleted from disk by a pass that starts
+ * at once (retention.c). */
+static json *op_source_set(struct admin_ctx *ctx, json *req)
+{
+	struct catalog_source src;
+	const char *account, *name;
+	enum catalog_rc crc;
+	int64_t retention = 0;
+	json *reply = NULL;
+	int has;
+
+	if (arg_str(req, "account", true, &account, &reply) < 0 ||
+	    arg_str(req, "name", true, &name, &reply) < 0 ||
+	    (has = arg_retention(req, &retention, &reply)) < 0)
+		return reply;
+	if (has == 0)
+		return admin_error(ADMIN_INVALID, "retention is required: " MSG_RETENTION_RULE);
+	crc = catalog_source_set_retention(ctx->catalog, account, name, retention, &src);
+	if (crc == CAT_NOT_FOUND)
+		return missing_reply(ctx, account, MSG_SOURCE_NOT_FOUND);
+	if (crc != CAT_OK)
+		return catalog_error(crc, "", MSG_SOURCE_NOT_FOUND);
+	retention_kick();
 	return source_json(account, &src);
 }
 
@@ -762,7 +826,14 @@ static json *op_series(struct admin_ctx *ctx, json *req)
 		return internal_error();
 	if (store_series(ctx->store, src.id, series_item, &acc) < 0)
 		acc.failed = true;
-	return list_reply("series", &acc);
+	reply = list_reply("series", &acc);
+	/* GET /v1/data_sources/{name} takes the retention from here: the writer's alone */
+	if (!json_object_object_get_ex(reply, "error", NULL) &&
+	    ju_add_int(reply, "retention_s", src.retention_s) < 0) {
+		json_object_put(reply);
+		return internal_error();
+	}
+	return reply;
 }
 
 /* One page of an export of a source of the account (admin_export.h). */
@@ -814,6 +885,7 @@ static const struct {
     {"source_archive", op_source_archive},
     {"source_unarchive", op_source_unarchive},
     {"source_get", op_source_get},
+    {"source_set", op_source_set},
     {"source_list", op_source_list},
     {"status", op_status},
     {"backup", op_backup},

@@ -18,6 +18,10 @@
  * writer fails what reaches it until space is back; then it closes and reopens the
  * store (the commit log replays what was acknowledged) and ingest resumes. Reads go
  * on throughout: RocksDB serves them in its read-only error state.
+ *
+ * Retention (retention.c): once a second the writer sets every source's read
+ * cutoff from the catalog; a thread of its own deletes expired partitions every
+ * minute, so a long compaction never holds a commit.
  */
 #include "temporis/daemon/writer.h"
 
@@ -36,6 +40,7 @@
 
 #include "temporis/daemon/admin.h"
 #include "temporis/daemon/admin_ops.h"
+#include "temporis/daemon/retention.h"
 #include "temporis/data/catalog.h"
 #include "temporis/base/buf.h"
 #include "temporis/base/clock.h"
@@ -284,6 +289,7 @@ static int writer_open(struct writer *w);
 static int reopen_store(struct writer *w)
 {
 	admin_stop();
+	retention_stop();
 	catalog_close(w->catalog);
 	w->catalog = NULL;
 	store_close(w->store);
@@ -340,6 +346,7 @@ static void tick(struct writer *w)
 		return;
 	w->stats_at_ms = now;
 	store_maintain(w->store);
+	retention_refresh();
 	publish_store_stats(w);
 }
 
@@ -393,6 +400,11 @@ static int writer_open(struct writer *w)
 		log_error("cannot publish the catalog");
 		return -1;
 	}
+	/* cutoffs before the first read: the admin socket serves next */
+	if (retention_start(w->store, w->catalog) < 0) {
+		log_error("cannot start the retention thread");
+		return -1;
+	}
 	if (admin_start(&w->admin, w->fds->admin_fd) < 0) {
 		log_error("cannot serve the admin socket");
 		return -1;
@@ -435,6 +447,7 @@ void writer_main(const struct cfg *cfg, struct shm *shm, const struct server_fds
 		wait_for_work(&w);
 	}
 	admin_stop();
+	retention_stop();
 	store_batch_free(w.batch);
 	catalog_close(w.catalog);
 	store_close(w.store);

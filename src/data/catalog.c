@@ -604,7 +604,8 @@ out:
 
 /* The caller holds the lock and has checked name validity and uniqueness. */
 static enum catalog_rc source_add(struct catalog *c, const struct catalog_account *a,
-				  const char *name, struct catalog_source *out)
+				  const char *name, int64_t retention_s,
+				  struct catalog_source *out)
 {
 	struct catalog_source s;
 	char err[ERR_MAX];
@@ -614,6 +615,7 @@ static enum catalog_rc source_add(struct catalog *c, const struct catalog_accoun
 	memset(&s, 0, sizeof(s));
 	s.id = (uint32_t)c->next_source_id;
 	s.account_id = a->id;
+	s.retention_s = retention_s;
 	snprintf(s.name, sizeof(s.name), "%s", name);
 	if (wall_time_s(&s.created_at) != 0 || srcs_reserve(c) != 0)
 		return CAT_FAILED;
@@ -635,9 +637,16 @@ static enum catalog_rc source_add(struct catalog *c, const struct catalog_accoun
 enum catalog_rc catalog_source_create(struct catalog *c, const char *account, const char *name,
 				      struct catalog_source *out)
 {
+	return catalog_source_create_with(c, account, name, 0, out);
+}
+
+enum catalog_rc catalog_source_create_with(struct catalog *c, const char *account,
+					   const char *name, int64_t retention_s,
+					   struct catalog_source *out)
+{
 	enum catalog_rc rc;
 
-	if (!cstr_name_valid(name))
+	if (!cstr_name_valid(name) || retention_s < 0)
 		return CAT_INVALID;
 	lock(c);
 	struct catalog_account *a = acct_find(c, account);
@@ -646,7 +655,7 @@ enum catalog_rc catalog_source_create(struct catalog *c, const char *account, co
 	else if (src_find(c, a->id, name) != NULL)
 		rc = CAT_EXISTS;
 	else
-		rc = source_add(c, a, name, out);
+		rc = source_add(c, a, name, retention_s, out);
 	unlock(c);
 	return rc;
 }
@@ -669,6 +678,38 @@ enum catalog_rc catalog_source_set_archived(struct catalog *c, const char *accou
 			goto out;
 		}
 		s->archived = archived;
+		c->generation++;
+	}
+	if (out != NULL)
+		*out = *s;
+out:
+	unlock(c);
+	return rc;
+}
+
+enum catalog_rc catalog_source_set_retention(struct catalog *c, const char *account,
+					     const char *name, int64_t retention_s,
+					     struct catalog_source *out)
+{
+	enum catalog_rc rc = CAT_NOT_FOUND;
+
+	if (retention_s < 0)
+		return CAT_INVALID;
+	lock(c);
+	struct catalog_account *a = acct_find(c, account);
+	struct catalog_source *s = a != NULL ? src_find(c, a->id, name) : NULL;
+	if (s == NULL)
+		goto out;
+	rc = CAT_OK;
+	if (s->retention_s != retention_s) {
+		struct catalog_source changed = *s;
+
+		changed.retention_s = retention_s;
+		if (persist_source(c, &changed, changed.archived) != 0) {
+			rc = CAT_FAILED;
+			goto out;
+		}
+		*s = changed;
 		c->generation++;
 	}
 	if (out != NULL)

@@ -131,6 +131,7 @@ struct json_object *catalog_json_source(const struct catalog_source *s, bool arc
 	rc = rc ? rc : ju_add_str(o, "name", s->name);
 	rc = rc ? rc : ju_add_bool(o, "archived", archived);
 	rc = rc ? rc : ju_add_int(o, "created_at", s->created_at);
+	rc = rc ? rc : ju_add_int(o, "retention_s", s->retention_s);
 	return built(o, rc);
 }
 
@@ -265,6 +266,11 @@ static int parse_source(struct json_object *o, struct catalog_source *s)
 	    get_int(o, "account_id", 1, UINT32_MAX, &acct) != 0 ||
 	    get_name(o, "name", s->name) != 0 || get_bool(o, "archived", &s->archived) != 0 ||
 	    get_int(o, "created_at", INT64_MIN, INT64_MAX, &s->created_at) != 0)
+		return -1;
+	/* a catalog written before retention existed has none: forever */
+	s->retention_s = 0;
+	if (json_object_object_get_ex(o, "retention_s", NULL) &&
+	    get_int(o, "retention_s", 0, INT64_MAX, &s->retention_s) != 0)
 		return -1;
 	s->id = (uint32_t)id;
 	s->account_id = (uint32_t)acct;

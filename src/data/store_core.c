@@ -64,17 +64,51 @@ static size_t table_lower_bound(const struct store *st, uint32_t source_id)
 	return lo;
 }
 
-rocksdb_column_family_handle_t *store_source_cf(struct store *st, uint32_t source_id)
+rocksdb_column_family_handle_t *store_source_cf_cutoff(struct store *st, uint32_t source_id,
+						       int64_t *cutoff)
 {
 	rocksdb_column_family_handle_t *cf = NULL;
 	size_t i;
 
+	*cutoff = STORE_NO_CUTOFF;
 	pthread_mutex_lock(&st->table_lock);
 	i = table_lower_bound(st, source_id);
-	if (i < st->nsources && st->sources[i].id == source_id)
+	if (i < st->nsources && st->sources[i].id == source_id) {
 		cf = st->sources[i].cf;
+		*cutoff = st->sources[i].cutoff;
+	}
 	pthread_mutex_unlock(&st->table_lock);
 	return cf;
+}
+
+rocksdb_column_family_handle_t *store_source_cf(struct store *st, uint32_t source_id)
+{
+	int64_t cutoff;
+
+	return store_source_cf_cutoff(st, source_id, &cutoff);
+}
+
+int store_source_set_cutoff(struct store *st, uint32_t source_id, int64_t cutoff)
+{
+	int rc = -1;
+	size_t i;
+
+	pthread_mutex_lock(&st->table_lock);
+	i = table_lower_bound(st, source_id);
+	if (i < st->nsources && st->sources[i].id == source_id) {
+		st->sources[i].cutoff = cutoff;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&st->table_lock);
+	return rc;
+}
+
+int64_t store_source_cutoff(struct store *st, uint32_t source_id)
+{
+	int64_t cutoff;
+
+	(void)store_source_cf_cutoff(st, source_id, &cutoff); /* unknown: no cutoff */
+	return cutoff;
 }
 
 int store_table_insert(struct store *st, uint32_t source_id,
@@ -92,6 +126,7 @@ int store_table_insert(struct store *st, uint32_t source_id,
 		(st->nsources - i) * sizeof(st->sources[0]));
 	st->sources[i].id = source_id;
 	st->sources[i].cf = cf;
+	st->sources[i].cutoff = STORE_NO_CUTOFF;
 	st->nsources++;
 	return 0;
 }

@@ -51,6 +51,7 @@ struct index_cache;
 struct source_cf {
 	uint32_t id;
 	rocksdb_column_family_handle_t *cf;
+	int64_t cutoff;                /* reads hide records older than this (store.h) */
 };
 
 /* Heads and their hand-off between the committer, the sealer and readers. */
@@ -110,6 +111,9 @@ struct store {
 
 /* The column family of a source, or NULL if it has none. Any thread. */
 rocksdb_column_family_handle_t *store_source_cf(struct store *st, uint32_t source_id);
+/* The same, and the source's read cutoff (STORE_NO_CUTOFF if none) in *cutoff. */
+rocksdb_column_family_handle_t *store_source_cf_cutoff(struct store *st, uint32_t source_id,
+						       int64_t *cutoff);
 
 /* Reports a RocksDB error string (if any) as "what: error" and frees it; returns -1
  * if there was one, else 0. */

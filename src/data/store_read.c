@@ -4,6 +4,12 @@
  * RocksDB's value folded with the head's entries of that bucket (records committed
  * but not yet sealed), by version. A value that is not well formed fails the read
  * (logged) rather than being skipped.
+ *
+ * Retention: every read here hides the records below its source's cutoff
+ * (store.h), stored or in a head, before anything is given: a point below it is
+ * absent, a scan starts at it, a series with nothing left is not listed and its
+ * first timestamp is the oldest one left. The admin ops (records, downsampled
+ * records, series, export) and the Prometheus API all read through these.
  */
 #include "temporis/data/store_read.h"
 
@@ -55,7 +61,8 @@ int store_get(struct store *st, uint32_t source_id, const char *name, size_t nam
 {
 	static _Thread_local struct codec_fold heads;
 	uint8_t key[CODEC_KEY_MAX];
-	rocksdb_column_family_handle_t *cf = store_source_cf(st, source_id);
+	int64_t cutoff;
+	rocksdb_column_family_handle_t *cf = store_source_cf_cutoff(st, source_id, &cutoff);
 	struct chunk_entry won[CODEC_BUCKET_SPAN], e[CODEC_BUCKET_SPAN];
 	size_t klen, vlen = 0, nwon = 0;
 	char *rerr = NULL, *val;
@@ -63,6 +70,8 @@ int store_get(struct store *st, uint32_t source_id, const char *name, size_t nam
 
 	if (cf == NULL || name_len == 0 || name_len > REC_NAME_MAX)
 		return -1;
+	if (ts < cutoff)
+		return 0;
 	codec_fold_init(&heads);
 	if (store_heads_fold(st, source_id, name, name_len, codec_bucket(ts), &heads))
 		nwon = codec_fold_drain(&heads, won);
@@ -266,7 +275,8 @@ int store_scan(struct store *st, uint32_t source_id, const char *name, size_t na
 	       int64_t start, int64_t last, uint32_t limit, store_rec_cb cb, void *arg,
 	       bool *more, int64_t *next_ts)
 {
-	rocksdb_column_family_handle_t *cf = store_source_cf(st, source_id);
+	int64_t cutoff;
+	rocksdb_column_family_handle_t *cf = store_source_cf_cutoff(st, source_id, &cutoff);
 	struct scan_ctx c = { st, source_id, name, name_len, start, last, limit, 0,
 			      cb, arg, more, next_ts };
 	unsigned epoch;
@@ -275,7 +285,9 @@ int store_scan(struct store *st, uint32_t source_id, const char *name, size_t na
 	*more = false;
 	if (cf == NULL || name_len == 0 || name_len > REC_NAME_MAX)
 		return -1;
-	if (start > last)
+	if (c.start < cutoff)
+		c.start = cutoff;
+	if (c.start > last)
 		return 0;
 	/* Held for the whole scan: a head sealed meanwhile stays readable until the end. */
 	epoch = store_read_begin(st);
@@ -318,34 +330,99 @@ static bool on_series(rocksdb_iterator_t *it, int64_t p, const char *name, size_
 	       memcmp(codec_key_name(k), name, len) == 0;
 }
 
-/* The first record of the series in its first partition and the last in its last
- * (what the index says): -1 if they are not there. */
+/* A first timestamp not known from the index: give() looks it up. */
+#define SERIES_FIRST_UNKNOWN INT64_MIN
+
+/*
+ * The last record of the series in its last partition and the first in its first
+ * (what the index says): 1, *first SERIES_FIRST_UNKNOWN when the first partition
+ * is below the cutoff or gone; 0 when the last partition is gone (records vanish
+ * only by retention, a prefix of the key space: then nothing of the series is
+ * stored); -1 if a value is corrupt.
+ */
 static int series_edges(rocksdb_iterator_t *it, const char *name, size_t len, int64_t first_p,
-			int64_t last_p, int64_t *first, int64_t *last)
+			int64_t last_p, int64_t cutoff, int64_t *first, int64_t *last)
 {
 	uint8_t key[CODEC_KEY_MAX];
-	size_t klen = codec_key_series_prefix(key, first_p, name, len);
+	size_t klen = codec_key_series_prefix(key, last_p, name, len);
 
-	rocksdb_iter_seek(it, (const char *)key, klen);
-	if (!on_series(it, first_p, name, len) || iter_edge_ts(it, false, first) != 0)
-		return -1;
-	klen = codec_key_series_prefix(key, last_p, name, len);
 	key[klen++] = UINT8_MAX; /* past every bucket index */
 	rocksdb_iter_seek_for_prev(it, (const char *)key, klen);
-	if (!on_series(it, last_p, name, len) || iter_edge_ts(it, true, last) != 0)
+	if (!on_series(it, last_p, name, len))
+		return 0;
+	if (iter_edge_ts(it, true, last) != 0)
 		return -1;
-	return 0;
+	*first = SERIES_FIRST_UNKNOWN;
+	if (first_p < codec_partition(cutoff))
+		return 1;
+	klen = codec_key_series_prefix(key, first_p, name, len);
+	rocksdb_iter_seek(it, (const char *)key, klen);
+	if (on_series(it, first_p, name, len) && iter_edge_ts(it, false, first) != 0)
+		return -1;
+	return 1;
 }
 
 struct series_walk {
+	struct store *st;
+	uint32_t source_id;
+	int64_t cutoff;                /* the source's (store.h) */
 	store_series_cb cb;
 	void *arg;
 	const char *from;              /* the first name given, or a lower one ("" for all) */
 	size_t from_len;
 	struct head_series *hs;        /* the heads' series, in name order */
 	size_t nhs, next;
-	bool stop;
+	bool stop, failed;
 };
+
+struct first_found {
+	int64_t ts;
+	bool found;
+};
+
+static int first_item(const struct rec *r, void *arg)
+{
+	struct first_found *f = arg;
+
+	f->ts = r->ts;
+	f->found = true;
+	return 1;
+}
+
+/* The series' first timestamp from `from` on, heads included: 1, 0 if none, -1 error. */
+static int first_from(struct series_walk *w, const char *name, size_t len, int64_t from,
+		      int64_t last, int64_t *first)
+{
+	rocksdb_column_family_handle_t *cf = store_source_cf(w->st, w->source_id);
+	struct first_found f = { 0, false };
+	bool more = false;
+	int64_t next_ts;
+	struct scan_ctx c = { w->st, w->source_id, name, len, from, last, 1, 0,
+			      first_item, &f, &more, &next_ts };
+
+	if (cf == NULL || scan_range(&c, cf) != 0)
+		return -1;
+	*first = f.ts;
+	return f.found ? 1 : 0;
+}
+
+/* A series to the caller as the cutoff leaves it: left out when nothing is left,
+ * its first timestamp the oldest one left. */
+static void give(struct series_walk *w, const char *name, size_t len, int64_t first, int64_t last)
+{
+	if (last < w->cutoff)
+		return;
+	if (first < w->cutoff || first == SERIES_FIRST_UNKNOWN) {
+		int rc = first_from(w, name, len, w->cutoff, last, &first);
+
+		if (rc < 0)
+			w->failed = w->stop = true;
+		if (rc <= 0)
+			return;
+	}
+	if (w->cb(name, len, first, last, w->arg) != 0)
+		w->stop = true;
+}
 
 static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
@@ -369,13 +446,11 @@ static void emit(struct series_walk *w, const char *name, size_t len, int64_t fi
 			last = h->last > last ? h->last : last;
 			break;
 		}
-		if (w->cb(h->name, h->len, h->first, h->last, w->arg) != 0) {
-			w->stop = true;
+		give(w, h->name, h->len, h->first, h->last);
+		if (w->stop)
 			return;
-		}
 	}
-	if (w->cb(name, len, first, last, w->arg) != 0)
-		w->stop = true;
+	give(w, name, len, first, last);
 }
 
 /* One index entry: its series' edges from the records, then given in name order. */
@@ -387,17 +462,18 @@ static int series_step(rocksdb_iterator_t *idx, rocksdb_iterator_t *rec, struct 
 	ssize_t nl = codec_index_name_len(k, klen);
 	int64_t first_p, last_p, first, last;
 	char name[REC_NAME_MAX];
+	int rc;
 
 	if (nl < 0 || codec_index_decode(v, vlen, &first_p, &last_p) != 0) {
 		log_error("store: corrupt series index entry (%zu bytes)", vlen);
 		return -1;
 	}
 	memcpy(name, k + 1, (size_t)nl);
-	if (series_edges(rec, name, (size_t)nl, first_p, last_p, &first, &last) != 0) {
-		log_error("store: the series index names partitions without their records");
+	rc = series_edges(rec, name, (size_t)nl, first_p, last_p, w->cutoff, &first, &last);
+	if (rc < 0)
 		return -1;
-	}
-	emit(w, name, (size_t)nl, first, last);
+	if (rc > 0)  /* else a head may hold it: emit gives it with the heads' series */
+		emit(w, name, (size_t)nl, first, last);
 	return 0;
 }
 
@@ -429,9 +505,10 @@ static int series_iter(struct store *st, rocksdb_column_family_handle_t *cf,
 	for (; rc == 0 && !w->stop && w->next < w->nhs; w->next++) {
 		struct head_series *h = &w->hs[w->next];
 
-		if (w->cb(h->name, h->len, h->first, h->last, w->arg) != 0)
-			w->stop = true;
+		give(w, h->name, h->len, h->first, h->last);
 	}
+	if (rc == 0 && w->failed)
+		rc = -1;
 out:
 	if (idx != NULL)
 		rocksdb_iter_destroy(idx);
@@ -449,8 +526,10 @@ int store_series(struct store *st, uint32_t source_id, store_series_cb cb, void 
 int store_series_from(struct store *st, uint32_t source_id, const char *from, size_t from_len,
 		      store_series_cb cb, void *arg)
 {
-	rocksdb_column_family_handle_t *cf = store_source_cf(st, source_id);
-	struct series_walk w = { .cb = cb, .arg = arg, .from = from, .from_len = from_len };
+	int64_t cutoff;
+	rocksdb_column_family_handle_t *cf = store_source_cf_cutoff(st, source_id, &cutoff);
+	struct series_walk w = { .st = st, .source_id = source_id, .cutoff = cutoff, .cb = cb,
+				 .arg = arg, .from = from, .from_len = from_len };
 	unsigned epoch;
 	int rc = -1;
 

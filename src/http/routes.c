@@ -110,6 +110,8 @@ static const struct route routes[] = {
 	  .auth = ROUTE_AUTH_BEARER, .label = METRIC_ROUTE_SOURCES, .on_body = sources_create },
 	{ .id = ROUTE_SOURCE_GET, .method = HTTP_GET, .pattern = "/v1/data_sources/{name}",
 	  .auth = ROUTE_AUTH_BEARER, .label = METRIC_ROUTE_SOURCE, .on_body = source_get },
+	{ .id = ROUTE_SOURCE_UPDATE, .method = HTTP_PATCH, .pattern = "/v1/data_sources/{name}",
+	  .auth = ROUTE_AUTH_BEARER, .label = METRIC_ROUTE_SOURCE, .on_body = source_update },
 	{ .id = ROUTE_SOURCE_ARCHIVE, .method = HTTP_POST,
 	  .pattern = "/v1/data_sources/{name}/archive",
 	  .auth = ROUTE_AUTH_BEARER, .label = METRIC_ROUTE_ARCHIVE, .on_body = source_archive },

@@ -41,9 +41,11 @@ static void strip_account(struct json_object *obj)
 		json_object_object_del(obj, "account");
 }
 
-/* The writer's answer as it is: the series. */
-static void reply_as_is(struct handler_env *env, struct http_req *req, struct json_object *reply)
+/* The series, as the writer answers them; its retention_s is for reply_source. */
+static void reply_series(struct handler_env *env, struct http_req *req, struct json_object *reply)
 {
+	if (json_object_is_type(reply, json_type_object))
+		json_object_object_del(reply, "retention_s");
 	respond_json(req, 200, reply);
 }
 
@@ -87,6 +89,7 @@ static void reply_source(struct handler_env *env, struct http_req *req,
 	if (series == NULL || ju_add_str(obj, "name", src->name) < 0 ||
 	    ju_add_bool(obj, "archived", src->archived) < 0 ||
 	    ju_add_int(obj, "created_at", src->created_at) < 0 ||
+	    ju_add_int(obj, "retention_s", ju_int_or(reply, "retention_s", 0)) < 0 ||
 	    ju_add(obj, "series", json_object_get(series)) < 0) {
 		json_object_put(obj);
 		http_respond_error(req, 500, "Internal server error.", NULL);
@@ -189,7 +192,7 @@ static struct json_object *create_body_name(const struct http_req *req, struct j
 /* POST /v1/data_sources {"name": "..."} */
 void sources_create(struct handler_env *env, struct http_req *req)
 {
-	struct json_object *body, *name, *op;
+	struct json_object *body, *name, *op, *retention = NULL;
 	const char *detail;
 	int status;
 
@@ -200,6 +203,9 @@ void sources_create(struct handler_env *env, struct http_req *req)
 		return;
 	}
 	op = op_with(new_op("source_create", req->user, false), "name", json_object_get(name));
+	/* an optional retention, judged by the writer; else default_retention */
+	if (json_object_object_get_ex(body, "retention", &retention) && retention != NULL)
+		op = op_with(op, "retention", json_object_get(retention));
 	json_object_put(body);
 	writer_ask(env, req, op, reply_created);
 }
@@ -211,7 +217,57 @@ void source_get(struct handler_env *env, struct http_req *req)
 
 void source_series(struct handler_env *env, struct http_req *req)
 {
-	ask_series(env, req, reply_as_is);
+	ask_series(env, req, reply_series);
+}
+
+/* The "retention" of a PATCH body, or NULL with *status and *detail set. The value
+ * itself is the writer's to judge (one parser): a bad one is its 422. */
+static struct json_object *update_body_retention(const struct http_req *req,
+						 struct json_object **body, int *status,
+						 const char **detail)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *v = NULL;
+
+	*body = NULL;
+	*status = 500;
+	*detail = "Internal server error.";
+	if (tok == NULL)
+		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	*body = json_tokener_parse_ex(tok, (const char *)req->body, (int)req->body_len);
+	if (*body == NULL || json_tokener_get_parse_end(tok) != req->body_len) {
+		*status = 400;
+		*detail = "Request body is not valid JSON.";
+	} else if (!json_object_is_type(*body, json_type_object) ||
+		   !json_object_object_get_ex(*body, "retention", &v) || v == NULL) {
+		*status = 422;
+		*detail = "retention is required: a duration such as \"30d\" (units s, m, h, d, "
+			  "w), a number of seconds, or 0 or \"forever\" to keep everything.";
+		v = NULL;
+	}
+	json_tokener_free(tok);
+	return v;
+}
+
+/* PATCH /v1/data_sources/{name} {"retention": "30d"} */
+void source_update(struct handler_env *env, struct http_req *req)
+{
+	struct json_object *body, *retention, *op;
+	const char *detail;
+	int status;
+
+	if (!source_visible(env, req))
+		return;
+	retention = update_body_retention(req, &body, &status, &detail);
+	if (retention == NULL) {
+		json_object_put(body);
+		http_respond_error(req, status, detail, NULL);
+		return;
+	}
+	op = op_with(new_op("source_set", req->user, true), "retention", json_object_get(retention));
+	json_object_put(body);
+	writer_ask(env, req, op, reply_archived);
 }
 
 void source_archive(struct handler_env *env, struct http_req *req)

@@ -25,6 +25,7 @@
 
 #include "temporis/base/buf.h"
 #include "temporis/base/config.h"
+#include "temporis/base/duration.h"
 #include "temporis/base/jsonutil.h"
 #include "temporis/ipc/proto.h"
 
@@ -40,7 +41,7 @@
 #define CTL_REPLY_TIMEOUT_MS (10 * 60 * 1000) /* a backup of a large store takes a while */
 #define CTL_MSG_MAX 1024
 #define CMD_FIELDS_MAX 2
-#define TABLE_COLS_MAX 5
+#define TABLE_COLS_MAX 6
 #define TABLE_ROWS_INITIAL 16
 #define TIME_TEXT_MAX 32
 #define SECS_PER_MIN 60
@@ -48,6 +49,7 @@
 #define SECS_PER_DAY 86400
 #define PERCENT 100.0
 #define LABEL_EQ "--label="
+#define RETENTION_EQ "--retention="
 
 typedef struct json_object json;
 
@@ -61,6 +63,13 @@ enum cmd_flags {
 	CMD_LABEL = 1,    /* accepts --label TEXT */
 	CMD_ABS_PATH = 2, /* the last field is a path, sent absolute */
 	CMD_SIZES = 4,    /* asks for the sources' sizes on disk too */
+	CMD_RETENTION = 8,  /* accepts --retention DURATION */
+	CMD_NEEDS_RETENTION = 16, /* and requires it */
+};
+
+/* The values of a command's named options; NULL when not given. */
+struct named {
+	const char *label, *retention;
 };
 
 typedef void (*print_fn)(json *reply);
@@ -238,6 +247,37 @@ static void print_unarchived(json *r)
 	print_source(r, "unarchived");
 }
 
+/* A retention as an operator writes it: "30d", or "forever" for 0. */
+static const char *retention_text(json *s, char buf[DURATION_TEXT_MAX])
+{
+	int64_t secs = ju_int_or(s, "retention_s", 0);
+
+	if (secs <= 0)
+		return "forever";
+	duration_format(secs, buf);
+	return buf;
+}
+
+static void print_source_set(json *r)
+{
+	char ret[DURATION_TEXT_MAX];
+
+	printf("data source %s of account %s keeps %s\n", field_text(r, "name"),
+	       field_text(r, "account"), retention_text(r, ret));
+}
+
+static void print_source_detail(json *r)
+{
+	char when[TIME_TEXT_MAX], ret[DURATION_TEXT_MAX];
+
+	printf("account    %s\n", field_text(r, "account"));
+	printf("name       %s\n", field_text(r, "name"));
+	printf("archived   %s\n",
+	       json_object_get_boolean(json_object_object_get(r, "archived")) ? "yes" : "no");
+	printf("created    %s\n", iso_time(ju_int_or(r, "created_at", 0), when, sizeof(when)));
+	printf("retention  %s\n", retention_text(r, ret));
+}
+
 #define BYTES_TEXT_MAX 32
 #define BYTES_STEP 1024.0
 
@@ -261,10 +301,11 @@ static const char *bytes_text(int64_t n, char *out, size_t cap)
 
 static void print_sources(json *r)
 {
-	static const char *const head[] = {"ACCOUNT", "NAME", "ARCHIVED", "CREATED", "ON DISK"};
-	struct table t = {.ncols = 5};
+	static const char *const head[] = {"ACCOUNT", "NAME",      "ARCHIVED",
+					   "CREATED", "RETENTION", "ON DISK"};
+	struct table t = {.ncols = 6};
 	json *list = ju_arr(r, "data_sources");
-	char when[TIME_TEXT_MAX], size[BYTES_TEXT_MAX];
+	char when[TIME_TEXT_MAX], size[BYTES_TEXT_MAX], ret[DURATION_TEXT_MAX];
 
 	table_row(&t, head);
 	for (size_t i = 0; list && i < json_object_array_length(list); i++) {
@@ -273,6 +314,7 @@ static void print_sources(json *r)
 		const char *row[] = {field_text(s, "account"), field_text(s, "name"),
 		                     archived ? "yes" : "no",
 		                     iso_time(ju_int_or(s, "created_at", 0), when, sizeof(when)),
+		                     retention_text(s, ret),
 		                     bytes_text(ju_int_or(s, "sst_bytes", 0), size, sizeof(size))};
 
 		table_row(&t, row);
@@ -314,8 +356,12 @@ static const struct command commands[] = {
     {"token", "create", "token_create", {"account"}, 1, 1, CMD_LABEL, print_token_created},
     {"token", "list", "token_list", {"account"}, 1, 1, 0, print_tokens},
     {"token", "revoke", "token_revoke", {"account", "token_id"}, 2, 2, 0, print_revoked},
-    {"source", "create", "source_create", {"account", "name"}, 2, 2, 0, print_source_created},
+    {"source", "create", "source_create", {"account", "name"}, 2, 2, CMD_RETENTION,
+     print_source_created},
     {"source", "list", "source_list", {"account"}, 0, 1, CMD_SIZES, print_sources},
+    {"source", "get", "source_get", {"account", "name"}, 2, 2, 0, print_source_detail},
+    {"source", "set", "source_set", {"account", "name"}, 2, 2,
+     CMD_RETENTION | CMD_NEEDS_RETENTION, print_source_set},
     {"source", "archive", "source_archive", {"account", "name"}, 2, 2, 0, print_archived},
     {"source", "unarchive", "source_unarchive", {"account", "name"}, 2, 2, 0, print_unarchived},
     {"status", NULL, "status", {NULL}, 0, 0, 0, print_status},
@@ -336,8 +382,10 @@ static void usage(FILE *out)
 	    "  token create ACCOUNT [--label TEXT] create a token (shown once)\n"
 	    "  token list ACCOUNT                  ids, labels, creation times\n"
 	    "  token revoke ACCOUNT TOKEN_ID\n"
-	    "  source create ACCOUNT NAME\n"
+	    "  source create ACCOUNT NAME [--retention DURATION]\n"
 	    "  source list [ACCOUNT]\n"
+	    "  source get ACCOUNT NAME\n"
+	    "  source set ACCOUNT NAME --retention DURATION   (30d, 12h, 2w; 0 or forever: keep all)\n"
 	    "  source archive ACCOUNT NAME\n"
 	    "  source unarchive ACCOUNT NAME\n"
 	    "  status                              workers, ring fill, records, disk, uptime\n"
@@ -467,25 +515,49 @@ static const struct command *find_command(int argc, char **argv, int *used)
 	return NULL;
 }
 
+/* "--name VALUE" or "--name=VALUE" (eq is "--name="): 1 taken into *out, 0 not
+ * this option, -1 the value is missing. */
+static int named_option(int argc, char **argv, int *i, const char *eq, const char **out)
+{
+	size_t n = strlen(eq) - 1;
+
+	if (strncmp(argv[*i], eq, n) != 0)
+		return 0;
+	if (argv[*i][n] == '=') {
+		*out = argv[*i] + n + 1;
+		return 1;
+	}
+	if (argv[*i][n] != '\0')
+		return 0;
+	if (++*i == argc)
+		return -1;
+	*out = argv[*i];
+	return 1;
+}
+
 /*
- * The command's own arguments: positionals into pos, --label TEXT into *label;
- * a --json here is taken as the global option. 0 or -1 (usage).
+ * The command's own arguments: positionals into pos, --label TEXT and --retention
+ * DURATION into *nm; a --json here is taken as the global option. 0 or -1 (usage).
  */
 static int parse_args(const struct command *c, int argc, char **argv, struct opts *o,
-                      const char **pos, int *npos, const char **label)
+                      const char **pos, int *npos, struct named *nm)
 {
+	int got;
+
 	*npos = 0;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 
 		if (strcmp(a, "--json") == 0) {
 			o->json = true;
-		} else if ((c->flags & CMD_LABEL) && strcmp(a, "--label") == 0) {
-			if (++i == argc)
+		} else if ((c->flags & CMD_LABEL) &&
+			   (got = named_option(argc, argv, &i, LABEL_EQ, &nm->label)) != 0) {
+			if (got < 0)
 				return -1;
-			*label = argv[i];
-		} else if ((c->flags & CMD_LABEL) && strncmp(a, LABEL_EQ, strlen(LABEL_EQ)) == 0) {
-			*label = a + strlen(LABEL_EQ);
+		} else if ((c->flags & CMD_RETENTION) &&
+			   (got = named_option(argc, argv, &i, RETENTION_EQ, &nm->retention)) != 0) {
+			if (got < 0)
+				return -1;
 		} else if (a[0] == '-' && a[1] == '-') {
 			fprintf(stderr, "temporisctl: unknown option %s\n", a);
 			return -1;
@@ -495,6 +567,10 @@ static int parse_args(const struct command *c, int argc, char **argv, struct opt
 			fprintf(stderr, "temporisctl: unexpected argument %s\n", a);
 			return -1;
 		}
+	}
+	if ((c->flags & CMD_NEEDS_RETENTION) && nm->retention == NULL) {
+		fprintf(stderr, "temporisctl: %s %s needs --retention DURATION\n", c->group, c->verb);
+		return -1;
 	}
 	return *npos >= c->nreq ? 0 : -1;
 }
@@ -513,7 +589,8 @@ static int absolute(const char *path, char *out, size_t len)
 	return snprintf(out, len, "%s/%s", cwd, path) < (int)len ? 0 : -1;
 }
 
-static json *build_request(const struct command *c, const char **pos, int npos, const char *label)
+static json *build_request(const struct command *c, const char **pos, int npos,
+			   const struct named *nm)
 {
 	char path[PATH_MAX];
 	json *req = json_object_new_object();
@@ -534,8 +611,11 @@ static json *build_request(const struct command *c, const char **pos, int npos, 
 		}
 		rc = ju_add_str(req, c->fields[i], val);
 	}
-	if (rc == 0 && label != NULL)
-		rc = ju_add_str(req, "label", label);
+	if (rc == 0 && nm->label != NULL)
+		rc = ju_add_str(req, "label", nm->label);
+	/* as written: the server reads it (the one parser, duration.h) and says what is wrong */
+	if (rc == 0 && nm->retention != NULL)
+		rc = ju_add_str(req, "retention", nm->retention);
 	if (rc == 0 && (c->flags & CMD_SIZES))
 		rc = ju_add(req, "sizes", json_object_new_boolean(1));
 	if (rc != 0) {
@@ -624,7 +704,8 @@ static int show_reply(const struct opts *o, const struct command *c, const char 
 
 int main(int argc, char **argv)
 {
-	const char *pos[CMD_FIELDS_MAX], *label = NULL, *path = NULL;
+	const char *pos[CMD_FIELDS_MAX], *path = NULL;
+	struct named nm = {NULL, NULL};
 	struct opts o = {0};
 	const struct command *c;
 	struct cfg cfg;
@@ -639,13 +720,13 @@ int main(int argc, char **argv)
 	if (c == NULL && optind < argc)
 		unknown_command(argc - optind, argv + optind);
 	if (c == NULL ||
-	    parse_args(c, argc - optind - used, argv + optind + used, &o, pos, &npos, &label) < 0) {
+	    parse_args(c, argc - optind - used, argv + optind + used, &o, pos, &npos, &nm) < 0) {
 		rc = -1;
 		goto usage_or_done;
 	}
 	if ((rc = socket_path(&o, &cfg, &path)) != 0)
 		return rc;
-	req = build_request(c, pos, npos, label);
+	req = build_request(c, pos, npos, &nm);
 	if (req == NULL)
 		return fail(&o, "cannot build the request: %s", strerror(errno ? errno : ENOMEM));
 	rc = exchange(&o, path, req, &text);

@@ -299,7 +299,7 @@ section_mgmt() {
 import json,sys; j=json.load(open(sys.argv[1]))
 assert set(j)=={"data_sources"}, j
 for s in j["data_sources"]:
-    assert set(s)=={"name","archived","created_at"}, s
+    assert set(s)=={"name","archived","created_at","retention_s"} and s["retention_s"]==0, s
     assert isinstance(s["archived"],bool) and isinstance(s["created_at"],int), s
 assert "store_metrics" in [s["name"] for s in j["data_sources"]], j' "$R_BODY"
 	req -X POST -H "Authorization: Bearer $TOKEN" -d '{"name":"grid_load_eu"}' "$BASE/v1/data_sources"

@@ -216,7 +216,7 @@ for t in "$HUMAN_TOKEN" "$T2" "$T4"; do
 	expect_status "each created token works (${t:0:6}...)" 204
 done
 run_ctl "source create --json" 0 --json source create acme grid_load_eu
-shape "source create --json shape" 'keys(j, ["account","name","archived","created_at"]); recent(j["created_at"])
+shape "source create --json shape" 'keys(j, ["account","name","archived","created_at","retention_s"]); recent(j["created_at"])
 assert j["account"]=="acme" and j["name"]=="grid_load_eu" and j["archived"] is False, j'
 req -X POST -H "Authorization: Bearer $T3" -d '{"data_source":"grid_load_eu","records":[]}' "$BASE/v1/data_sources/ingest"
 expect_status "second new source: very next ingest 204" 204
@@ -237,12 +237,12 @@ run_ctl "source unarchive (human)" 0 source unarchive acme store_metrics
 req -X POST -H "Authorization: Bearer $T3" -d '{"data_source":"store_metrics","records":[]}' "$BASE/v1/data_sources/ingest"
 expect_status "unarchive: very next ingest 204" 204
 run_ctl "source archive --json" 0 --json source archive acme grid_load_eu
-shape "source archive --json shape" 'keys(j, ["account","name","archived","created_at"]); assert j["archived"] is True and j["name"]=="grid_load_eu", j'
+shape "source archive --json shape" 'keys(j, ["account","name","archived","created_at","retention_s"]); assert j["archived"] is True and j["name"]=="grid_load_eu", j'
 req -X POST -H "Authorization: Bearer $T3" -d '{"data_source":"grid_load_eu","records":[]}' "$BASE/v1/data_sources/ingest"
 expect_error "archive --json: very next ingest 409" 409 "Data source is archived."
 run_ctl "source archive again (idempotent)" 0 --json source archive acme grid_load_eu
 run_ctl "source unarchive --json" 0 --json source unarchive acme grid_load_eu
-shape "source unarchive --json shape" 'keys(j, ["account","name","archived","created_at"]); assert j["archived"] is False, j'
+shape "source unarchive --json shape" 'keys(j, ["account","name","archived","created_at","retention_s"]); assert j["archived"] is False, j'
 req -X POST -H "Authorization: Bearer $T3" -d '{"data_source":"grid_load_eu","records":[]}' "$BASE/v1/data_sources/ingest"
 expect_status "unarchive --json: very next ingest 204" 204
 run_ctl "source archive unknown source" 1 source archive acme no_such_source
@@ -255,7 +255,7 @@ stdout_has "source list (human) shows all sources" store_metrics grid_load_eu be
 run_ctl "source list --json" 0 --json source list
 shape "source list --json shape" 'keys(j, ["data_sources"])
 for s in j["data_sources"]:
-    keys(s, ["account","name","archived","created_at","sst_bytes"]); recent(s["created_at"]); assert isinstance(s["archived"], bool)
+    keys(s, ["account","name","archived","created_at","retention_s","sst_bytes"]); recent(s["created_at"]); assert isinstance(s["archived"], bool)
     assert isinstance(s["sst_bytes"], int) and s["sst_bytes"] >= 0, s
 assert {("acme","store_metrics"),("acme","grid_load_eu"),("beta","beta_src")} <= {(s["account"], s["name"]) for s in j["data_sources"]}, j'
 run_ctl "source list ACCOUNT --json" 0 --json source list beta

@@ -30,6 +30,7 @@
 #include "temporis/base/clock.h"
 #include "temporis/daemon/admin.h"
 #include "temporis/daemon/admin_ops.h"
+#include "temporis/daemon/retention.h"
 #include "temporis/data/downsample.h"
 #include "temporis/ipc/admin_msg.h"
 #include "temporis/ipc/proto.h"
@@ -363,7 +364,8 @@ static void assert_source(struct json_object *o, const char *account, const char
 	/* A listed source also says what it takes on disk; a created or archived one not. */
 	bool sized = json_object_object_get_ex(o, "sst_bytes", NULL);
 
-	assert_int_equal(json_object_object_length(o), sized ? 5 : 4);
+	assert_int_equal(json_object_object_length(o), sized ? 6 : 5);
+	assert_int_equal(int_of(o, "retention_s"), 0);
 	if (sized)
 		assert_true(int_of(o, "sst_bytes") >= 0);
 	assert_string_equal(str_of(o, "account"), account);
@@ -694,6 +696,81 @@ static void test_series_lists_first_and_last_timestamps(void **state)
 	assert_int_equal(int_of(s, "first_timestamp"), 7);
 	assert_int_equal(int_of(s, "last_timestamp"), 7);
 	json_object_put(reply);
+}
+
+/* ------------------------------------------------------------------ retention */
+
+#define RETENTION_DETAIL                                                                      \
+	"retention must be a duration: an integer with a unit s, m, h, d or w (30d), a number " \
+	"of seconds, or 0 or \"forever\" to keep everything; at most 1000 years."
+
+static void test_source_set_retention_values_and_errors(void **state)
+{
+	struct fixture *f = *state;
+	struct json_object *reply;
+
+	make_account(f, "acme", NULL, 0);
+	reply = run(f, "{\"op\":\"source_create\",\"account\":\"acme\",\"name\":\"m\","
+		       "\"retention\":\"1h\"}");
+	assert_int_equal(int_of(reply, "retention_s"), 3600);
+	json_object_put(reply);
+	reply = run(f, "{\"op\":\"source_set\",\"account\":\"acme\",\"name\":\"m\","
+		       "\"retention\":\"7d\"}");
+	assert_int_equal(int_of(reply, "retention_s"), 7 * 86400);
+	json_object_put(reply);
+	reply = run(f, "{\"op\":\"source_set\",\"account\":\"acme\",\"name\":\"m\","
+		       "\"retention\":90}");
+	assert_int_equal(int_of(reply, "retention_s"), 90);
+	json_object_put(reply);
+	reply = run(f, "{\"op\":\"source_set\",\"account\":\"acme\",\"name\":\"m\","
+		       "\"retention\":\"forever\"}");
+	assert_int_equal(int_of(reply, "retention_s"), 0);
+	json_object_put(reply);
+	static const char *const bad[] = { "\"7x\"", "\"\"", "-1", "\"d\"", "1.5", "true",
+					   "\"99999999999d\"", "\" 7d\"" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char req[256];
+
+		snprintf(req, sizeof(req), "{\"op\":\"source_set\",\"account\":\"acme\","
+			 "\"name\":\"m\",\"retention\":%s}", bad[i]);
+		expect_error(f, req, "invalid", RETENTION_DETAIL);
+	}
+	expect_error(f, "{\"op\":\"source_set\",\"account\":\"acme\",\"name\":\"m\"}",
+		     "invalid", "retention is required: " RETENTION_DETAIL);
+	expect_error(f, "{\"op\":\"source_set\",\"account\":\"acme\",\"name\":\"x\","
+		     "\"retention\":\"1d\"}", "not_found", "Data source not found.");
+}
+
+/* Set on a source, a retention hides its old records from the next read. */
+static void test_retention_hides_old_records_at_once(void **state)
+{
+	struct fixture *f = *state;
+	struct json_object *reply, *list;
+	int64_t now;
+	struct rec recs[3];
+
+	assert_int_equal(wall_time_s(&now), 0);
+	make_account(f, "acme", NULL, 0);
+	make_source(f, "acme", "m");
+	recs[0] = int_rec("old", now - 10 * 86400, 1);
+	recs[1] = int_rec("a", now - 9 * 86400, 2);
+	recs[2] = int_rec("a", now - 3600, 3);
+	commit_recs(f, source_id(f, "acme", "m"), recs, 3);
+	assert_int_equal(retention_start(f->store, f->catalog), 0);
+	run_ok(f, "{\"op\":\"source_set\",\"account\":\"acme\",\"name\":\"m\","
+		  "\"retention\":\"7d\"}");
+	reply = run(f, "{\"op\":\"series\",\"account\":\"acme\",\"source\":\"m\"}");
+	assert_int_equal(int_of(reply, "retention_s"), 7 * 86400);
+	list = arr_of(reply, "series");
+	assert_int_equal(json_object_array_length(list), 1);
+	assert_int_equal(int_of(json_object_array_get_idx(list, 0), "first_timestamp"), now - 3600);
+	json_object_put(reply);
+	reply = run(f, "{\"op\":\"records\",\"account\":\"acme\",\"source\":\"m\","
+		       "\"series\":\"a\"}");
+	list = arr_of(reply, "records");
+	assert_int_equal(json_object_array_length(list), 1);
+	json_object_put(reply);
+	retention_stop();
 }
 
 /* ------------------------------------------------------------------ downsampled reads */
@@ -1215,6 +1292,8 @@ int main(void)
 	    T(test_token_create_list_revoke),
 	    T(test_source_ops_reply_the_source_object),
 	    T(test_source_list_all_or_one_account),
+	    T(test_source_set_retention_values_and_errors),
+	    T(test_retention_hides_old_records_at_once),
 	    T(test_catalog_changes_are_published_before_the_reply),
 	    T(test_malformed_requests_are_bad_request),
 	    T(test_records_keep_ints_and_doubles_exact),

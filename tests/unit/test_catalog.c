@@ -787,7 +787,7 @@ static void test_records_keep_their_json_shape(void **state)
 		      "\"created_at\":[0-9]+,\"hash\":\"[0-9a-f]{64}\",\"revoked\":false\\}$");
 	expect_record(f, "s/", "s/0000000001",
 		      "^\\{\"id\":1,\"account_id\":1,\"name\":\"store_metrics\",\"archived\":true,"
-		      "\"created_at\":[0-9]+\\}$");
+		      "\"created_at\":[0-9]+,\"retention_s\":0\\}$");
 }
 
 static void put_record(struct fx *f, const char *key, const char *val)
@@ -851,6 +851,52 @@ static void test_malformed_record_refuses_open(void **state)
 	assert_int_equal(catalog_source_find(f->c, "acme", "s", NULL), CAT_OK);
 }
 
+/* A retention is persisted; a record written before retention existed reads as 0. */
+static void test_source_retention_persists_and_old_records_keep_forever(void **state)
+{
+	struct fx *f = *state;
+	char tok[CATALOG_TOKEN_LEN + 1], err[256];
+	struct catalog_account a;
+	struct catalog_source s;
+
+	make_account(f->c, "acme", tok, &a);
+	assert_int_equal(catalog_source_create_with(f->c, "acme", "weekly", 604800, &s), CAT_OK);
+	assert_int_equal(s.retention_s, 604800);
+	assert_int_equal(catalog_source_create(f->c, "acme", "plain", &s), CAT_OK);
+	assert_int_equal(s.retention_s, 0);
+	assert_int_equal(catalog_source_set_retention(f->c, "acme", "plain", 30 * 86400, &s),
+			 CAT_OK);
+	assert_int_equal(catalog_source_set_retention(f->c, "acme", "plain", -1, NULL),
+			 CAT_INVALID);
+	assert_int_equal(catalog_source_set_retention(f->c, "acme", "nope", 1, NULL),
+			 CAT_NOT_FOUND);
+	catalog_close(f->c);
+	assert_int_equal(catalog_open(f->st, &f->c, err, sizeof(err)), 0);
+	assert_int_equal(catalog_source_find(f->c, "acme", "plain", &s), CAT_OK);
+	assert_int_equal(s.retention_s, 30 * 86400);
+	assert_int_equal(catalog_source_find(f->c, "acme", "weekly", &s), CAT_OK);
+	assert_int_equal(s.retention_s, 604800);
+
+	catalog_close(f->c);
+	f->c = NULL;
+	put_record(f, "s/0000000001",
+		   "{\"id\":1,\"account_id\":1,\"name\":\"weekly\",\"archived\":false,"
+		   "\"created_at\":0}");
+	assert_int_equal(catalog_open(f->st, &f->c, err, sizeof(err)), 0);
+	assert_int_equal(catalog_source_find(f->c, "acme", "weekly", &s), CAT_OK);
+	assert_int_equal(s.retention_s, 0);
+	catalog_close(f->c);
+	f->c = NULL;
+	put_record(f, "s/0000000001",
+		   "{\"id\":1,\"account_id\":1,\"name\":\"weekly\",\"archived\":false,"
+		   "\"created_at\":0,\"retention_s\":-5}");
+	expect_open_fails(f, "catalog record s/0000000001: malformed source");
+	put_record(f, "s/0000000001",
+		   "{\"id\":1,\"account_id\":1,\"name\":\"weekly\",\"archived\":false,"
+		   "\"created_at\":0,\"retention_s\":60}");
+	assert_int_equal(catalog_open(f->st, &f->c, err, sizeof(err)), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -875,6 +921,7 @@ int main(void)
 		T(test_encode_reports_size_when_buffer_small),
 		T(test_records_keep_their_json_shape),
 		T(test_malformed_record_refuses_open),
+		T(test_source_retention_persists_and_old_records_keep_forever),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -59,6 +59,8 @@ static void test_bad_value_texts_are_generated_from_the_ranges(void **state)
 		{ "min_free_disk", "expected a size from 0 to 1024G (suffix K, M or G)" },
 		{ "query_max_series", "expected an integer 1-100000000" },
 		{ "query_max_points", "expected an integer 1-1000000000" },
+		{ "default_retention",
+		  "expected a duration with a unit s, m, h, d or w (30d), or 0 or forever" },
 	};
 	char text[CFG_EXPECT_MAX];
 
@@ -103,6 +105,30 @@ static void test_only_workers_and_log_level_apply_on_sighup(void **state)
 			fail_msg("'%s' applies %s", k->name,
 				 k->applies == CFG_APPLY_RELOAD ? "on SIGHUP" : "after a restart");
 	}
+}
+
+static void test_default_retention_reads_durations(void **state)
+{
+	static const struct { const char *text; uint64_t secs; } good[] = {
+		{ "0", 0 }, { "forever", 0 }, { "90", 90 }, { "90s", 90 }, { "15m", 900 },
+		{ "12h", 43200 }, { "30d", 2592000 }, { "2w", 1209600 },
+		{ "31557600000s", 31557600000u },
+	};
+	static const char *const bad[] = { "", "d", "7x", "-1d", "1.5d", "7 d", "7D", "Forever",
+					   "31557600001", "365251d", "99999999999999999999d" };
+	const struct cfg_key *k = cfg_key_find("default_retention");
+	struct cfg cfg;
+
+	assert_non_null(k);
+	cfg_defaults(&cfg);
+	assert_int_equal(cfg.default_retention_s, 0);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(cfg_key_set(k, &cfg, good[i].text), 0);
+		assert_int_equal(cfg.default_retention_s, good[i].secs);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (cfg_key_set(k, &cfg, bad[i]) == 0)
+			fail_msg("'%s' was taken as a duration", bad[i]);
 }
 
 static void test_every_default_is_a_valid_value(void **state)
@@ -461,6 +487,7 @@ int main(void)
 		cmocka_unit_test(test_key_names_are_unique),
 		cmocka_unit_test(test_only_workers_and_log_level_apply_on_sighup),
 		cmocka_unit_test(test_every_default_is_a_valid_value),
+		cmocka_unit_test(test_default_retention_reads_durations),
 		cmocka_unit_test(test_rows_fit_their_fields),
 		cmocka_unit_test(test_enum_words_are_the_stored_values),
 		cmocka_unit_test(test_set_failure_leaves_the_field_untouched),

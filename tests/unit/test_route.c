@@ -76,9 +76,11 @@ static void test_source_routes_carry_the_name(void **state)
 static void test_wrong_method_on_source_routes_names_allow(void **state)
 {
 	assert_int_equal(route(HTTP_POST, "/v1/data_sources/x"), ROUTE_METHOD_NOT_ALLOWED);
-	assert_string_equal(m.allow, "GET");
+	assert_string_equal(m.allow, "GET, PATCH");
 	assert_int_equal(route(HTTP_DELETE, "/v1/data_sources/x"), ROUTE_METHOD_NOT_ALLOWED);
-	assert_string_equal(m.allow, "GET");
+	assert_string_equal(m.allow, "GET, PATCH");
+	assert_int_equal(route(HTTP_PATCH, "/v1/data_sources/x"), ROUTE_SOURCE_UPDATE);
+	assert_string_equal(m.name, "x");
 	assert_int_equal(route(HTTP_GET, "/v1/data_sources/x/archive"), ROUTE_METHOD_NOT_ALLOWED);
 	assert_string_equal(m.allow, "POST");
 	assert_int_equal(route(HTTP_HEAD, "/v1/data_sources/x/unarchive"),

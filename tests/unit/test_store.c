@@ -22,6 +22,9 @@
 #include <cmocka.h>
 
 #include "store_fixture.h"
+/* the trim test compares the family's raw bytes: the store's private handle */
+#include "../../src/data/store_core.h"
+#include "temporis/data/codec.h"
 #include "temporis/data/store.h"
 #include "temporis/data/store_batch.h"
 #include "temporis/data/store_read.h"
@@ -826,6 +829,207 @@ static void test_leftover_seal_file_is_removed(void **state)
 	assert_int_equal(get_int(f->st, SRC, "a", 5), 50);
 }
 
+/* ---- retention ---- */
+
+#define RET_CUTOFF 100000        /* in partition 97; partitions below it are expired */
+#define RET_NEW 100500           /* past the cutoff, in its partition */
+
+/* Old and new records of "a", old only of "b", new only of "c"; some sealed, some
+ * still in the head (put after the seal). */
+static void retention_records(struct store *st)
+{
+	put1(st, SRC, 1, int_rec("a", 1000, 1));
+	put1(st, SRC, 1, int_rec("a", 5000, 2));
+	put1(st, SRC, 1, int_rec("a", RET_CUTOFF - 1, 3));   /* the cutoff's partition, expired */
+	put1(st, SRC, 1, int_rec("a", RET_CUTOFF, 4));
+	put1(st, SRC, 1, int_rec("b", 2000, 5));
+	put1(st, SRC, 1, int_rec("c", RET_NEW, 6));
+	assert_int_equal(store_seal(st), 0);
+	put1(st, SRC, 2, int_rec("a", 3000, 7));             /* head, expired */
+	put1(st, SRC, 2, int_rec("a", RET_NEW, 8));          /* head, kept */
+	put1(st, SRC, 2, int_rec("d", 4000, 9));             /* head only, expired */
+}
+
+static void test_cutoff_hides_expired_records_from_every_read(void **state)
+{
+	struct fixture *f = *state;
+	struct series_seen ss = { 0 };
+	struct seen s;
+	struct rec r;
+	bool more;
+	int64_t next;
+
+	retention_records(f->st);
+	assert_int_equal(store_series(f->st, SRC, collect_series, &ss), 0);
+	assert_int_equal(ss.n, 4);
+	assert_int_equal(store_source_set_cutoff(f->st, SRC, RET_CUTOFF), 0);
+	assert_int_equal(store_source_cutoff(f->st, SRC), RET_CUTOFF);
+	assert_int_equal(store_source_set_cutoff(f->st, 999, RET_CUTOFF), -1);
+
+	scan(f->st, "a", INT64_MIN, INT64_MAX, 100, &s, &more, &next);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.ts[0], RET_CUTOFF);
+	assert_int_equal(s.ts[1], RET_NEW);
+	assert_int_equal(s.v[1], 8);
+	scan(f->st, "b", INT64_MIN, INT64_MAX, 100, &s, &more, &next);
+	assert_int_equal(s.n, 0);
+	/* a page that ends before the cutoff is empty, and says nothing is left */
+	scan(f->st, "a", 0, RET_CUTOFF - 1, 100, &s, &more, &next);
+	assert_int_equal(s.n, 0);
+	assert_false(more);
+	assert_int_equal(store_get(f->st, SRC, "a", 1, 1000, &r), 0);
+	assert_int_equal(store_get(f->st, SRC, "a", 1, 3000, &r), 0);
+	assert_int_equal(get_int(f->st, SRC, "a", RET_CUTOFF), 4);
+
+	memset(&ss, 0, sizeof(ss));
+	assert_int_equal(store_series(f->st, SRC, collect_series, &ss), 0);
+	assert_int_equal(ss.n, 2);        /* b and d have nothing left */
+	assert_string_equal(ss.names[0], "a");
+	assert_int_equal(ss.first[0], RET_CUTOFF);
+	assert_int_equal(ss.last[0], RET_NEW);
+	assert_string_equal(ss.names[1], "c");
+	assert_int_equal(ss.first[1], RET_NEW);
+
+	/* sealed, the expired head records are hidden the same way */
+	assert_int_equal(store_seal(f->st), 0);
+	memset(&ss, 0, sizeof(ss));
+	assert_int_equal(store_series(f->st, SRC, collect_series, &ss), 0);
+	assert_int_equal(ss.n, 2);
+	assert_int_equal(ss.first[0], RET_CUTOFF);
+
+	/* no cutoff: everything is back (nothing was deleted) */
+	assert_int_equal(store_source_set_cutoff(f->st, SRC, STORE_NO_CUTOFF), 0);
+	scan(f->st, "a", INT64_MIN, INT64_MAX, 100, &s, &more, &next);
+	assert_int_equal(s.n, 6);
+}
+
+#define TRIM_SERIES 40
+#define TRIM_PARTITIONS 60
+#define TRIM_POINTS 16           /* per series and partition */
+#define TRIM_KEEP_FROM 45        /* the cutoff's partition */
+
+static int64_t trim_ts(int p, int i)
+{
+	return (int64_t)p * CODEC_BUCKET_SPAN + i * (CODEC_BUCKET_SPAN / TRIM_POINTS);
+}
+
+static void trim_records(struct store *st)
+{
+	struct store_batch *b = store_batch_new();
+	char name[16];
+
+	assert_non_null(b);
+	for (int p = 0; p < TRIM_PARTITIONS; p++) {
+		for (int k = 0; k < TRIM_SERIES; k++) {
+			snprintf(name, sizeof(name), "s%02d", k);
+			for (int i = 0; i < TRIM_POINTS; i++) {
+				struct rec r = dbl_rec(name, trim_ts(p, i), p * 1000.5 + k + i);
+
+				assert_int_equal(store_batch_merge(st, b, SRC, 1, &r), 0);
+			}
+		}
+		commit(st, b);
+	}
+	store_batch_free(b);
+	assert_int_equal(store_flush(st), 0);
+}
+
+/* FNV-1a of every key and value of the family from key lo on. */
+static uint64_t family_hash(struct store *st, const uint8_t *lo, size_t lolen, size_t *nkeys)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ropts,
+							    store_source_cf(st, SRC));
+	uint64_t h = UINT64_C(14695981039346656037);
+
+	*nkeys = 0;
+	for (rocksdb_iter_seek(it, (const char *)lo, lolen); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		size_t klen, vlen;
+		const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
+		const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vlen);
+
+		for (size_t i = 0; i < klen; i++)
+			h = (h ^ k[i]) * UINT64_C(1099511628211);
+		for (size_t i = 0; i < vlen; i++)
+			h = (h ^ v[i]) * UINT64_C(1099511628211);
+		(*nkeys)++;
+	}
+	rocksdb_iter_destroy(it);
+	return h;
+}
+
+static void test_trim_deletes_expired_partitions_and_leaves_newer_identical(void **state)
+{
+	struct fixture *f = *state;
+	int64_t cutoff = trim_ts(TRIM_KEEP_FROM, TRIM_POINTS / 2);
+	uint8_t all[1] = { CODEC_KEY_RECORD }, keep[CODEC_KEY_PREFIX_LEN];
+	size_t keep_len = codec_key_partition_start(keep, codec_partition(cutoff));
+	size_t nkeep_before, nkeep_after, nall;
+	uint64_t h_before, h_after, before, after, freed;
+	struct series_seen ss = { 0 };
+	char err[ERR_LEN];
+	struct seen s;
+	bool more;
+	int64_t next;
+
+	trim_records(f->st);
+	h_before = family_hash(f->st, keep, keep_len, &nkeep_before);
+	assert_int_equal(store_source_property_int(f->st, SRC, "rocksdb.total-sst-files-size",
+						   &before), 0);
+	assert_int_equal(store_source_trim(f->st, SRC, cutoff, &freed, err, sizeof(err)), 0);
+	assert_int_equal(store_source_property_int(f->st, SRC, "rocksdb.total-sst-files-size",
+						   &after), 0);
+	print_message("trim: %llu SST bytes before, %llu after (freed %llu)\n",
+		      (unsigned long long)before, (unsigned long long)after,
+		      (unsigned long long)freed);
+	assert_true(after < before / 2);   /* 45 of 60 partitions gone */
+	assert_int_equal(freed, before - after);
+
+	/* the newer partitions (the cutoff's included) and the index: the same bytes */
+	h_after = family_hash(f->st, keep, keep_len, &nkeep_after);
+	assert_int_equal(nkeep_after, nkeep_before);
+	assert_true(h_after == h_before);
+	/* nothing below: the first record key is the cutoff partition's */
+	(void)family_hash(f->st, all, sizeof(all), &nall);
+	assert_int_equal(nall, nkeep_before);
+
+	/* Without a cutoff the stale index (first partition 0) is read as it is now:
+	 * every series from the cutoff's partition on, the half below the cutoff
+	 * included (trim keeps whole partitions), nothing older. */
+	assert_int_equal(store_series(f->st, SRC, collect_series, &ss), 0);
+	assert_int_equal(ss.n, TRIM_SERIES);
+	assert_int_equal(ss.first[0], trim_ts(TRIM_KEEP_FROM, 0));
+	assert_int_equal(ss.last[0], trim_ts(TRIM_PARTITIONS - 1, TRIM_POINTS - 1));
+	scan(f->st, "s07", INT64_MIN, trim_ts(TRIM_KEEP_FROM, 1), 100, &s, &more, &next);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.ts[0], trim_ts(TRIM_KEEP_FROM, 0));
+
+	/* again, and after a reopen: nothing more goes, the reads stay right */
+	assert_int_equal(store_source_trim(f->st, SRC, cutoff, &freed, err, sizeof(err)), 0);
+	reopen_store(f);
+	h_after = family_hash(f->st, keep, keep_len, &nkeep_after);
+	assert_true(h_after == h_before);
+	memset(&ss, 0, sizeof(ss));
+	assert_int_equal(store_source_set_cutoff(f->st, SRC, cutoff), 0);
+	assert_int_equal(store_series(f->st, SRC, collect_series, &ss), 0);
+	assert_int_equal(ss.n, TRIM_SERIES);
+	assert_int_equal(ss.first[3], trim_ts(TRIM_KEEP_FROM, TRIM_POINTS / 2));
+}
+
+static void test_trim_of_unknown_source_or_no_cutoff(void **state)
+{
+	struct fixture *f = *state;
+	char err[ERR_LEN];
+	uint64_t freed = 1;
+
+	put1(f->st, SRC, 1, int_rec("a", 5, 50));
+	assert_int_equal(store_source_trim(f->st, 999, 10, &freed, err, sizeof(err)), -1);
+	assert_int_equal(store_source_trim(f->st, SRC, STORE_NO_CUTOFF, &freed, err, sizeof(err)),
+			 0);
+	assert_int_equal(freed, 0);
+	assert_int_equal(get_int(f->st, SRC, "a", 5), 50);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -851,6 +1055,9 @@ int main(void)
 		T(test_commits_survive_a_kill_before_the_seal),
 		T(test_wide_seals_ingest_files),
 		T(test_leftover_seal_file_is_removed),
+		T(test_cutoff_hides_expired_records_from_every_read),
+		T(test_trim_deletes_expired_partitions_and_leaves_newer_identical),
+		T(test_trim_of_unknown_source_or_no_cutoff),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -44,6 +44,7 @@ struct cfg {
 	uint64_t min_free_disk;           /* bytes free on data_dir's filesystem below which ingest answers 507 */
 	uint32_t query_max_series;        /* a Prometheus API query's bounds (else 422) */
 	uint32_t query_max_points;
+	uint64_t default_retention_s;     /* a new source's retention; 0 = keep forever */
 	/* Not a key: temporisd --accept-data-loss, for one start on a damaged commit log. */
 	bool accept_data_loss;
 };
@@ -76,6 +77,7 @@ enum cfg_type {
 	CFG_TYPE_AUTO_COUNT, /* "auto" (online CPUs, at most max) or an integer min to max */
 	CFG_TYPE_LISTEN,     /* host:port with a port from min to max */
 	CFG_TYPE_USER,       /* "" (none) or a user name of at most max characters */
+	CFG_TYPE_DURATION,   /* seconds: "30d" as duration.h reads it, min to max */
 };
 
 /* When a changed value takes effect in a running server. */

@@ -38,9 +38,17 @@ enum catalog_rc catalog_token_create(struct catalog *c, const char *account, con
 				     char token[CATALOG_TOKEN_LEN + 1], struct catalog_token *tok);
 enum catalog_rc catalog_token_revoke(struct catalog *c, const char *account,
 				     const char *token_id);
-/* Creates the source's column family too. */
+/* Creates the source's column family too; its retention is 0 (forever). */
 enum catalog_rc catalog_source_create(struct catalog *c, const char *account, const char *name,
 				      struct catalog_source *out);
+/* The same with a retention (seconds, 0 = forever; CAT_INVALID if negative). */
+enum catalog_rc catalog_source_create_with(struct catalog *c, const char *account,
+					   const char *name, int64_t retention_s,
+					   struct catalog_source *out);
+/* Sets the retention of a source (persisted). */
+enum catalog_rc catalog_source_set_retention(struct catalog *c, const char *account,
+					     const char *name, int64_t retention_s,
+					     struct catalog_source *out);
 enum catalog_rc catalog_source_set_archived(struct catalog *c, const char *account,
 					    const char *name, bool archived,
 					    struct catalog_source *out);

@@ -52,6 +52,9 @@ struct catalog_source {
 	char name[CATALOG_NAME_MAX + 1];
 	bool archived;
 	int64_t created_at;
+	/* Seconds of records kept, 0 = forever. The writer's alone: the snapshot does not
+	 * carry it (a worker's copy reads 0), the series op answers it. */
+	int64_t retention_s;
 };
 
 /* ---- encoding (the writer) ---- */

@@ -53,6 +53,31 @@ void store_close(struct store *st);
 int store_source_create(struct store *st, uint32_t source_id, char *err, size_t errlen);
 bool store_source_exists(struct store *st, uint32_t source_id);
 
+/*
+ * Retention. A source's cutoff hides every record with a timestamp below it from
+ * every read of store_read.h (points, scans, the series and their first
+ * timestamps), records still in the head included: the one place the rule is
+ * applied. STORE_NO_CUTOFF (the default of every source, also after an open) hides
+ * nothing. The writer sets it from the catalog (daemon/retention.c). Any thread;
+ * -1 for an unknown source.
+ */
+#define STORE_NO_CUTOFF INT64_MIN
+int store_source_set_cutoff(struct store *st, uint32_t source_id, int64_t cutoff);
+int64_t store_source_cutoff(struct store *st, uint32_t source_id);
+
+/*
+ * Deletes from disk every partition of the source wholly below cutoff (the keys
+ * 0x01 | partition < codec_partition(cutoff): one contiguous range at the start of
+ * its family): the SST files wholly inside it are dropped, one range delete covers
+ * the rest, and a compaction of the range frees the bytes (it blocks: call it off
+ * the commit path). Records at or above cutoff's partition are never touched, and
+ * records the head seals later into the deleted range are left for the next call.
+ * 0, or -1 with err (nothing acknowledged and not expired is lost either way; the
+ * caller retries later). *freed gets the family's SST bytes before minus after.
+ */
+int store_source_trim(struct store *st, uint32_t source_id, int64_t cutoff, uint64_t *freed,
+		      char *err, size_t errlen);
+
 /* Highest version ever committed (persisted; 0 on a new store). */
 uint64_t store_version_hwm(struct store *st);
 

@@ -35,6 +35,7 @@ enum route_id {
 	ROUTE_INFLUX_PING,               /* GET  /ping: what InfluxDB clients probe */
 	ROUTE_REMOTE_WRITE,              /* POST /api/v1/write: Prometheus remote_write */
 	ROUTE_PROM_API,                  /* GET|POST /prometheus/{name}/api/v1/...: queries */
+	ROUTE_SOURCE_UPDATE,             /* PATCH /v1/data_sources/{name}: {"retention": ...} */
 };
 
 /* How a row's requests prove their account. */

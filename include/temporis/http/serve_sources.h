@@ -13,6 +13,7 @@ struct http_req;
 void sources_list(struct handler_env *env, struct http_req *req);     /* GET  /v1/data_sources */
 void sources_create(struct handler_env *env, struct http_req *req);   /* POST /v1/data_sources */
 void source_get(struct handler_env *env, struct http_req *req);       /* GET  .../{name} */
+void source_update(struct handler_env *env, struct http_req *req);    /* PATCH .../{name} */
 void source_archive(struct handler_env *env, struct http_req *req);   /* POST .../{name}/archive */
 void source_unarchive(struct handler_env *env, struct http_req *req); /* POST .../{name}/unarchive */
 void source_series(struct handler_env *env, struct http_req *req);    /* GET  .../{name}/series */
