@@ -43,6 +43,7 @@
 /* Longest chunk-size or trailer line. */
 #define HTTP_LINE_MAX 4096
 #define HTTP_ACCEPT_RETRY_US (100 * 1000)
+#define MAKE_ROOM_PEEK_MAX 4      /* oldest waiting connections looked at to make room */
 #define HTTP_ERROR_BODY_MAX 512   /* an error body besides its detail's escaped bytes */
 #define JSON_ESCAPED_MAX 6        /* bytes one detail byte may become: \u00XX */
 /* Largest single copy out of an evbuffer (evbuffer_remove returns int). */
@@ -873,14 +874,16 @@ fail:
 
 /* Close the oldest connection with nothing handed over, to let a new client in.
  * One whose request bytes have arrived since (a burst of accepts runs before any
- * read) is passed over and kept: it is about to be served, not idle. Returns
- * whether a connection was closed. */
+ * read) is passed over and kept: it is about to be served, not idle. Only the
+ * MAKE_ROOM_PEEK_MAX oldest are looked at, so that a flood of trickling clients
+ * (each with a byte waiting) costs a few peeks per accept, not a walk of them all:
+ * past that the oldest goes whatever it holds. Returns whether one was closed. */
 static bool make_room(struct http_server *s)
 {
 	struct http_conn *c;
 
-	while ((c = TAILQ_FIRST(&s->waiting)) != NULL) {
-		if (!has_data(bufferevent_getfd(c->bev))) {
+	for (unsigned peeks = 0; (c = TAILQ_FIRST(&s->waiting)) != NULL; peeks++) {
+		if (peeks >= MAKE_ROOM_PEEK_MAX || !has_data(bufferevent_getfd(c->bev))) {
 			conn_free(c);
 			return true;
 		}
