@@ -3,7 +3,8 @@
 # writer's read capacity they wait their turn and every read is answered 200, never
 # 503 or 500; meanwhile temporisctl always gets in (slots reserved for it). Then, with
 # the writer stopped (SIGSTOP), the reads beyond the workers' share of its connections
-# wait 5 s at most and get 503 with Retry-After; after SIGCONT the others get 200.
+# wait 5 s at most and get 503 with Retry-After; after SIGCONT the others get 200, and
+# clients that left while their read waited in line leave the server healthy.
 
 # shellcheck source=lib.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
@@ -17,6 +18,7 @@ readonly SECONDS_OF_LOAD=4
 readonly WORKER_CONNS=64       # ADMIN_WORKER_CONNS: the workers' share of the writer's
 readonly WAIT_MS=5000          # CALL_WAIT_MS: how long a read waits for one of them
 readonly STALLED_READERS=100
+readonly LEAVERS=20            # clients that leave while their read waits in line
 
 write_config ""   # lib.sh sets workers = 2
 start_server
@@ -84,9 +86,10 @@ fi
 WRITER=$(writer_pid)
 [ -n "$WRITER" ] || die "no writer process found"
 kill -STOP "$WRITER"
-python3 - "$BASE" "$TOKEN" "$SOURCE" "$STALLED_READERS" >"$TMP/stalled.json" <<'PY' &
+python3 - "$BASE" "$TOKEN" "$SOURCE" "$STALLED_READERS" "$LEAVERS" >"$TMP/stalled.json" <<'PY' &
 import http.client, json, sys, threading, time, urllib.parse
 base, tok, src, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+LEAVERS = int(sys.argv[5])
 u = urllib.parse.urlsplit(base)
 out, lock = [], threading.Lock()
 def reader():
@@ -102,9 +105,19 @@ def reader():
         res = (type(e).__name__, None, time.monotonic() - t0)
     with lock:
         out.append(res)
+def leaver():
+    # waits in line behind the share, then leaves: its call must never be made
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    c.request("GET", "/v1/data_sources/%s/records?name=r&limit=10" % src,
+              headers={"Authorization": "Bearer " + tok})
+    time.sleep(1)
+    c.close()
 threads = [threading.Thread(target=reader) for _ in range(n)]
 for t in threads: t.start()
-for t in threads: t.join()
+time.sleep(0.5)
+leavers = [threading.Thread(target=leaver) for _ in range(LEAVERS)]
+for t in leavers: t.start()
+for t in threads + leavers: t.join()
 print(json.dumps(out))
 PY
 stalled=$!
@@ -122,5 +135,13 @@ if json_get "$TMP/stalled.json" "0 < sum(s == 200 for s, _, _ in j) <= $WORKER_C
 else
 	fail "writer stopped: the reads that held a connection are answered 200 after SIGCONT" "$(cat "$TMP/stalled.json")"
 fi
+if [ "$(writer_pid)" = "$WRITER" ]; then
+	pass "$LEAVERS clients that left while waiting in line: the writer is the same process"
+else
+	fail "$LEAVERS clients that left while waiting in line: the writer is the same process" \
+		"was $WRITER, now $(writer_pid)"
+fi
+req -H "Authorization: Bearer $TOKEN" "$BASE/v1/data_sources/$SOURCE/records?name=r&limit=5"
+expect_status "after the stall a read is answered 200" 200
 stop_server
 finish
