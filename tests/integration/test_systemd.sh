@@ -183,7 +183,11 @@ check_traced_server() {
 		echo "skip strace checks: ptrace not permitted here"
 		return 0
 	fi
-	if [ -n "${TEMPORISD_WRAPPER:-}" ] || ldd "$TEMPORISD" 2>/dev/null | grep -qE 'lib(a|ub|t)san'; then
+	# (ldd's output taken whole first: under pipefail, grep -q leaving early would
+	# SIGPIPE ldd and make the test look uninstrumented, now and then)
+	local libs
+	libs=$(ldd "$TEMPORISD" 2>/dev/null || true)
+	if [ -n "${TEMPORISD_WRAPPER:-}" ] || grep -qE 'lib(a|ub|t)san' <<<"$libs"; then
 		echo "skip strace checks: instrumented build or wrapper (its runtime makes calls of its own)"
 		return 0
 	fi
