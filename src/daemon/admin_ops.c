@@ -638,6 +638,19 @@ static json *find_readable(struct admin_ctx *ctx, const char *account, const cha
 	return admin_error(ADMIN_NOT_FOUND, MSG_SOURCE_NOT_FOUND);
 }
 
+/* The readable source req names by "account" and "source": NULL with *src set, or the
+ * error reply. */
+static json *readable_of(struct admin_ctx *ctx, json *req, struct catalog_source *src)
+{
+	const char *account, *source;
+	json *reply = NULL;
+
+	if (arg_str(req, "account", true, &account, &reply) < 0 ||
+	    arg_str(req, "source", true, &source, &reply) < 0)
+		return reply;
+	return find_readable(ctx, account, source, src);
+}
+
 /* The records answer as text: built once here, relayed unparsed by the worker. */
 struct records_text {
 	struct buf out;
@@ -813,13 +826,9 @@ static json *op_series(struct admin_ctx *ctx, json *req)
 {
 	struct list_acc acc = {0};
 	struct catalog_source src;
-	const char *account, *source;
-	json *reply = NULL;
+	json *reply;
 
-	if (arg_str(req, "account", true, &account, &reply) < 0 ||
-	    arg_str(req, "source", true, &source, &reply) < 0)
-		return reply;
-	if ((reply = find_readable(ctx, account, source, &src)) != NULL)
+	if ((reply = readable_of(ctx, req, &src)) != NULL)
 		return reply;
 	acc.arr = json_object_new_array();
 	if (acc.arr == NULL)
@@ -840,13 +849,9 @@ static json *op_series(struct admin_ctx *ctx, json *req)
 static json *op_export(struct admin_ctx *ctx, json *req)
 {
 	struct catalog_source src;
-	const char *account, *source;
-	json *reply = NULL;
+	json *reply;
 
-	if (arg_str(req, "account", true, &account, &reply) < 0 ||
-	    arg_str(req, "source", true, &source, &reply) < 0)
-		return reply;
-	if ((reply = find_readable(ctx, account, source, &src)) != NULL)
+	if ((reply = readable_of(ctx, req, &src)) != NULL)
 		return reply;
 	reply = admin_export_run(ctx->store, src.id, req);
 	return reply != NULL ? reply : internal_error();
@@ -856,13 +861,9 @@ static json *op_export(struct admin_ctx *ctx, json *req)
 static json *op_prom(struct admin_ctx *ctx, json *req)
 {
 	struct catalog_source src;
-	const char *account, *source;
-	json *reply = NULL;
+	json *reply;
 
-	if (arg_str(req, "account", true, &account, &reply) < 0 ||
-	    arg_str(req, "source", true, &source, &reply) < 0)
-		return reply;
-	if ((reply = find_readable(ctx, account, source, &src)) != NULL)
+	if ((reply = readable_of(ctx, req, &src)) != NULL)
 		return reply;
 	reply = admin_prom_run(ctx->store, src.id, ctx->cfg, req);
 	return reply != NULL ? reply : internal_error();
